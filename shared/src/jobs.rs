@@ -1,0 +1,156 @@
+//! The job protocol: payloads the coordinator enqueues, outcomes workers record, and the
+//! deterministic key of every object a run writes (DESIGN §4), so reruns land on the same
+//! keys and completed work is recognised by its marker.
+
+use serde::{Deserialize, Serialize};
+
+use crate::counters::Counters;
+use crate::store::ObjectMeta;
+
+pub const MAP_QUEUE: &str = "map";
+pub const PARTITION_QUEUE: &str = "partition";
+
+/// Parse, validate and partition one object or one line-aligned byte range of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapJob {
+    pub run_id: String,
+    pub job_id: String,
+    pub object: ObjectMeta,
+    pub start: u64,
+    /// Exclusive end; None reads to the end of the object.
+    pub end: Option<u64>,
+    pub partitions: u32,
+    /// Buffered fragment bytes that trigger writing a chunk of every partition's fragment.
+    pub flush_bytes: u64,
+    pub max_line_bytes: u64,
+}
+
+/// One fragment object a map job wrote for one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FragmentRef {
+    pub partition: u32,
+    pub key: String,
+    pub rows: u64,
+}
+
+/// The completion marker of a map job, written last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapOutcome {
+    pub job_id: String,
+    pub object: String,
+    pub start: u64,
+    /// Lines owned by this range (to turn range-relative line numbers into absolute ones).
+    pub lines: u64,
+    pub counters: Counters,
+    pub fragments: Vec<FragmentRef>,
+    /// Chunks of quarantined rows this job wrote.
+    pub quarantine_keys: Vec<String>,
+}
+
+/// Link one partition's rows into conversations, run the stages and write its shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionJob {
+    pub run_id: String,
+    pub partition: u32,
+    pub fragments: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The completion marker of a partition job, written last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionOutcome {
+    pub partition: u32,
+    pub shard: Option<ShardInfo>,
+    pub counters: Counters,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobPayload {
+    Map(MapJob),
+    Partition(PartitionJob),
+}
+
+/// One quarantined input row as written under `runs/<run>/quarantine/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineRecord {
+    pub object: String,
+    pub range_start: u64,
+    pub line_in_range: u64,
+    pub byte_offset: u64,
+    pub reason: String,
+    pub detail: String,
+    /// The raw line (lossy UTF-8), absent when the line was too long to keep.
+    pub raw: Option<String>,
+}
+
+/// Keys of everything a run writes.
+#[derive(Debug, Clone)]
+pub struct RunLayout {
+    pub run_id: String,
+}
+
+impl RunLayout {
+    pub fn new(run_id: &str) -> RunLayout {
+        RunLayout {
+            run_id: run_id.to_string(),
+        }
+    }
+
+    pub fn prefix(&self) -> String {
+        format!("runs/{}/", self.run_id)
+    }
+
+    pub fn plan(&self) -> String {
+        format!("runs/{}/plan.json", self.run_id)
+    }
+
+    pub fn map_marker(&self, job_id: &str) -> String {
+        format!("runs/{}/map/{job_id}/_SUCCESS.json", self.run_id)
+    }
+
+    pub fn fragment(&self, job_id: &str, partition: u32, chunk: u32) -> String {
+        format!("runs/{}/map/{job_id}/p{partition:05}-c{chunk:04}.jsonl.zst", self.run_id)
+    }
+
+    pub fn quarantine(&self, job_id: &str) -> String {
+        format!("runs/{}/quarantine/{job_id}.jsonl.zst", self.run_id)
+    }
+
+    pub fn partition_marker(&self, partition: u32) -> String {
+        format!("runs/{}/partitions/p{partition:05}.json", self.run_id)
+    }
+
+    pub fn partition_shard(&self, partition: u32) -> String {
+        format!("runs/{}/partitions/p{partition:05}.parquet", self.run_id)
+    }
+}
+
+/// A map job id that is stable for (object, range) and safe as a key component.
+pub fn map_job_id(object_index: usize, start: u64) -> String {
+    format!("o{object_index:05}-b{start:012}")
+}
+
+/// Run ids and version names become key components: keep them to a safe alphabet.
+pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid {kind} {name:?}: use 1-128 characters from a-z A-Z 0-9 - _ . not starting with '.'"
+        ))
+    }
+}

@@ -1,0 +1,367 @@
+//! The job queue: named queues of jobs leased to workers. The trait fixes the semantics every
+//! backend keeps (a lease that expires unless refreshed, a bounded number of attempts, a
+//! dead-letter list with the last error, completion recorded once); `MemoryQueue` implements
+//! them in process for the embedded default.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A unit of work: `id` is unique within its queue and stable across reruns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub payload: serde_json::Value,
+}
+
+/// A job handed to one worker for a limited time.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub queue: String,
+    pub job: Job,
+    /// 1 for the first delivery.
+    pub attempt: u32,
+    pub token: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// This call recorded the completion.
+    Recorded,
+    /// Somebody (a duplicate or a reclaimed lease) completed the job first; discard our result.
+    AlreadyComplete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    WillRetry { attempt: u32 },
+    DeadLettered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub job_id: String,
+    pub attempts: u32,
+    pub last_error: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    pub waiting: u64,
+    pub leased: u64,
+    pub completed: u64,
+    pub dead: u64,
+    pub retries: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub lease_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            lease_timeout: Duration::from_secs(120),
+            max_attempts: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue backend error: {message}")]
+    Backend { message: String, retryable: bool },
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync + std::fmt::Debug {
+    /// Adds jobs; a job id already known to the queue (waiting, leased, done or dead) is ignored.
+    async fn enqueue(&self, queue: &str, jobs: Vec<Job>) -> Result<(), QueueError>;
+    /// Takes the next waiting job, first reclaiming leases that expired.
+    async fn lease(&self, queue: &str, worker: &str) -> Result<Option<Lease>, QueueError>;
+    /// Extends the lease; `false` when the lease was lost (expired and taken by another).
+    async fn heartbeat(&self, lease: &Lease) -> Result<bool, QueueError>;
+    async fn complete(&self, lease: &Lease) -> Result<Completion, QueueError>;
+    async fn fail(&self, lease: &Lease, error: &str) -> Result<FailureOutcome, QueueError>;
+    async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError>;
+    async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError>;
+}
+
+#[derive(Debug)]
+struct LeasedJob {
+    job: Job,
+    attempt: u32,
+    token: u64,
+    expires: Instant,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    waiting: VecDeque<(Job, u32)>,
+    leased: HashMap<String, LeasedJob>,
+    known: HashSet<String>,
+    completed: HashSet<String>,
+    dead: BTreeMap<String, DeadLetter>,
+    last_errors: HashMap<String, String>,
+    retries: u64,
+}
+
+/// In-process queue with the same lease/retry/dead-letter semantics as the Redis backend.
+#[derive(Debug)]
+pub struct MemoryQueue {
+    config: QueueConfig,
+    state: Mutex<HashMap<String, QueueState>>,
+    next_token: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryQueue {
+    pub fn new(config: QueueConfig) -> MemoryQueue {
+        MemoryQueue {
+            config,
+            state: Mutex::new(HashMap::new()),
+            next_token: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    fn with_queue<T>(&self, queue: &str, work: impl FnOnce(&mut QueueState) -> T) -> T {
+        let mut guard = match self.state.lock() {
+            Ok(guard) => guard,
+            // A panic elsewhere cannot leave the maps half-updated in a way that matters here.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        work(guard.entry(queue.to_string()).or_default())
+    }
+
+    fn reclaim_expired(&self, state: &mut QueueState, now: Instant) {
+        let expired: Vec<String> = state
+            .leased
+            .iter()
+            .filter(|(_, leased)| leased.expires <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for job_id in expired {
+            let Some(leased) = state.leased.remove(&job_id) else {
+                continue;
+            };
+            let error = state
+                .last_errors
+                .get(&job_id)
+                .cloned()
+                .unwrap_or_else(|| "lease expired".to_string());
+            self.retry_or_bury(state, leased.job, leased.attempt, error);
+        }
+    }
+
+    fn retry_or_bury(&self, state: &mut QueueState, job: Job, attempt: u32, error: String) -> FailureOutcome {
+        state.last_errors.insert(job.id.clone(), error.clone());
+        if attempt >= self.config.max_attempts {
+            state.dead.insert(
+                job.id.clone(),
+                DeadLetter {
+                    job_id: job.id,
+                    attempts: attempt,
+                    last_error: error,
+                },
+            );
+            return FailureOutcome::DeadLettered;
+        }
+        state.retries += 1;
+        state.waiting.push_back((job, attempt));
+        FailureOutcome::WillRetry {
+            attempt: attempt + 1,
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn enqueue(&self, queue: &str, jobs: Vec<Job>) -> Result<(), QueueError> {
+        self.with_queue(queue, |state| {
+            for job in jobs {
+                if state.known.insert(job.id.clone()) {
+                    state.waiting.push_back((job, 0));
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn lease(&self, queue: &str, _worker: &str) -> Result<Option<Lease>, QueueError> {
+        let now = Instant::now();
+        let token = self
+            .next_token
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let lease = self.with_queue(queue, |state| {
+            self.reclaim_expired(state, now);
+            while let Some((job, previous_attempts)) = state.waiting.pop_front() {
+                if state.completed.contains(&job.id) {
+                    continue;
+                }
+                let attempt = previous_attempts + 1;
+                state.leased.insert(
+                    job.id.clone(),
+                    LeasedJob {
+                        job: job.clone(),
+                        attempt,
+                        token,
+                        expires: now + self.config.lease_timeout,
+                    },
+                );
+                return Some(Lease {
+                    queue: queue.to_string(),
+                    job,
+                    attempt,
+                    token,
+                });
+            }
+            None
+        });
+        Ok(lease)
+    }
+
+    async fn heartbeat(&self, lease: &Lease) -> Result<bool, QueueError> {
+        let now = Instant::now();
+        Ok(self.with_queue(&lease.queue, |state| {
+            match state.leased.get_mut(&lease.job.id) {
+                Some(leased) if leased.token == lease.token => {
+                    leased.expires = now + self.config.lease_timeout;
+                    true
+                }
+                _ => false,
+            }
+        }))
+    }
+
+    async fn complete(&self, lease: &Lease) -> Result<Completion, QueueError> {
+        Ok(self.with_queue(&lease.queue, |state| {
+            if !state.completed.insert(lease.job.id.clone()) {
+                return Completion::AlreadyComplete;
+            }
+            state.leased.remove(&lease.job.id);
+            state.dead.remove(&lease.job.id);
+            state.waiting.retain(|(job, _)| job.id != lease.job.id);
+            Completion::Recorded
+        }))
+    }
+
+    async fn fail(&self, lease: &Lease, error: &str) -> Result<FailureOutcome, QueueError> {
+        Ok(self.with_queue(&lease.queue, |state| {
+            match state.leased.get(&lease.job.id) {
+                Some(leased) if leased.token == lease.token => {
+                    state.leased.remove(&lease.job.id);
+                    self.retry_or_bury(state, lease.job.clone(), lease.attempt, error.to_string())
+                }
+                // The lease was already reclaimed: the job is retried or buried by that path.
+                _ => {
+                    state
+                        .last_errors
+                        .insert(lease.job.id.clone(), error.to_string());
+                    if state.dead.contains_key(&lease.job.id) {
+                        FailureOutcome::DeadLettered
+                    } else {
+                        FailureOutcome::WillRetry {
+                            attempt: lease.attempt + 1,
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
+        Ok(self.with_queue(queue, |state| QueueStats {
+            waiting: state.waiting.len() as u64,
+            leased: state.leased.len() as u64,
+            completed: state.completed.len() as u64,
+            dead: state.dead.len() as u64,
+            retries: state.retries,
+        }))
+    }
+
+    async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(self.with_queue(queue, |state| state.dead.values().cloned().collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> Job {
+        Job {
+            id: id.to_string(),
+            payload: serde_json::json!({"n": id}),
+        }
+    }
+
+    fn quick_queue(max_attempts: u32) -> MemoryQueue {
+        MemoryQueue::new(QueueConfig {
+            lease_timeout: Duration::from_millis(50),
+            max_attempts,
+        })
+    }
+
+    #[tokio::test]
+    async fn jobs_are_delivered_once_and_completion_is_recorded_once() {
+        let queue = quick_queue(3);
+        queue.enqueue("map", vec![job("a"), job("b"), job("a")]).await.unwrap();
+        let first = queue.lease("map", "w1").await.unwrap().unwrap();
+        let second = queue.lease("map", "w2").await.unwrap().unwrap();
+        assert_ne!(first.job.id, second.job.id);
+        assert!(queue.lease("map", "w3").await.unwrap().is_none());
+        assert_eq!(queue.complete(&first).await.unwrap(), Completion::Recorded);
+        assert_eq!(queue.complete(&first).await.unwrap(), Completion::AlreadyComplete);
+        queue.enqueue("map", vec![job(&first.job.id)]).await.unwrap();
+        assert_eq!(queue.stats("map").await.unwrap().waiting, 0);
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_reclaimed_and_the_late_worker_cannot_commit_twice() {
+        let queue = quick_queue(3);
+        queue.enqueue("map", vec![job("a")]).await.unwrap();
+        let slow = queue.lease("map", "slow").await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let fast = queue.lease("map", "fast").await.unwrap().unwrap();
+        assert_eq!(fast.attempt, 2);
+        assert!(!queue.heartbeat(&slow).await.unwrap());
+        assert_eq!(queue.complete(&fast).await.unwrap(), Completion::Recorded);
+        assert_eq!(queue.complete(&slow).await.unwrap(), Completion::AlreadyComplete);
+        assert_eq!(queue.stats("map").await.unwrap().retries, 1);
+    }
+
+    #[tokio::test]
+    async fn heartbeats_keep_a_lease_alive() {
+        let queue = quick_queue(3);
+        queue.enqueue("map", vec![job("a")]).await.unwrap();
+        let lease = queue.lease("map", "w").await.unwrap().unwrap();
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            assert!(queue.heartbeat(&lease).await.unwrap());
+        }
+        assert!(queue.lease("map", "other").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn failures_retry_then_dead_letter_with_the_last_error() {
+        let queue = quick_queue(2);
+        queue.enqueue("map", vec![job("a")]).await.unwrap();
+        let first = queue.lease("map", "w").await.unwrap().unwrap();
+        assert_eq!(
+            queue.fail(&first, "boom 1").await.unwrap(),
+            FailureOutcome::WillRetry { attempt: 2 }
+        );
+        let second = queue.lease("map", "w").await.unwrap().unwrap();
+        assert_eq!(second.attempt, 2);
+        assert_eq!(queue.fail(&second, "boom 2").await.unwrap(), FailureOutcome::DeadLettered);
+        assert!(queue.lease("map", "w").await.unwrap().is_none());
+        let dead = queue.dead_letters("map").await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].last_error, "boom 2");
+        assert_eq!(dead[0].attempts, 2);
+    }
+}

@@ -1,0 +1,360 @@
+//! The released record and its Parquet form: the WildChat-1M features, names and types
+//! exactly (DESIGN §7). Stage outputs that are not computed stay null.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{new_null_array, Array, ArrayRef, ListArray, RecordBatch, StructArray};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+/// The 18 moderation category keys of the WildChat-1M card, in its order.
+pub const MODERATION_CATEGORIES: [&str; 18] = [
+    "harassment",
+    "harassment/threatening",
+    "harassment_threatening",
+    "hate",
+    "hate/threatening",
+    "hate_threatening",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "self_harm",
+    "self_harm_instructions",
+    "self_harm_intent",
+    "sexual",
+    "sexual/minors",
+    "sexual_minors",
+    "violence",
+    "violence/graphic",
+    "violence_graphic",
+];
+
+/// Detoxify's score keys in the card's order.
+pub const DETOXIFY_KEYS: [&str; 7] = [
+    "identity_attack",
+    "insult",
+    "obscene",
+    "severe_toxicity",
+    "sexual_explicit",
+    "threat",
+    "toxicity",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Header {
+    pub accept_language: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Detoxify scores in [`DETOXIFY_KEYS`] order; None where the model has no such label.
+pub type DetoxifyScores = [Option<f64>; 7];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub content: String,
+    /// "user" or "assistant".
+    pub role: &'static str,
+    pub turn_identifier: i64,
+    /// Assistant turns: when the reply finished.
+    pub timestamp_us: Option<i64>,
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub hashed_ip: Option<String>,
+    pub header: Option<Header>,
+    pub language: Option<String>,
+    pub redacted: Option<bool>,
+    pub toxic: Option<bool>,
+    pub detoxify: Option<DetoxifyScores>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub conversation_hash: String,
+    pub model: String,
+    pub timestamp_us: i64,
+    pub turns: Vec<Turn>,
+    /// Number of user/assistant exchanges (rows).
+    pub turn: i64,
+    pub language: Option<String>,
+    pub toxic: Option<bool>,
+    pub redacted: Option<bool>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub hashed_ip: Option<String>,
+    pub header: Option<Header>,
+}
+
+fn nullable(name: &str, data_type: DataType) -> Field {
+    Field::new(name, data_type, true)
+}
+
+fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn header_fields() -> Fields {
+    Fields::from(vec![nullable("accept-language", DataType::Utf8), nullable("user-agent", DataType::Utf8)])
+}
+
+fn turn_fields() -> Fields {
+    Fields::from(vec![
+        nullable("content", DataType::Utf8),
+        nullable("country", DataType::Utf8),
+        nullable("hashed_ip", DataType::Utf8),
+        nullable("header", DataType::Struct(header_fields())),
+        nullable("language", DataType::Utf8),
+        nullable("redacted", DataType::Boolean),
+        nullable("role", DataType::Utf8),
+        nullable("state", DataType::Utf8),
+        nullable("timestamp", timestamp_type()),
+        nullable("toxic", DataType::Boolean),
+        nullable("turn_identifier", DataType::Int64),
+    ])
+}
+
+fn moderation_type() -> DataType {
+    let categories = MODERATION_CATEGORIES.iter().map(|name| nullable(name, DataType::Boolean)).collect::<Vec<_>>();
+    let scores = MODERATION_CATEGORIES.iter().map(|name| nullable(name, DataType::Float64)).collect::<Vec<_>>();
+    DataType::Struct(Fields::from(vec![
+        nullable("categories", DataType::Struct(Fields::from(categories))),
+        nullable("category_scores", DataType::Struct(Fields::from(scores))),
+        nullable("flagged", DataType::Boolean),
+    ]))
+}
+
+fn detoxify_fields() -> Fields {
+    Fields::from(DETOXIFY_KEYS.iter().map(|name| nullable(name, DataType::Float64)).collect::<Vec<_>>())
+}
+
+fn list_of(data_type: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new("item", data_type, true)))
+}
+
+/// The release schema: WildChat-1M's features, in its column order.
+pub fn release_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        nullable("conversation_hash", DataType::Utf8),
+        nullable("model", DataType::Utf8),
+        nullable("timestamp", timestamp_type()),
+        nullable("conversation", list_of(DataType::Struct(turn_fields()))),
+        nullable("turn", DataType::Int64),
+        nullable("language", DataType::Utf8),
+        nullable("openai_moderation", list_of(moderation_type())),
+        nullable("detoxify_moderation", list_of(DataType::Struct(detoxify_fields()))),
+        nullable("toxic", DataType::Boolean),
+        nullable("redacted", DataType::Boolean),
+        nullable("state", DataType::Utf8),
+        nullable("country", DataType::Utf8),
+        nullable("hashed_ip", DataType::Utf8),
+        nullable("header", DataType::Struct(header_fields())),
+    ]))
+}
+
+fn header_array<'a>(headers: impl Iterator<Item = Option<&'a Header>>) -> ArrayRef {
+    let mut accept_language = StringBuilder::new();
+    let mut user_agent = StringBuilder::new();
+    let mut validity = Vec::new();
+    for header in headers {
+        validity.push(header.is_some());
+        accept_language.append_option(header.and_then(|header| header.accept_language.as_deref()));
+        user_agent.append_option(header.and_then(|header| header.user_agent.as_deref()));
+    }
+    Arc::new(StructArray::new(
+        header_fields(),
+        vec![Arc::new(accept_language.finish()), Arc::new(user_agent.finish())],
+        Some(NullBuffer::from(validity)),
+    ))
+}
+
+fn string_array<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut builder = StringBuilder::new();
+    for value in values {
+        builder.append_option(value);
+    }
+    Arc::new(builder.finish())
+}
+
+fn bool_array(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
+    let mut builder = BooleanBuilder::new();
+    for value in values {
+        builder.append_option(value);
+    }
+    Arc::new(builder.finish())
+}
+
+fn timestamp_array(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    let mut builder = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for value in values {
+        builder.append_option(value);
+    }
+    Arc::new(builder.finish())
+}
+
+fn list_array(item_type: DataType, lengths: impl Iterator<Item = usize>, values: ArrayRef) -> ArrayRef {
+    Arc::new(ListArray::new(
+        Arc::new(Field::new("item", item_type, true)),
+        OffsetBuffer::from_lengths(lengths),
+        values,
+        None,
+    ))
+}
+
+/// Builds one record batch from conversations.
+pub fn conversations_to_batch(conversations: &[Conversation]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let turns: Vec<&Turn> = conversations.iter().flat_map(|conversation| conversation.turns.iter()).collect();
+    let turn_lengths = || conversations.iter().map(|conversation| conversation.turns.len());
+
+    let mut turn_identifiers = Int64Builder::new();
+    for turn in &turns {
+        turn_identifiers.append_value(turn.turn_identifier);
+    }
+    let turn_struct = StructArray::try_new(
+        turn_fields(),
+        vec![
+            string_array(turns.iter().map(|turn| Some(turn.content.as_str()))),
+            string_array(turns.iter().map(|turn| turn.country.as_deref())),
+            string_array(turns.iter().map(|turn| turn.hashed_ip.as_deref())),
+            header_array(turns.iter().map(|turn| turn.header.as_ref())),
+            string_array(turns.iter().map(|turn| turn.language.as_deref())),
+            bool_array(turns.iter().map(|turn| turn.redacted)),
+            string_array(turns.iter().map(|turn| Some(turn.role))),
+            string_array(turns.iter().map(|turn| turn.state.as_deref())),
+            timestamp_array(turns.iter().map(|turn| turn.timestamp_us)),
+            bool_array(turns.iter().map(|turn| turn.toxic)),
+            Arc::new(turn_identifiers.finish()),
+        ],
+        None,
+    )?;
+
+    let mut detoxify_columns: Vec<Float64Builder> = (0..DETOXIFY_KEYS.len()).map(|_| Float64Builder::new()).collect();
+    let mut detoxify_validity = Vec::with_capacity(turns.len());
+    for turn in &turns {
+        detoxify_validity.push(turn.detoxify.is_some());
+        for (index, column) in detoxify_columns.iter_mut().enumerate() {
+            column.append_option(turn.detoxify.and_then(|scores| scores[index]));
+        }
+    }
+    let detoxify_struct = StructArray::try_new(
+        detoxify_fields(),
+        detoxify_columns
+            .into_iter()
+            .map(|mut column| Arc::new(column.finish()) as ArrayRef)
+            .collect(),
+        Some(NullBuffer::from(detoxify_validity)),
+    )?;
+    // No moderation provider is configured yet: one null element per turn.
+    let moderation_values = new_null_array(&moderation_type(), turns.len());
+
+    let mut turn_counts = Int64Builder::new();
+    for conversation in conversations {
+        turn_counts.append_value(conversation.turn);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        string_array(conversations.iter().map(|conversation| Some(conversation.conversation_hash.as_str()))),
+        string_array(conversations.iter().map(|conversation| Some(conversation.model.as_str()))),
+        timestamp_array(conversations.iter().map(|conversation| Some(conversation.timestamp_us))),
+        list_array(DataType::Struct(turn_fields()), turn_lengths(), Arc::new(turn_struct)),
+        Arc::new(turn_counts.finish()),
+        string_array(conversations.iter().map(|conversation| conversation.language.as_deref())),
+        list_array(moderation_type(), turn_lengths(), moderation_values),
+        list_array(DataType::Struct(detoxify_fields()), turn_lengths(), Arc::new(detoxify_struct)),
+        bool_array(conversations.iter().map(|conversation| conversation.toxic)),
+        bool_array(conversations.iter().map(|conversation| conversation.redacted)),
+        string_array(conversations.iter().map(|conversation| conversation.state.as_deref())),
+        string_array(conversations.iter().map(|conversation| conversation.country.as_deref())),
+        string_array(conversations.iter().map(|conversation| conversation.hashed_ip.as_deref())),
+        header_array(conversations.iter().map(|conversation| conversation.header.as_ref())),
+    ];
+    debug_assert!(columns.iter().all(|column| column.len() == conversations.len()));
+    RecordBatch::try_new(release_schema(), columns)
+}
+
+/// Conversations per record batch and row group.
+const ROWS_PER_GROUP: usize = 8192;
+
+/// Writes conversations as one zstd Parquet file. Deterministic: the same conversations give
+/// the same bytes.
+pub fn write_parquet(conversations: &[Conversation]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_max_row_group_size(ROWS_PER_GROUP)
+        .build();
+    let mut output = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut output, release_schema(), Some(properties))?;
+    for chunk in conversations.chunks(ROWS_PER_GROUP) {
+        writer.write(&conversations_to_batch(chunk)?)?;
+    }
+    writer.close()?;
+    Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn sample(turns: usize) -> Conversation {
+        let mut conversation_turns = Vec::new();
+        for index in 0..turns {
+            conversation_turns.push(Turn {
+                content: format!("question {index}"),
+                role: "user",
+                turn_identifier: index as i64,
+                timestamp_us: None,
+                country: None,
+                state: None,
+                hashed_ip: None,
+                header: Some(Header { accept_language: None, user_agent: Some("ua".into()) }),
+                language: None,
+                redacted: None,
+                toxic: None,
+                detoxify: None,
+            });
+            conversation_turns.push(Turn {
+                content: format!("answer {index}"),
+                role: "assistant",
+                turn_identifier: index as i64,
+                timestamp_us: Some(1_700_000_000_000_000),
+                country: None,
+                state: None,
+                hashed_ip: None,
+                header: None,
+                language: None,
+                redacted: None,
+                toxic: None,
+                detoxify: Some([None, None, None, None, None, None, Some(0.5)]),
+            });
+        }
+        Conversation {
+            conversation_hash: "abc".into(),
+            model: "gpt-4-0314".into(),
+            timestamp_us: 1_700_000_000_000_000,
+            turns: conversation_turns,
+            turn: turns as i64,
+            language: None,
+            toxic: None,
+            redacted: None,
+            state: None,
+            country: None,
+            hashed_ip: None,
+            header: Some(Header::default()),
+        }
+    }
+
+    #[test]
+    fn parquet_round_trips_with_the_release_schema() {
+        let conversations = vec![sample(1), sample(3)];
+        let bytes = write_parquet(&conversations).unwrap();
+        assert_eq!(bytes, write_parquet(&conversations).unwrap(), "writing is deterministic");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+        assert_eq!(reader.schema().as_ref(), release_schema().as_ref());
+        let batches: Vec<RecordBatch> = reader.build().unwrap().map(|batch| batch.unwrap()).collect();
+        assert_eq!(batches.iter().map(|batch| batch.num_rows()).sum::<usize>(), 2);
+        let conversation = batches[0].column(3).as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!(conversation.value_length(1), 6);
+    }
+}
