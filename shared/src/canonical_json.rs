@@ -94,7 +94,10 @@ pub fn strip_lone_surrogates(raw_json: &str) -> (Cow<'_, str>, usize) {
     // only pay for the escape-aware walk when one might be present.
     let maybe_surrogate = memchr::memmem::find_iter(bytes, b"\\u").any(|at| {
         matches!(bytes.get(at + 2), Some(b'd' | b'D'))
-            && matches!(bytes.get(at + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+            && matches!(
+                bytes.get(at + 3),
+                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+            )
     });
     if !maybe_surrogate {
         return (Cow::Borrowed(raw_json), 0);
@@ -230,10 +233,12 @@ fn write_python_float(f: f64, out: &mut Vec<u8>) {
     }
     // Rust's `{:e}` yields the same shortest round-trip digits as Python's repr, only laid out
     // differently ("1.2345e-7", "-0e0"), so reuse the digits and redo the layout.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exponent: i64 = exponent.parse().unwrap_or(0);
-    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let (mut digits, mut exponent) = sci_digits(&format!("{:e}", f.abs()));
+    // Two equally short digit strings can only both round-trip when they are ~1e-16 apart
+    // relative to the value, i.e. at 16 or 17 digits; 15 leaves margin.
+    if digits.len() >= 15 {
+        prefer_even_on_tie(f.abs(), &mut digits, &mut exponent);
+    }
     if f.is_sign_negative() {
         out.push(b'-');
     }
@@ -268,6 +273,68 @@ fn write_python_float(f: f64, out: &mut Vec<u8>) {
         }
         write_u64(magnitude, out);
     }
+}
+
+/// Python's dtoa breaks an exact tie between two equally short, equally close digit strings
+/// towards the even last digit (690182792108531.25 -> `690182792108531.2`); Rust's shortest
+/// formatting rounds such ties up. `digits`/`exponent` hold Rust's choice and are replaced by
+/// the even neighbour when the value lies exactly halfway and that neighbour round-trips.
+fn prefer_even_on_tie(x: f64, digits: &mut Vec<u8>, exponent: &mut i64) {
+    let n = digits.len();
+    // Cheap screen: one more correctly rounded digit must be a 5 for a tie to be possible.
+    if sci_digits(&format!("{:.*e}", n, x)).0.get(n) != Some(&b'5') {
+        return;
+    }
+    // A finite f64 has at most 767 significant decimal digits, so this expansion is exact.
+    let (exact, exact_exponent) = sci_digits(&format!("{:.780e}", x));
+    if exact.get(n) != Some(&b'5') || exact[n + 1..].iter().any(|&d| d != b'0') {
+        return;
+    }
+    let mut candidate = exact[..n].to_vec();
+    let mut candidate_exponent = exact_exponent;
+    if candidate[n - 1] % 2 == 1 {
+        // Round the odd lower neighbour up to the even one, carrying through nines.
+        let mut at = n;
+        loop {
+            if at == 0 {
+                candidate.insert(0, b'1');
+                candidate.pop();
+                candidate_exponent += 1;
+                break;
+            }
+            at -= 1;
+            if candidate[at] == b'9' {
+                candidate[at] = b'0';
+            } else {
+                candidate[at] += 1;
+                break;
+            }
+        }
+    }
+    while candidate.len() > 1 && candidate.last() == Some(&b'0') {
+        candidate.pop();
+    }
+    if candidate == *digits && candidate_exponent == *exponent {
+        return;
+    }
+    let mut text = String::with_capacity(candidate.len() + 8);
+    text.push(char::from(candidate[0]));
+    text.push('.');
+    text.extend(candidate[1..].iter().map(|&d| char::from(d)));
+    text.push_str(&format!("e{candidate_exponent}"));
+    if text.parse::<f64>() == Ok(x) {
+        *digits = candidate;
+        *exponent = candidate_exponent;
+    }
+}
+
+/// Splits Rust's `{:e}` output into its mantissa digits and decimal exponent.
+fn sci_digits(sci: &str) -> (Vec<u8>, i64) {
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci, "0"));
+    (
+        mantissa.bytes().filter(u8::is_ascii_digit).collect(),
+        exponent.parse().unwrap_or(0),
+    )
 }
 
 fn push_u_escape(unit: u32, out: &mut Vec<u8>) {
@@ -328,6 +395,8 @@ mod tests {
             (5e-324, "5e-324"),
             (f64::MAX, "1.7976931348623157e+308"),
             (0.1 + 0.2, "0.30000000000000004"),
+            (690182792108531.2, "690182792108531.2"),
+            (690182792108531.4, "690182792108531.4"),
             (123.456, "123.456"),
             (-2.5, "-2.5"),
             (100.0, "100.0"),
@@ -393,7 +462,8 @@ mod tests {
     #[test]
     fn conversation_hash_hashes_the_plain_dump() {
         let turns = [("hi", "user"), ("hello\n", "assistant")];
-        let text = r#"[{"content": "hi", "role": "user"}, {"content": "hello\n", "role": "assistant"}]"#;
+        let text =
+            r#"[{"content": "hi", "role": "user"}, {"content": "hello\n", "role": "assistant"}]"#;
         let mut want = hex::encode(Sha256::digest(text.as_bytes()));
         want.truncate(32);
         assert_eq!(conversation_hash(turns), want);
@@ -426,7 +496,10 @@ mod tests {
         assert_eq!(strip(r#""\\\ud800""#), (r#""\\""#.into(), 1));
         assert_eq!(strip(r#""x\ud800""#), (r#""x""#.into(), 1));
         assert_eq!(strip(r#"x\ud800"#), ("x".into(), 1));
-        assert_eq!(strip(r#""\ud800\ud83d\ude00""#), (r#""\ud83d\ude00""#.into(), 1));
+        assert_eq!(
+            strip(r#""\ud800\ud83d\ude00""#),
+            (r#""\ud83d\ude00""#.into(), 1)
+        );
         assert_eq!(strip(r#""\ud800\u0041""#), (r#""\u0041""#.into(), 1));
         assert_eq!(
             strip(r#"{"a\udfff": ["\udbff", "é\uDAAA\uDAAA"]}"#),
@@ -466,7 +539,9 @@ mod tests {
             0..=3 => from_range(rng, 0x20, 0x7e),
             4 => *rng.pick(&['"', '\\', '/', '\'']),
             5 => from_range(rng, 0, 0x1f),
-            6 => *rng.pick(&['\u{7f}', '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{ffff}']),
+            6 => *rng.pick(&[
+                '\u{7f}', '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{ffff}',
+            ]),
             7 => from_range(rng, 0x80, 0xff),
             8 => from_range(rng, 0x4e00, 0x9fff),
             9 => from_range(rng, 0x1f300, 0x1faff),
@@ -484,18 +559,44 @@ mod tests {
 
     fn random_float(rng: &mut XorShift) -> f64 {
         const TRICKY: &[f64] = &[
-            0.0, -0.0, 1.0, 1e16, 1e15, 9999999999999998.0, 1e-4, 1e-5, 0.00012, 1e22, 1e23,
-            5e-324, 2.2250738585072014e-308, f64::MAX, f64::MIN, 0.1, 0.30000000000000004,
-            123456789.125, -1.5e-7, 1.7976931348623157e308, 4.35, 2.5, 1e300,
+            0.0,
+            -0.0,
+            1.0,
+            1e16,
+            1e15,
+            9999999999999998.0,
+            1e-4,
+            1e-5,
+            0.00012,
+            1e22,
+            1e23,
+            5e-324,
+            2.2250738585072014e-308,
+            f64::MAX,
+            f64::MIN,
+            0.1,
+            0.30000000000000004,
+            123456789.125,
+            -1.5e-7,
+            1.7976931348623157e308,
+            4.35,
+            2.5,
+            1e300,
         ];
         if rng.below(3) == 0 {
             return *rng.pick(TRICKY);
         }
         loop {
-            let f = match rng.below(3) {
+            let f = match rng.below(5) {
                 0 => f64::from_bits(rng.next()),
+                // Short exact binary expansions are where shortest-digit ties live.
+                3 => (rng.next() >> 11) as f64 * 2f64.powi(rng.below(12) as i32 - 6),
+                4 => rng.next() as f64 * 2f64.powi(rng.below(80) as i32),
                 1 => (rng.next() as i64 as f64) / 10f64.powi(rng.below(30) as i32),
-                _ => (rng.below(2_000_000) as f64 - 1_000_000.0) * 10f64.powi(rng.below(40) as i32 - 20),
+                _ => {
+                    (rng.below(2_000_000) as f64 - 1_000_000.0)
+                        * 10f64.powi(rng.below(40) as i32 - 20)
+                }
             };
             if f.is_finite() {
                 return f;
@@ -504,7 +605,11 @@ mod tests {
     }
 
     fn random_value(rng: &mut XorShift, depth: u32) -> Value {
-        let kind = if depth >= 4 { rng.below(6) } else { rng.below(9) };
+        let kind = if depth >= 4 {
+            rng.below(6)
+        } else {
+            rng.below(9)
+        };
         match kind {
             0 => Value::Null,
             1 => Value::Bool(rng.below(2) == 0),
@@ -574,11 +679,15 @@ for line in data.split("\n"):
     #[test]
     fn matches_python_json_dumps() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        let mut values: Vec<Value> = (0..1200).map(|_| Value::String(random_string(&mut rng))).collect();
+        let mut values: Vec<Value> = (0..1200)
+            .map(|_| Value::String(random_string(&mut rng)))
+            .collect();
         values.extend((0..400).map(|_| random_value(&mut rng, 0)));
-        values.extend((0..300).map(|_| {
-            Number::from_f64(random_float(&mut rng)).map_or(Value::Null, Value::Number)
-        }));
+        values.extend(
+            (0..5000).map(|_| {
+                Number::from_f64(random_float(&mut rng)).map_or(Value::Null, Value::Number)
+            }),
+        );
         let lines: Vec<String> = values
             .iter()
             .map(|v| serde_json::to_string(v).expect("serialize input"))
@@ -632,7 +741,11 @@ for line in data.split("\n"):
         assert_eq!(py.len(), conversations.len(), "python output line count");
         for (index, turns) in conversations.iter().enumerate() {
             let ours = conversation_hash(turns.iter().map(|(c, r)| (c.as_str(), r.as_str())));
-            assert_eq!(ours, py[index], "hash mismatch for input line {index}: {}", lines[index]);
+            assert_eq!(
+                ours, py[index],
+                "hash mismatch for input line {index}: {}",
+                lines[index]
+            );
         }
     }
 
@@ -663,7 +776,10 @@ for line in data.split("\n"):
                 1 => hex4(rng, 0xdc00, 0xdfff),
                 2 => hex4(rng, 0xd800, 0xdbff) + &hex4(rng, 0xdc00, 0xdfff),
                 3 => "\\\\".into(),
-                4 => (*rng.pick(&["\\n", "\\\"", "\\/", "\\u0041", "\\u00e9", "\\ud7ff", "\\ue000"])).into(),
+                4 => (*rng.pick(&[
+                    "\\n", "\\\"", "\\/", "\\u0041", "\\u00e9", "\\ud7ff", "\\ue000",
+                ]))
+                .into(),
                 5 => "\\\\ud800".into(),
                 6 => hex4(rng, 0, 0xffff),
                 _ => {

@@ -111,7 +111,7 @@ pub fn parse_python_literal(source: &str) -> Result<Value, PyReprError> {
     } else {
         first.value
     };
-    parser.skip_trailing();
+    parser.skip_trailing()?;
     match parser.peek_char() {
         None => Ok(value),
         Some(found) => Err(PyReprError::UnexpectedChar {
@@ -191,29 +191,69 @@ impl Parser<'_> {
         while matches!(self.peek(), Some(b' ' | b'\t')) {
             self.pos += 1;
         }
-        loop {
-            self.skip_ws();
-            if !self.at_line_end() || self.peek().is_none() {
-                return Ok(());
-            }
-            self.skip_newline();
-            let line_start = self.pos;
-            while matches!(self.peek(), Some(b' ' | b'\t' | b'\x0c')) {
-                self.pos += 1;
-            }
-            if self.pos > line_start && !self.at_line_end() && self.peek() != Some(b'#') {
-                return Err(PyReprError::UnexpectedIndent { offset: self.pos });
-            }
-        }
+        self.skip_blank_lines()
     }
 
-    fn skip_trailing(&mut self) {
+    /// After the value: the rest of its line, then only blank or comment lines may follow.
+    fn skip_trailing(&mut self) -> Result<(), PyReprError> {
+        self.skip_ws();
+        if !self.at_line_end() || self.peek().is_none() {
+            return Ok(());
+        }
+        self.skip_newline();
+        self.skip_blank_lines()
+    }
+
+    /// Skips whole blank and comment-only lines from the start of a physical line, and stops at
+    /// the first token, which must not be indented. Indentation follows CPython's tokenizer:
+    /// a form feed resets the column, a backslash continuation does not end the indentation
+    /// (the column before the first one counts), and bare indentation at the end of the input
+    /// is an indent too.
+    fn skip_blank_lines(&mut self) -> Result<(), PyReprError> {
         loop {
-            self.skip_ws();
-            if self.peek().is_none() || !self.at_line_end() {
-                return;
+            let mut col = 0usize;
+            let mut continuation_col = 0usize;
+            loop {
+                match self.peek() {
+                    Some(b' ') => col += 1,
+                    Some(b'\t') => col = (col / 8 + 1) * 8,
+                    Some(b'\x0c') => col = 0,
+                    Some(b'\\') if matches!(self.peek_at(self.pos + 1), Some(b'\n' | b'\r')) => {
+                        if continuation_col == 0 {
+                            continuation_col = col;
+                        }
+                        let backslash = self.pos;
+                        self.pos += 1;
+                        self.skip_newline();
+                        if self.peek().is_none() {
+                            self.pos = backslash;
+                            return Err(self.unexpected());
+                        }
+                        continue;
+                    }
+                    _ => break,
+                }
+                self.pos += 1;
             }
-            self.skip_newline();
+            let col = if continuation_col != 0 {
+                continuation_col
+            } else {
+                col
+            };
+            match self.peek() {
+                Some(b'#') => {
+                    while !self.at_line_end() {
+                        self.pos += 1;
+                    }
+                    if self.peek().is_none() {
+                        return Ok(());
+                    }
+                    self.skip_newline();
+                }
+                Some(b'\n' | b'\r') => self.skip_newline(),
+                _ if col > 0 => return Err(PyReprError::UnexpectedIndent { offset: self.pos }),
+                _ => return Ok(()),
+            }
         }
     }
 
@@ -245,8 +285,14 @@ impl Parser<'_> {
                     }
                 }
                 Some(b'\\') if matches!(self.peek_at(self.pos + 1), Some(b'\n' | b'\r')) => {
+                    let backslash = self.pos;
                     self.pos += 1;
                     self.skip_newline();
+                    // Python rejects a continuation that joins onto the end of the input.
+                    if self.peek().is_none() {
+                        self.pos = backslash;
+                        return;
+                    }
                 }
                 _ => return,
             }
@@ -260,6 +306,11 @@ impl Parser<'_> {
                 self.pos += 1;
                 self.skip_ws();
                 let operand_at = self.pos;
+                // Python's literal_eval takes a single sign only; refusing here also keeps a run
+                // of signs from recursing.
+                if matches!(self.peek(), Some(b'-' | b'+')) {
+                    return Err(PyReprError::SignOnNonNumber { offset: operand_at });
+                }
                 let operand = self.parse_atom()?;
                 if operand.kind != Kind::Number {
                     return Err(PyReprError::SignOnNonNumber { offset: operand_at });
@@ -446,7 +497,11 @@ impl Parser<'_> {
         })
     }
 
-    fn parse_dict_rest(&mut self, first_key: Parsed, first_at: usize) -> Result<Value, PyReprError> {
+    fn parse_dict_rest(
+        &mut self,
+        first_key: Parsed,
+        first_at: usize,
+    ) -> Result<Value, PyReprError> {
         let mut map = Map::new();
         let mut key = first_key;
         let mut key_at = first_at;
@@ -571,7 +626,8 @@ impl Parser<'_> {
         let Some(quote @ (b'\'' | b'"')) = self.peek() else {
             return Err(self.unexpected());
         };
-        let triple = self.peek_at(self.pos + 1) == Some(quote) && self.peek_at(self.pos + 2) == Some(quote);
+        let triple =
+            self.peek_at(self.pos + 1) == Some(quote) && self.peek_at(self.pos + 2) == Some(quote);
         self.pos += if triple { 3 } else { 1 };
         self.parse_string_body(text, start, quote, triple, raw, bytes)?;
         Ok(bytes)
@@ -606,7 +662,9 @@ impl Parser<'_> {
                         self.pos += 1;
                         return Ok(());
                     }
-                    if self.peek_at(self.pos + 1) == Some(quote) && self.peek_at(self.pos + 2) == Some(quote) {
+                    if self.peek_at(self.pos + 1) == Some(quote)
+                        && self.peek_at(self.pos + 2) == Some(quote)
+                    {
                         text.push_str(&self.src[run_start..self.pos]);
                         self.pos += 3;
                         return Ok(());
@@ -748,16 +806,20 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn hex_digits(&mut self, count: usize, escape_at: usize, reason: &'static str) -> Result<u32, PyReprError> {
+    fn hex_digits(
+        &mut self,
+        count: usize,
+        escape_at: usize,
+        reason: &'static str,
+    ) -> Result<u32, PyReprError> {
         let mut value = 0u32;
         for _ in 0..count {
-            let digit = self
-                .peek()
-                .and_then(|b| char::from(b).to_digit(16))
-                .ok_or(PyReprError::InvalidEscape {
+            let digit = self.peek().and_then(|b| char::from(b).to_digit(16)).ok_or(
+                PyReprError::InvalidEscape {
                     reason,
                     offset: escape_at,
-                })?;
+                },
+            )?;
             value = value * 16 + digit;
             self.pos += 1;
         }
@@ -767,7 +829,10 @@ impl Parser<'_> {
     fn parse_number(&mut self) -> Result<Parsed, PyReprError> {
         let start = self.pos;
         let invalid = PyReprError::InvalidNumber { offset: start };
-        let radix = match (self.peek(), self.peek_at(start + 1).map(|b| b.to_ascii_lowercase())) {
+        let radix = match (
+            self.peek(),
+            self.peek_at(start + 1).map(|b| b.to_ascii_lowercase()),
+        ) {
             (Some(b'0'), Some(b'x')) => Some(16),
             (Some(b'0'), Some(b'o')) => Some(8),
             (Some(b'0'), Some(b'b')) => Some(2),
@@ -781,7 +846,8 @@ impl Parser<'_> {
             }
             let digits = self.digit_part(radix).ok_or(invalid.clone())?;
             self.reject_suffix(start)?;
-            let value = radix_int(&digits, radix).ok_or(PyReprError::OutOfRange { offset: start })?;
+            let value =
+                radix_int(&digits, radix).ok_or(PyReprError::OutOfRange { offset: start })?;
             return Ok(Parsed {
                 value,
                 kind: Kind::Number,
@@ -849,10 +915,7 @@ impl Parser<'_> {
     /// Reads `digit ('_'? digit)*` in `radix`, returning the digits without underscores.
     fn digit_part(&mut self, radix: u32) -> Option<String> {
         let mut digits = String::new();
-        loop {
-            let Some(c) = self.peek().map(char::from).filter(|c| c.is_digit(radix)) else {
-                break;
-            };
+        while let Some(c) = self.peek().map(char::from).filter(|c| c.is_digit(radix)) {
             digits.push(c);
             self.pos += 1;
             if self.peek() == Some(b'_') {
@@ -883,7 +946,10 @@ impl Parser<'_> {
 
 fn not_a_literal(name: &str, offset: usize) -> PyReprError {
     let shown: String = name.chars().take(MAX_NAME_IN_ERROR).collect();
-    PyReprError::NotALiteral { name: shown, offset }
+    PyReprError::NotALiteral {
+        name: shown,
+        offset,
+    }
 }
 
 /// Appends a decoded code point; surrogates from `\ud800`-style escapes are dropped because a
@@ -925,7 +991,9 @@ fn radix_int(digits: &str, radix: u32) -> Option<Value> {
     }
     // Keep the top 64 bits and fold the rest into a sticky low bit: the u64 -> f64 conversion
     // then rounds exactly as if it had seen every bit.
-    let mut top = bits[..64].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
+    let mut top = bits[..64]
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
     if bits[64..].iter().any(|&b| b) {
         top |= 1;
     }
@@ -973,7 +1041,10 @@ mod tests {
             value,
             json!({"host": "x", "user-agent": "Mozilla/5.0 (it's)", "x-forwarded-for": "1.2.3.4, 10.0.0.1"})
         );
-        let keys: Vec<&str> = value.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let keys: Vec<&str> = value
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
         assert_eq!(keys, ["host", "user-agent", "x-forwarded-for"]);
     }
 
@@ -999,7 +1070,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(parse(r#"'\\ \' \" \a \b \f \n \r \t \v'"#), json!("\\ ' \" \u{7} \u{8} \u{c} \n \r \t \u{b}"));
+        assert_eq!(
+            parse(r#"'\\ \' \" \a \b \f \n \r \t \v'"#),
+            json!("\\ ' \" \u{7} \u{8} \u{c} \n \r \t \u{b}")
+        );
         assert_eq!(parse(r"'\0\08\101\1234\777'"), json!("\0\u{0}8AS4\u{1ff}"));
         assert_eq!(parse(r"'\x41\u00e9\U0001F600'"), json!("Aé😀"));
         assert_eq!(parse("'a\\\nb'"), json!("ab"));
@@ -1007,26 +1081,68 @@ mod tests {
         assert_eq!(parse("r'a\\\r\nb'"), json!("a\\\nb"));
         assert_eq!(parse(r"'\8 \q \é'"), json!(r"\8 \q \é"));
         assert_eq!(parse(r"'a\ud800b\ud83d\ude00'"), json!("ab"));
-        assert!(matches!(err(r"'\N{BULLET}'"), PyReprError::NamedEscape { offset: 1 }));
-        assert_eq!(err(r"'\N{BULLET}'").to_string(), "named unicode escapes unsupported at offset 1");
-        assert!(matches!(err(r"'\x4'"), PyReprError::InvalidEscape { offset: 1, .. }));
+        assert!(matches!(
+            err(r"'\N{BULLET}'"),
+            PyReprError::NamedEscape { offset: 1 }
+        ));
+        assert_eq!(
+            err(r"'\N{BULLET}'").to_string(),
+            "named unicode escapes unsupported at offset 1"
+        );
+        assert!(matches!(
+            err(r"'\x4'"),
+            PyReprError::InvalidEscape { offset: 1, .. }
+        ));
         assert!(matches!(err(r"'\u12'"), PyReprError::InvalidEscape { .. }));
-        assert!(matches!(err(r"'\U00110000'"), PyReprError::InvalidEscape { .. }));
+        assert!(matches!(
+            err(r"'\U00110000'"),
+            PyReprError::InvalidEscape { .. }
+        ));
         assert!(matches!(err(r"b'\xzz'"), PyReprError::InvalidEscape { .. }));
     }
 
     #[test]
     fn string_errors() {
-        assert!(matches!(err("'abc"), PyReprError::UnterminatedString { offset: 0 }));
-        assert_eq!(err("[1, 'abc").to_string(), "unterminated string at offset 4");
-        assert!(matches!(err("'a\nb'"), PyReprError::UnterminatedString { .. }));
-        assert!(matches!(err("'a\rb'"), PyReprError::UnterminatedString { .. }));
-        assert!(matches!(err("'''abc''"), PyReprError::UnterminatedString { .. }));
-        assert!(matches!(err(r"r'\'"), PyReprError::UnterminatedString { .. }));
-        assert!(matches!(err("'a\\"), PyReprError::UnterminatedString { .. }));
-        assert!(matches!(err("b'é'"), PyReprError::NonAsciiBytes { offset: 2 }));
-        assert!(matches!(err("b'a' 'b'"), PyReprError::MixedBytes { offset: 5 }));
-        assert!(matches!(err("'a' b'b'"), PyReprError::MixedBytes { offset: 4 }));
+        assert!(matches!(
+            err("'abc"),
+            PyReprError::UnterminatedString { offset: 0 }
+        ));
+        assert_eq!(
+            err("[1, 'abc").to_string(),
+            "unterminated string at offset 4"
+        );
+        assert!(matches!(
+            err("'a\nb'"),
+            PyReprError::UnterminatedString { .. }
+        ));
+        assert!(matches!(
+            err("'a\rb'"),
+            PyReprError::UnterminatedString { .. }
+        ));
+        assert!(matches!(
+            err("'''abc''"),
+            PyReprError::UnterminatedString { .. }
+        ));
+        assert!(matches!(
+            err(r"r'\'"),
+            PyReprError::UnterminatedString { .. }
+        ));
+        assert!(matches!(
+            err("'a\\"),
+            PyReprError::UnterminatedString { .. }
+        ));
+        assert!(matches!(
+            err("b'é'"),
+            PyReprError::NonAsciiBytes { offset: 2 }
+        ));
+        assert!(matches!(
+            err("b'a' 'b'"),
+            PyReprError::MixedBytes { offset: 5 }
+        ));
+        assert!(matches!(
+            err("'a' b'b'"),
+            PyReprError::MixedBytes { offset: 4 }
+        ));
         assert!(matches!(err("f'x'"), PyReprError::FString { offset: 0 }));
         assert!(matches!(err("rF'x'"), PyReprError::FString { .. }));
         assert!(matches!(err("ur'x'"), PyReprError::NotALiteral { .. }));
@@ -1041,7 +1157,9 @@ mod tests {
         assert_eq!(parse("('a'\n  'b')"), json!("ab"));
         assert_eq!(parse("'a' \\\n 'b'"), json!("ab"));
         assert_eq!(parse("b'a' B'b'"), json!("ab"));
-        assert!(err("'a'\n'b'").to_string().starts_with("unexpected character"));
+        assert!(err("'a'\n'b'")
+            .to_string()
+            .starts_with("unexpected character"));
     }
 
     #[test]
@@ -1070,7 +1188,10 @@ mod tests {
             ("0x10000000000001800", 1.844674407370956e19),
             ("0x1000000000000080000000000000001", 1.3292279957849162e36),
             ("0x1000000000000080000000000000000", 1.329227995784916e36),
-            ("0b11111111111111111111111111111111111111111111111111111100000000000000000000", 1.888946593147858e22),
+            (
+                "0b11111111111111111111111111111111111111111111111111111100000000000000000000",
+                1.888946593147858e22,
+            ),
         ];
         for &(source, want) in wide {
             assert_eq!(parse(source).as_f64(), Some(want), "{source}");
@@ -1083,23 +1204,44 @@ mod tests {
         assert_eq!(parse("1.e-5"), json!(1e-5));
         assert_eq!(parse("1_000.5"), json!(1000.5));
         assert_eq!(parse("01.5"), json!(1.5));
-        assert_eq!(parse("-0.0").as_f64().map(f64::is_sign_negative), Some(true));
+        assert_eq!(
+            parse("-0.0").as_f64().map(f64::is_sign_negative),
+            Some(true)
+        );
         assert_eq!(parse("5e-324"), json!(5e-324));
-        for bad in ["01", "1__0", "1_", "1._5", "1_.5", "1e", "0b102", "0o8", "0xg", "0x", "12abc", "1.5_"] {
-            assert!(matches!(err(bad), PyReprError::InvalidNumber { .. }), "{bad}");
+        for bad in [
+            "01", "1__0", "1_", "1._5", "1_.5", "1e", "0b102", "0o8", "0xg", "0x", "12abc", "1.5_",
+        ] {
+            assert!(
+                matches!(err(bad), PyReprError::InvalidNumber { .. }),
+                "{bad}"
+            );
         }
-        for range in ["1e400", "-1e400", &"9".repeat(400), &format!("0x{}", "f".repeat(300))] {
-            assert!(matches!(err(range), PyReprError::OutOfRange { .. }), "{range}");
+        for range in [
+            "1e400",
+            "-1e400",
+            &"9".repeat(400),
+            &format!("0x{}", "f".repeat(300)),
+        ] {
+            assert!(
+                matches!(err(range), PyReprError::OutOfRange { .. }),
+                "{range}"
+            );
         }
         assert!(matches!(err("1j"), PyReprError::Unsupported { .. }));
         assert!(matches!(err("inf"), PyReprError::NotALiteral { .. }));
         assert!(matches!(err("nan"), PyReprError::NotALiteral { .. }));
-        assert!(matches!(err("--1"), PyReprError::SignOnNonNumber { offset: 1 }));
+        assert!(matches!(
+            err("--1"),
+            PyReprError::SignOnNonNumber { offset: 1 }
+        ));
         assert!(matches!(err("-(-1)"), PyReprError::SignOnNonNumber { .. }));
         assert!(matches!(err("-True"), PyReprError::SignOnNonNumber { .. }));
         assert!(matches!(err("-'a'"), PyReprError::SignOnNonNumber { .. }));
         assert!(matches!(err("-(1,)"), PyReprError::SignOnNonNumber { .. }));
-        assert!(err("1 + 2").to_string().starts_with("unexpected character '+'"));
+        assert!(err("1 + 2")
+            .to_string()
+            .starts_with("unexpected character '+'"));
     }
 
     #[test]
@@ -1127,32 +1269,84 @@ mod tests {
         assert_eq!(parse("  \t 1 # trailing\n\n"), json!(1));
         assert_eq!(parse("\n# c\n\n1\r\n"), json!(1));
         assert!(matches!(err("\n 1"), PyReprError::UnexpectedIndent { .. }));
-        assert!(matches!(err("[1 2]"), PyReprError::UnexpectedChar { found: '2', offset: 3 }));
-        assert!(matches!(err("[,]"), PyReprError::UnexpectedChar { found: ',', .. }));
+        assert_eq!(parse("1\\\n\n"), json!(1));
+        assert_eq!(parse("1\n \n"), json!(1));
+        assert_eq!(parse("\\\n\x0c1"), json!(1));
+        assert!(matches!(
+            err("\\\n 1"),
+            PyReprError::UnexpectedIndent { offset: 3 }
+        ));
+        assert!(matches!(
+            err("#c\\\n 1"),
+            PyReprError::UnexpectedIndent { .. }
+        ));
+        assert!(matches!(
+            err("1\n "),
+            PyReprError::UnexpectedIndent { offset: 3 }
+        ));
+        assert!(matches!(
+            err("1\\\n"),
+            PyReprError::UnexpectedChar {
+                found: '\\',
+                offset: 1
+            }
+        ));
+        assert!(matches!(
+            err("[1 2]"),
+            PyReprError::UnexpectedChar {
+                found: '2',
+                offset: 3
+            }
+        ));
+        assert!(matches!(
+            err("[,]"),
+            PyReprError::UnexpectedChar { found: ',', .. }
+        ));
         assert!(matches!(err("(,)"), PyReprError::UnexpectedChar { .. }));
         assert!(matches!(err("{,}"), PyReprError::UnexpectedChar { .. }));
-        assert!(matches!(err("[1"), PyReprError::UnexpectedEnd { offset: 2 }));
+        assert!(matches!(
+            err("[1"),
+            PyReprError::UnexpectedEnd { offset: 2 }
+        ));
         assert!(matches!(err(""), PyReprError::UnexpectedEnd { offset: 0 }));
         assert!(matches!(err("..."), PyReprError::Unsupported { .. }));
-        assert!(matches!(err("{[1]}"), PyReprError::Unhashable { offset: 1 }));
+        assert!(matches!(
+            err("{[1]}"),
+            PyReprError::Unhashable { offset: 1 }
+        ));
         assert!(matches!(err("{(1, [2])}"), PyReprError::Unhashable { .. }));
-        assert!(matches!(err("{1: 2}"), PyReprError::NonStringKey { offset: 1 }));
-        assert!(matches!(err("{'a': 1, b'b': 2}"), PyReprError::NonStringKey { offset: 9 }));
-        assert_eq!(err("{'a': 1, (1,): 2}").to_string(), "non-string dict key at offset 9");
+        assert!(matches!(
+            err("{1: 2}"),
+            PyReprError::NonStringKey { offset: 1 }
+        ));
+        assert!(matches!(
+            err("{'a': 1, b'b': 2}"),
+            PyReprError::NonStringKey { offset: 9 }
+        ));
+        assert_eq!(
+            err("{'a': 1, (1,): 2}").to_string(),
+            "non-string dict key at offset 9"
+        );
     }
 
     #[test]
     fn duplicate_keys_keep_first_position_and_last_value() {
         let value = parse("{'a': 1, 'b': 2, 'a': 3}");
         assert_eq!(value, json!({"a": 3, "b": 2}));
-        let keys: Vec<&str> = value.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let keys: Vec<&str> = value
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
         assert_eq!(keys, ["a", "b"]);
     }
 
     #[test]
     fn rejects_code() {
         let e = err("{'user-agent': __import__('os').system('x')}");
-        assert_eq!(e.to_string(), "name '__import__' is not a literal at offset 15");
+        assert_eq!(
+            e.to_string(),
+            "name '__import__' is not a literal at offset 15"
+        );
         for code in [
             "os",
             "lambda: 1",
@@ -1173,7 +1367,10 @@ mod tests {
             "set([1])",
             "set",
         ] {
-            assert!(parse_python_literal(code).is_err(), "{code} must be rejected");
+            assert!(
+                parse_python_literal(code).is_err(),
+                "{code} must be rejected"
+            );
         }
     }
 
@@ -1181,8 +1378,15 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse_python_literal(&ok).is_ok());
-        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
-        assert_eq!(err(&deep).to_string(), format!("nesting too deep at offset {MAX_DEPTH}"));
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        assert_eq!(
+            err(&deep).to_string(),
+            format!("nesting too deep at offset {MAX_DEPTH}")
+        );
         for open in ["(", "[", "{", "{'a': ", "(1, "] {
             let huge = open.repeat(200_000);
             assert!(matches!(err(&huge), PyReprError::TooDeep { .. }), "{open}");
@@ -1238,15 +1442,21 @@ for x in values:
 
     fn same_value(a: &Value, b: &Value) -> bool {
         match (a, b) {
-            (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
-                (Some(p), Some(q), _, _) => p == q,
-                (_, _, Some(p), Some(q)) => p == q,
-                _ => x.is_f64() && y.is_f64() && x.as_f64() == y.as_f64(),
-            },
-            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q)),
+            (Value::Number(x), Value::Number(y)) => {
+                match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                    (Some(p), Some(q), _, _) => p == q,
+                    (_, _, Some(p), Some(q)) => p == q,
+                    _ => x.is_f64() && y.is_f64() && x.as_f64() == y.as_f64(),
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
+            }
             (Value::Object(x), Value::Object(y)) => {
                 x.len() == y.len()
-                    && x.iter().zip(y).all(|((kp, vp), (kq, vq))| kp == kq && same_value(vp, vq))
+                    && x.iter()
+                        .zip(y)
+                        .all(|((kp, vp), (kq, vq))| kp == kq && same_value(vp, vq))
             }
             _ => a == b,
         }
@@ -1259,17 +1469,26 @@ for x in values:
             .arg(PY_GENERATE)
             .output()
             .expect("python3 must be on PATH for the cross-check tests");
-        assert!(output.status.success(), "python3 failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "python3 failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let stdout = String::from_utf8(output.stdout).expect("python output is utf-8");
         let mut checked = 0;
         for (index, line) in stdout.lines().enumerate() {
             let record: Value = serde_json::from_str(line).expect("python line parses");
-            let (Some(repr), Some(dumped)) = (record["repr"].as_str(), record["json"].as_str()) else {
+            let (Some(repr), Some(dumped)) = (record["repr"].as_str(), record["json"].as_str())
+            else {
                 panic!("line {index} lacks repr/json: {line}");
             };
             let want: Value = serde_json::from_str(dumped).expect("python json parses");
-            let ours = parse_python_literal(repr).unwrap_or_else(|e| panic!("line {index}: {e} for {repr}"));
-            assert!(same_value(&ours, &want), "line {index}: repr {repr}\n ours {ours}\n want {want}");
+            let ours = parse_python_literal(repr)
+                .unwrap_or_else(|e| panic!("line {index}: {e} for {repr}"));
+            assert!(
+                same_value(&ours, &want),
+                "line {index}: repr {repr}\n ours {ours}\n want {want}"
+            );
             checked += 1;
         }
         assert!(checked >= 300, "only {checked} values checked");
@@ -1278,7 +1497,11 @@ for x in values:
     fn mutate(source: &str, edits: &[(usize, usize, char)]) -> String {
         let mut chars: Vec<char> = source.chars().collect();
         for &(kind, at, c) in edits {
-            let at = if chars.is_empty() { 0 } else { at % (chars.len() + 1) };
+            let at = if chars.is_empty() {
+                0
+            } else {
+                at % (chars.len() + 1)
+            };
             match kind % 3 {
                 0 => chars.insert(at, c),
                 1 if at < chars.len() => {

@@ -1,1 +1,103 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: locating the built binaries, running them, and
+//! reading releases and ground truth the way a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+
+/// Path of a workspace binary built next to the test executable (`cargo build --bins`).
+pub fn binary(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, as `make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// Runs the coordinator with `args`, returning its output; panics with its stderr on failure.
+pub fn coordinator(args: &[&str]) -> Output {
+    let output = Command::new(binary("coordinator"))
+        .args(args)
+        .output()
+        .expect("starting the coordinator");
+    assert!(
+        output.status.success(),
+        "coordinator {args:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Expected conversation from the generator's ground truth.
+#[derive(Debug, Deserialize)]
+pub struct TruthConversation {
+    pub turn_identifiers: Vec<i64>,
+}
+
+pub fn read_truth_conversations(store: &Path) -> Vec<Vec<i64>> {
+    let path = store.join("truth/conversations.jsonl.zst");
+    let compressed = std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+    let plain = zstd::stream::decode_all(&compressed[..]).expect("truth decompresses");
+    plain
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice::<TruthConversation>(line)
+                .expect("truth line parses")
+                .turn_identifiers
+        })
+        .collect()
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("parsing {}: {error}", path.display()))
+}
+
+/// What `tests/python/check_release.py` reports about a release read with pyarrow.
+#[derive(Debug, Deserialize)]
+pub struct PyarrowReport {
+    pub schema_ok: bool,
+    pub schema_problems: Vec<String>,
+    pub rows: u64,
+    pub turns: u64,
+    pub shards: u64,
+    pub conversations: Vec<Vec<i64>>,
+}
+
+pub fn read_release_with_pyarrow(release_dir: &Path) -> PyarrowReport {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_release.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(release_dir)
+        .output()
+        .expect("python3 must be installed (make test installs pyarrow)");
+    assert!(
+        output.status.success(),
+        "pyarrow could not read {}: {}",
+        release_dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("check_release.py prints json")
+}
+
+/// The last non-empty line of a command's stdout.
+pub fn last_line(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}

@@ -1,0 +1,169 @@
+//! Planning a run: snapshot the input listing and split it into map jobs (whole compressed
+//! objects, line-aligned byte ranges of plain ones). The plan is written to the store first,
+//! so a restarted coordinator resumes the same run from the same snapshot.
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use shared::jobs::{map_job_id, validate_name, MapJob, RunLayout};
+use shared::lines::Compression;
+use shared::store::{get_json, put_json, ObjectMeta, ObjectStore, PutMode, StoreError};
+
+/// Settings that shape a run's output; recorded in the plan and the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanConfig {
+    pub raw_prefix: String,
+    pub partitions: u32,
+    pub map_bytes: u64,
+    pub flush_bytes: u64,
+    pub max_line_bytes: u64,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            raw_prefix: "raw/".to_string(),
+            partitions: 16,
+            map_bytes: 64 << 20,
+            flush_bytes: 64 << 20,
+            max_line_bytes: 32 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub run_id: String,
+    pub version: String,
+    pub created_at: String,
+    pub code_version: String,
+    pub config: PlanConfig,
+    pub inputs: Vec<ObjectMeta>,
+    pub map_jobs: Vec<MapJob>,
+}
+
+pub fn code_version() -> String {
+    format!("wildchat-pipeline {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Splits the input snapshot into map jobs.
+pub fn plan_map_jobs(run_id: &str, inputs: &[ObjectMeta], config: &PlanConfig) -> Vec<MapJob> {
+    let mut jobs = Vec::new();
+    let range_bytes = config.map_bytes.max(1);
+    for (object_index, object) in inputs.iter().enumerate() {
+        let splittable = Compression::from_key(&object.key).splittable();
+        let mut start = 0;
+        loop {
+            let end = if splittable {
+                Some((start + range_bytes).min(object.size))
+            } else {
+                None
+            };
+            jobs.push(MapJob {
+                run_id: run_id.to_string(),
+                job_id: map_job_id(object_index, start),
+                object: object.clone(),
+                start,
+                end,
+                partitions: config.partitions,
+                flush_bytes: config.flush_bytes,
+                max_line_bytes: config.max_line_bytes,
+            });
+            match end {
+                Some(end) if end < object.size => start = end,
+                _ => break,
+            }
+        }
+    }
+    jobs
+}
+
+/// Loads the run's plan, or snapshots the inputs and writes a new one.
+pub async fn plan_or_resume(
+    store: &dyn ObjectStore,
+    run_id: &str,
+    version: &str,
+    config: &PlanConfig,
+) -> anyhow::Result<(RunPlan, bool)> {
+    validate_name("run id", run_id).map_err(anyhow::Error::msg)?;
+    validate_name("version", version).map_err(anyhow::Error::msg)?;
+    let layout = RunLayout::new(run_id);
+    if store.head(&layout.plan()).await?.is_some() {
+        let plan: RunPlan = get_json(store, &layout.plan()).await?;
+        if plan.version != version {
+            bail!(
+                "run {run_id} was planned for version {} not {version}; choose another --run-id",
+                plan.version
+            );
+        }
+        return Ok((plan, true));
+    }
+    let inputs: Vec<ObjectMeta> = store
+        .list(&config.raw_prefix)
+        .await
+        .with_context(|| format!("listing {}", config.raw_prefix))?
+        .into_iter()
+        .filter(|object| !object.key.ends_with('/'))
+        .collect();
+    if inputs.is_empty() {
+        bail!(
+            "no input objects under {} in {}; write raw logs there first (e.g. coordinator generate)",
+            config.raw_prefix,
+            store.describe()
+        );
+    }
+    let plan = RunPlan {
+        run_id: run_id.to_string(),
+        version: version.to_string(),
+        created_at: chrono::Utc::now().to_rfc3339(),
+        code_version: code_version(),
+        config: config.clone(),
+        map_jobs: plan_map_jobs(run_id, &inputs, config),
+        inputs,
+    };
+    match put_json(store, &layout.plan(), &plan, PutMode::CreateIfAbsent).await {
+        Ok(_) => Ok((plan, false)),
+        // Another coordinator planned the same run a moment ago: use its plan.
+        Err(StoreError::PreconditionFailed { .. }) => Ok((get_json(store, &layout.plan()).await?, true)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str, size: u64) -> ObjectMeta {
+        ObjectMeta {
+            key: key.to_string(),
+            size,
+            etag: "e".into(),
+        }
+    }
+
+    #[test]
+    fn plain_objects_are_split_and_compressed_ones_are_not() {
+        let config = PlanConfig {
+            map_bytes: 100,
+            ..PlanConfig::default()
+        };
+        let inputs = vec![object("raw/a.jsonl", 250), object("raw/b.jsonl.gz", 1000), object("raw/c.jsonl", 0)];
+        let jobs = plan_map_jobs("r", &inputs, &config);
+        let ranges: Vec<(&str, u64, Option<u64>)> = jobs
+            .iter()
+            .map(|job| (job.object.key.as_str(), job.start, job.end))
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![
+                ("raw/a.jsonl", 0, Some(100)),
+                ("raw/a.jsonl", 100, Some(200)),
+                ("raw/a.jsonl", 200, Some(250)),
+                ("raw/b.jsonl.gz", 0, None),
+                ("raw/c.jsonl", 0, Some(0)),
+            ]
+        );
+        let mut ids: Vec<&str> = jobs.iter().map(|job| job.job_id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), jobs.len());
+    }
+}

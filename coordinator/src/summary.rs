@@ -1,0 +1,213 @@
+//! Human-readable reports: the end-of-run summary table and `coordinator status`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use shared::counters::Counters;
+use shared::jobs::{MapOutcome, QuarantineRecord, RunLayout};
+use shared::store::{get_json, ObjectStore};
+
+use crate::commit::manifest_key;
+use crate::pipeline::RunReport;
+use crate::plan::RunPlan;
+
+/// Groups digits: 1234567 -> "1,234,567".
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, character) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(character);
+    }
+    out
+}
+
+pub fn mebibytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Absolute 1-based line numbers for quarantine records: a range's lines are counted from
+/// its start, so add the lines of the object's earlier ranges.
+pub fn absolute_line(outcomes: &[MapOutcome], record: &QuarantineRecord) -> u64 {
+    let earlier: u64 = outcomes
+        .iter()
+        .filter(|outcome| outcome.object == record.object && outcome.start < record.range_start)
+        .map(|outcome| outcome.lines)
+        .sum();
+    earlier + record.line_in_range
+}
+
+/// Reads up to `limit` quarantined rows, with absolute line numbers.
+pub async fn quarantine_samples(
+    store: &dyn ObjectStore,
+    outcomes: &[MapOutcome],
+    limit: usize,
+) -> anyhow::Result<Vec<(QuarantineRecord, u64)>> {
+    let mut samples = Vec::new();
+    for outcome in outcomes {
+        for key in &outcome.quarantine_keys {
+            if samples.len() >= limit {
+                return Ok(samples);
+            }
+            let compressed = store.get(key).await?;
+            let plain = zstd::stream::decode_all(&compressed[..]).with_context(|| format!("decompressing {key}"))?;
+            for line in plain.split(|byte| *byte == b'\n').filter(|line| !line.is_empty()) {
+                if samples.len() >= limit {
+                    break;
+                }
+                let record: QuarantineRecord =
+                    serde_json::from_slice(line).with_context(|| format!("reading quarantine record in {key}"))?;
+                let line_number = absolute_line(outcomes, &record);
+                samples.push((record, line_number));
+            }
+        }
+    }
+    Ok(samples)
+}
+
+fn reason_rows(out: &mut String, title: &str, counts: &BTreeMap<String, u64>) {
+    let total: u64 = counts.values().sum();
+    let _ = writeln!(out, "  {title:<28} {:>14}", thousands(total));
+    for (reason, count) in counts {
+        let _ = writeln!(out, "    {reason:<26} {:>14}", thousands(*count));
+    }
+}
+
+/// The table printed at the end of a run.
+pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -> String {
+    let counters: &Counters = &report.counters;
+    let manifest = &report.commit.manifest;
+    let full = manifest.variants.get("full");
+    let shard_bytes: u64 = full.map(|variant| variant.shards.iter().map(|shard| shard.bytes).sum()).unwrap_or(0);
+    let shard_count = full.map(|variant| variant.shards.len()).unwrap_or(0);
+    let input_bytes: u64 = report.plan.inputs.iter().map(|object| object.size).sum();
+    let seconds = report.elapsed.as_secs_f64();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "release {} (run {}{})",
+        manifest.version,
+        report.plan.run_id,
+        if report.resumed { ", resumed" } else { "" }
+    );
+    let _ = writeln!(out, "  {:<28} {:>14}", "input objects", thousands(report.plan.inputs.len() as u64));
+    let _ = writeln!(out, "  {:<28} {:>14}", "input size", mebibytes(input_bytes));
+    let _ = writeln!(out, "  {:<28} {:>14}", "map jobs", thousands(report.plan.map_jobs.len() as u64));
+    let _ = writeln!(out, "  {:<28} {:>14}", "lines read", thousands(counters.get("lines_read")));
+    let _ = writeln!(out, "  {:<28} {:>14}", "rows accepted", thousands(counters.get("rows_read")));
+    let _ = writeln!(out, "  {:<28} {:>14}", "blank lines skipped", thousands(counters.get("blank_lines")));
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "lone surrogates dropped",
+        thousands(counters.get("lone_surrogates_dropped"))
+    );
+    reason_rows(&mut out, "rows quarantined", &counters.group("quarantined"));
+    reason_rows(&mut out, "chains dropped", &counters.group("chains_dropped"));
+    reason_rows(&mut out, "rows in dropped chains", &counters.group("rows_dropped"));
+    let _ = writeln!(out, "  {:<28} {:>14}", "conversations", thousands(counters.get("conversations")));
+    let _ = writeln!(out, "  {:<28} {:>14}", "turns", thousands(counters.get("turns")));
+    let _ = writeln!(out, "  {:<28} {:>14}", "shards (full)", thousands(shard_count as u64));
+    let _ = writeln!(out, "  {:<28} {:>14}", "release size", mebibytes(shard_bytes));
+    let _ = writeln!(out, "  {:<28} {:>13.1}s", "elapsed", seconds);
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "throughput (lines/s)",
+        thousands((counters.get("lines_read") as f64 / seconds.max(1e-3)) as u64)
+    );
+    if !samples.is_empty() {
+        let _ = writeln!(out, "  first quarantined rows:");
+        for (record, line) in samples {
+            let mut detail = record.detail.clone();
+            if detail.len() > 100 {
+                let mut cut = 100;
+                while !detail.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                detail.truncate(cut);
+                detail.push('…');
+            }
+            let _ = writeln!(out, "    {} line {}: {} ({})", record.object, line, record.reason, detail);
+        }
+    }
+    out
+}
+
+/// `coordinator status`: every run, or one run's progress, read from the store alone.
+pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let Some(run_id) = run_id else {
+        let plans: Vec<String> = store
+            .list("runs/")
+            .await?
+            .into_iter()
+            .filter(|object| object.key.ends_with("/plan.json") && object.key.matches('/').count() == 2)
+            .map(|object| object.key)
+            .collect();
+        if plans.is_empty() {
+            let _ = writeln!(out, "no runs in {}", store.describe());
+        }
+        for plan_key in plans {
+            let plan: RunPlan = get_json(store, &plan_key).await?;
+            let committed = store.head(&manifest_key(&plan.version)).await?.is_some();
+            let _ = writeln!(
+                out,
+                "{:<32} version {:<24} {}",
+                plan.run_id,
+                plan.version,
+                if committed { "committed" } else { "in progress or stopped" }
+            );
+        }
+        return Ok(out);
+    };
+    let layout = RunLayout::new(run_id);
+    if store.head(&layout.plan()).await?.is_none() {
+        anyhow::bail!("no run {run_id} in {}", store.describe());
+    }
+    let plan: RunPlan = get_json(store, &layout.plan()).await?;
+    let objects = store.list(&layout.prefix()).await?;
+    let maps_done = objects
+        .iter()
+        .filter(|object| object.key.starts_with(&format!("{}map/", layout.prefix())) && object.key.ends_with("/_SUCCESS.json"))
+        .count();
+    let partitions_done = objects
+        .iter()
+        .filter(|object| object.key.starts_with(&format!("{}partitions/", layout.prefix())) && object.key.ends_with(".json"))
+        .count();
+    let committed = store.head(&manifest_key(&plan.version)).await?.is_some();
+    let phase = if committed {
+        "committed"
+    } else if partitions_done > 0 || maps_done == plan.map_jobs.len() {
+        "linking"
+    } else if maps_done > 0 {
+        "mapping"
+    } else {
+        "planned"
+    };
+    let _ = writeln!(out, "run {} (version {}) planned {}", plan.run_id, plan.version, plan.created_at);
+    let _ = writeln!(out, "  phase       {phase}");
+    let _ = writeln!(out, "  map jobs    {maps_done}/{}", plan.map_jobs.len());
+    let _ = writeln!(out, "  partitions  {partitions_done}/{}", plan.config.partitions);
+    let _ = writeln!(out, "  inputs      {} objects", plan.inputs.len());
+    if committed {
+        let _ = writeln!(out, "  release     {}", manifest_key(&plan.version));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,220 @@
+//! End-to-end runs of the real coordinator binary on the embedded default (local directory
+//! store, in-process queue and workers).
+
+use std::io::Write;
+use std::path::Path;
+
+use e2e_tests::{coordinator, last_line, read_json, read_release_with_pyarrow, read_truth_conversations};
+
+fn read_manifest(store: &Path, version: &str) -> serde_json::Value {
+    read_json(&store.join("releases").join(version).join("manifest.json"))
+}
+
+fn counter(manifest: &serde_json::Value, path: &[&str]) -> u64 {
+    let mut value = &manifest["counters"];
+    for part in path {
+        value = &value[*part];
+    }
+    value.as_u64().unwrap_or(0)
+}
+
+#[test]
+fn release_equals_the_generators_ground_truth_across_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_arg = store.to_str().unwrap();
+    coordinator(&["generate", "--conversations", "20000", "--seed", "7", "--store", store_arg, "--objects", "6"]);
+    let output = coordinator(&[
+        "run", "--store", store_arg, "--version", "v1", "--partitions", "9", "--map-bytes", "4000000", "--workers", "3",
+        "--quiet",
+    ]);
+    let release_dir = store.join("releases/v1");
+    assert_eq!(last_line(&output), release_dir.display().to_string());
+
+    let manifest = read_manifest(&store, "v1");
+    let shards = manifest["variants"]["full"]["shards"].as_array().unwrap();
+    assert!(shards.len() >= 8, "expected at least 8 shards, got {}", shards.len());
+    let plan = read_json(&store.join("runs/v1/plan.json"));
+    let map_jobs = plan["map_jobs"].as_array().unwrap();
+    assert!(map_jobs.len() > 6, "plain objects must be split into byte ranges");
+
+    let mut expected = read_truth_conversations(&store);
+    let summary = read_json(&store.join("truth/summary.json"));
+    let report = read_release_with_pyarrow(&release_dir);
+    assert!(report.schema_ok, "{:?}", report.schema_problems);
+    assert_eq!(report.shards as usize, shards.len());
+    let mut actual = report.conversations;
+    actual.sort();
+    expected.sort();
+    assert_eq!(actual.len(), expected.len(), "conversation count");
+    assert_eq!(report.rows, summary["expected_conversations"].as_u64().unwrap());
+    assert_eq!(report.turns, summary["expected_turns"].as_u64().unwrap());
+    for (actual_ids, expected_ids) in actual.iter().zip(&expected) {
+        assert_eq!(actual_ids, expected_ids);
+    }
+    assert_eq!(counter(&manifest, &["conversations"]), expected.len() as u64);
+    assert_eq!(
+        counter(&manifest, &["chains_dropped", "missing_parent"]),
+        summary["chains_dropped"]["missing_parent"].as_u64().unwrap()
+    );
+    for (reason, count) in summary["quarantined"].as_object().unwrap() {
+        assert_eq!(counter(&manifest, &["quarantined", reason]), count.as_u64().unwrap(), "quarantined {reason}");
+    }
+    assert_eq!(counter(&manifest, &["rows_read"]), summary["rows_written"].as_u64().unwrap());
+
+    let status = coordinator(&["status", "v1", "--store", store_arg]);
+    let status_text = String::from_utf8_lossy(&status.stdout);
+    assert!(status_text.contains("committed"), "{status_text}");
+
+    // A second run with other parallelism and range sizes gives byte-identical shards.
+    coordinator(&[
+        "run", "--store", store_arg, "--version", "v2", "--partitions", "9", "--map-bytes", "64000000", "--workers", "1",
+        "--quiet",
+    ]);
+    let again = read_manifest(&store, "v2");
+    let digests = |manifest: &serde_json::Value| -> Vec<(String, u64)> {
+        manifest["variants"]["full"]["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|shard| (shard["sha256"].as_str().unwrap().to_string(), shard["rows"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(digests(&manifest), digests(&again));
+    for shard in shards {
+        let key = shard["key"].as_str().unwrap();
+        let twin = key.replace("releases/v1/", "releases/v2/");
+        assert_eq!(std::fs::read(store.join(key)).unwrap(), std::fs::read(store.join(twin)).unwrap());
+    }
+
+    // Releases are immutable.
+    let refused = std::process::Command::new(e2e_tests::binary("coordinator"))
+        .args(["run", "--store", store_arg, "--version", "v1", "--run-id", "other", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already exists"));
+}
+
+fn raw_row(id: i64, headers: serde_json::Value, messages: serde_json::Value) -> String {
+    serde_json::json!({
+        "id": id,
+        "date": format!("2023-05-01 10:00:{:02}.000000", id % 60),
+        "text": {
+            "payload": {"model": "gpt-3.5-turbo", "messages": messages},
+            "partial_words": format!("reply number {id}"),
+            "model": "gpt-3.5-turbo-0301",
+            "headers": headers,
+        }
+    })
+    .to_string()
+}
+
+#[test]
+fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_arg = store.to_str().unwrap();
+    coordinator(&["generate", "--conversations", "300", "--seed", "3", "--store", store_arg]);
+    let generated = read_json(&store.join("truth/summary.json"));
+
+    let good_headers = serde_json::json!({"user-agent": "UA", "x-forwarded-for": "203.0.113.5"});
+    let one_user = |text: &str| serde_json::json!([{"role": "user", "content": text}]);
+    let lines = [
+        raw_row(900_001, good_headers.clone(), one_user("a fine question")),
+        "this is not json {".to_string(),
+        raw_row(
+            900_002,
+            serde_json::Value::String("{'user-agent': __import__('os').system('x'), 'x-forwarded-for': '1.2.3.4'}".into()),
+            one_user("evil headers"),
+        ),
+        raw_row(
+            900_003,
+            good_headers.clone(),
+            serde_json::json!([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "user", "content": "c"}]),
+        ),
+        raw_row(900_004, serde_json::json!({"user-agent": "UA"}), one_user("no forwarded header")),
+    ];
+    std::fs::write(store.join("raw/zz-bad.jsonl"), lines.join("\n") + "\n").unwrap();
+
+    // A gzip object cut in the middle: the rows before the cut are kept.
+    let mut encoder = flate2_free_gzip(&lines[0]);
+    let cut = encoder.len() * 2 / 3;
+    encoder.truncate(cut);
+    std::fs::write(store.join("raw/zz-truncated.jsonl.gz"), encoder).unwrap();
+
+    let output = coordinator(&["run", "--store", store_arg, "--version", "bad", "--partitions", "4", "--quiet"]);
+    let summary_text = String::from_utf8_lossy(&output.stdout).to_string();
+    let manifest = read_manifest(&store, "bad");
+    let generated_count = |reason: &str| generated["quarantined"][reason].as_u64().unwrap_or(0);
+    for (reason, extra) in [
+        ("invalid_json", 1),
+        ("bad_headers", 1),
+        ("non_alternating_roles", 1),
+        ("missing_client_ip", 1),
+        ("truncated_object", 1),
+    ] {
+        assert_eq!(
+            counter(&manifest, &["quarantined", reason]),
+            generated_count(reason) + extra,
+            "quarantined {reason}"
+        );
+        assert!(summary_text.contains(reason), "summary lacks {reason}:\n{summary_text}");
+    }
+    assert!(counter(&manifest, &["conversations"]) > 0);
+
+    // Every quarantined row is kept with its object, line and reason.
+    let mut records = Vec::new();
+    for key in manifest["quarantine"].as_array().unwrap() {
+        let compressed = std::fs::read(store.join(key.as_str().unwrap())).unwrap();
+        let plain = zstd::stream::decode_all(&compressed[..]).unwrap();
+        for line in plain.split(|byte| *byte == b'\n').filter(|line| !line.is_empty()) {
+            records.push(serde_json::from_slice::<serde_json::Value>(line).unwrap());
+        }
+    }
+    let bad_object: Vec<(u64, String)> = records
+        .iter()
+        .filter(|record| record["object"] == "raw/zz-bad.jsonl")
+        .map(|record| (record["line_in_range"].as_u64().unwrap(), record["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        bad_object,
+        vec![
+            (2, "invalid_json".to_string()),
+            (3, "bad_headers".to_string()),
+            (4, "non_alternating_roles".to_string()),
+            (5, "missing_client_ip".to_string())
+        ]
+    );
+    assert!(records
+        .iter()
+        .any(|record| record["object"] == "raw/zz-truncated.jsonl.gz" && record["reason"] == "truncated_object"));
+}
+
+/// Gzip without pulling flate2 into the tests: the system `gzip` tool.
+fn flate2_free_gzip(text: &str) -> Vec<u8> {
+    let mut child = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let body: String = (0..200).map(|_| format!("{text}\n")).collect();
+    stdin.write_all(body.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap().stdout
+}
+
+#[test]
+fn demo_produces_a_release_pyarrow_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("demo");
+    let output = coordinator(&["demo", "--conversations", "1500", "--store", store.to_str().unwrap(), "--quiet"]);
+    let release_dir = std::path::PathBuf::from(last_line(&output));
+    assert!(release_dir.starts_with(&store), "{}", release_dir.display());
+    assert!(release_dir.join("manifest.json").exists());
+    let report = read_release_with_pyarrow(&release_dir);
+    assert!(report.schema_ok, "{:?}", report.schema_problems);
+    assert_eq!(report.rows as usize, read_truth_conversations(&store).len());
+}
