@@ -245,7 +245,7 @@ fn check_roles(messages: &[Value]) -> Result<(), Rejection> {
     if messages.is_empty() {
         return reject(QuarantineReason::NonAlternatingRoles, "messages is empty");
     }
-    if messages.len() % 2 == 0 {
+    if messages.len().is_multiple_of(2) {
         return reject(QuarantineReason::NonAlternatingRoles, "messages must end with a user message");
     }
     for (index, message) in messages.iter().enumerate() {
@@ -440,7 +440,7 @@ mod tests {
         assert_eq!(row.model, "gpt-3.5-turbo-0301");
         assert_eq!(row.user_content, "again");
         assert_eq!(row.assistant_content, "Hello there!");
-        assert_eq!(row.timestamp_us, 1_681_084_973_250_000);
+        assert_eq!(row.timestamp_us, 1_680_998_573_250_000);
         assert_eq!(row.fingerprint, sha_hex(b"Mozilla/5.0 (it's)en-US"));
         let full = r#"[{"content": "hi \ud83d\ude00", "role": "user"}, {"content": "hello", "role": "assistant"}, {"content": "again", "role": "user"}, {"content": "Hello there!", "role": "assistant"}]"#;
         let prev = r#"[{"content": "hi \ud83d\ude00", "role": "user"}, {"content": "hello", "role": "assistant"}]"#;
@@ -512,7 +512,7 @@ mod tests {
         for form in forms {
             assert_eq!(
                 parse_timestamp(&Value::String(form.into())).unwrap(),
-                1_681_084_973_500_000,
+                1_680_998_573_500_000,
                 "{form}"
             );
         }
