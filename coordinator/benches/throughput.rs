@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     // Single core: link and assemble every partition.
     let link_started = Instant::now();
     let mut linked_conversations = 0usize;
-    for rows in &partitions {
+    for rows in &mut partitions {
         let linked = worker::link::link_rows(rows);
         for chain in &linked.conversations {
             let conversation = worker::assemble::assemble_conversation(rows, chain);

@@ -69,9 +69,10 @@ struct Tuning {
     /// Worker tasks (embedded queue); default: one per core.
     #[arg(long, env = "WILDCHAT__WORKERS")]
     workers: Option<usize>,
-    /// Partitions (and release shards) of the linking phase.
-    #[arg(long, env = "WILDCHAT__PARTITIONS", default_value_t = 16)]
-    partitions: u32,
+    /// Partitions (and release shards) of the linking phase; default: about one per 256 MiB
+    /// of raw input, at least 8.
+    #[arg(long, env = "WILDCHAT__PARTITIONS")]
+    partitions: Option<u32>,
     /// Byte range per map job for uncompressed objects.
     #[arg(long, env = "WILDCHAT__MAP_BYTES", default_value_t = 64 << 20)]
     map_bytes: u64,
@@ -214,14 +215,14 @@ fn default_workers() -> usize {
 
 /// Runs the pipeline on the embedded default, prints the summary and returns the release path.
 async fn run_and_report(store: Arc<dyn ObjectStore>, run_id: &str, version: &str, tuning: &Tuning) -> anyhow::Result<String> {
-    if tuning.partitions == 0 {
+    if tuning.partitions == Some(0) {
         bail!("--partitions must be at least 1");
     }
     let options = RunOptions {
         run_id: run_id.to_string(),
         version: version.to_string(),
         config: PlanConfig {
-            partitions: tuning.partitions,
+            partitions: tuning.partitions.unwrap_or(0),
             map_bytes: tuning.map_bytes,
             flush_bytes: tuning.flush_bytes,
             max_line_bytes: tuning.max_line_bytes,

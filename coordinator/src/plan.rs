@@ -12,6 +12,7 @@ use shared::store::{get_json, put_json, ObjectMeta, ObjectStore, PutMode, StoreE
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanConfig {
     pub raw_prefix: String,
+    /// 0 = chosen from the input size by [`auto_partitions`] when the run is planned.
     pub partitions: u32,
     pub map_bytes: u64,
     pub flush_bytes: u64,
@@ -22,7 +23,7 @@ impl Default for PlanConfig {
     fn default() -> Self {
         PlanConfig {
             raw_prefix: "raw/".to_string(),
-            partitions: 16,
+            partitions: 0,
             map_bytes: 64 << 20,
             flush_bytes: 64 << 20,
             max_line_bytes: 32 << 20,
@@ -39,6 +40,21 @@ pub struct RunPlan {
     pub config: PlanConfig,
     pub inputs: Vec<ObjectMeta>,
     pub map_jobs: Vec<MapJob>,
+}
+
+/// Partitions for an input of this size: about 256 MiB of raw rows each (compressed objects
+/// weighted by a typical ratio of 5), at least 8. A partition job holds its rows in memory, so
+/// this keeps a job's memory bounded as inputs grow.
+pub fn auto_partitions(inputs: &[ObjectMeta]) -> u32 {
+    const TARGET_BYTES: u64 = 256 << 20;
+    let weighted: u64 = inputs
+        .iter()
+        .map(|object| match Compression::from_key(&object.key) {
+            Compression::None => object.size,
+            Compression::Gzip | Compression::Zstd => object.size.saturating_mul(5),
+        })
+        .sum();
+    weighted.div_ceil(TARGET_BYTES).clamp(8, 4096) as u32
 }
 
 pub fn code_version() -> String {
@@ -111,13 +127,17 @@ pub async fn plan_or_resume(
             store.describe()
         );
     }
+    let mut config = config.clone();
+    if config.partitions == 0 {
+        config.partitions = auto_partitions(&inputs);
+    }
     let plan = RunPlan {
         run_id: run_id.to_string(),
         version: version.to_string(),
         created_at: chrono::Utc::now().to_rfc3339(),
         code_version: code_version(),
-        config: config.clone(),
-        map_jobs: plan_map_jobs(run_id, &inputs, config),
+        map_jobs: plan_map_jobs(run_id, &inputs, &config),
+        config,
         inputs,
     };
     match put_json(store, &layout.plan(), &plan, PutMode::CreateIfAbsent).await {
@@ -144,6 +164,7 @@ mod tests {
     fn plain_objects_are_split_and_compressed_ones_are_not() {
         let config = PlanConfig {
             map_bytes: 100,
+            partitions: 4,
             ..PlanConfig::default()
         };
         let inputs = vec![object("raw/a.jsonl", 250), object("raw/b.jsonl.gz", 1000), object("raw/c.jsonl", 0)];
@@ -162,6 +183,8 @@ mod tests {
                 ("raw/c.jsonl", 0, Some(0)),
             ]
         );
+        assert_eq!(auto_partitions(&inputs), 8);
+        assert_eq!(auto_partitions(&[object("raw/big.jsonl.zst", 10 << 30)]), 200);
         let mut ids: Vec<&str> = jobs.iter().map(|job| job.job_id.as_str()).collect();
         ids.dedup();
         assert_eq!(ids.len(), jobs.len());

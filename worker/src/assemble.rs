@@ -24,14 +24,15 @@ pub fn most_frequent<T: Eq + Hash + Clone>(values: impl IntoIterator<Item = T>) 
         .map(|(value, _)| value)
 }
 
-/// Builds the conversation for `chain` (indices into `rows`, first to last).
-pub fn assemble_conversation(rows: &[LinkRow], chain: &[usize]) -> Conversation {
+/// Builds the conversation for `chain` (indices into `rows`, first to last). The rows' texts
+/// are moved into the record, not copied: each row belongs to at most one conversation.
+pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize]) -> Conversation {
     debug_assert!(!chain.is_empty(), "a conversation has at least one row");
     let mut turns = Vec::with_capacity(chain.len() * 2);
     for &index in chain {
-        let row = &rows[index];
+        let row = &mut rows[index];
         turns.push(Turn {
-            content: row.user_content.clone(),
+            content: std::mem::take(&mut row.user_content),
             role: "user",
             turn_identifier: row.id,
             timestamp_us: None,
@@ -48,7 +49,7 @@ pub fn assemble_conversation(rows: &[LinkRow], chain: &[usize]) -> Conversation 
             detoxify: None,
         });
         turns.push(Turn {
-            content: row.assistant_content.clone(),
+            content: std::mem::take(&mut row.assistant_content),
             role: "assistant",
             turn_identifier: row.id,
             timestamp_us: Some(row.timestamp_us),

@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn dates_render_in_all_three_styles() {
-        let micros = 1_681_084_973_250_000;
+        let micros = 1_680_998_573_250_000;
         let mut out = String::new();
         push_date(&mut out, micros, DateStyle::NaiveUtc);
         out.push('|');

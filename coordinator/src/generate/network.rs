@@ -75,49 +75,244 @@ pub struct Country {
 }
 
 pub const COUNTRIES: &[Country] = &[
-    Country { code: "US", ipv4: &[([73, 0, 0, 0], 8), ([12, 0, 0, 0], 8), ([99, 0, 0, 0], 9), ([172, 56, 0, 0], 14)], ipv6: &[(0x2601, 0x0001, 0x0fff), (0x2600, 0x1700, 0x17ff)] },
-    Country { code: "CN", ipv4: &[([117, 128, 0, 0], 10), ([123, 112, 0, 0], 12), ([183, 0, 0, 0], 10), ([220, 160, 0, 0], 11)], ipv6: &[(0x240e, 0x0001, 0x0fff), (0x2409, 0x8a00, 0x8aff)] },
-    Country { code: "RU", ipv4: &[([95, 24, 0, 0], 13), ([176, 59, 0, 0], 16), ([213, 87, 128, 0], 17), ([91, 76, 0, 0], 14)], ipv6: &[(0x2a00, 0x1fa0, 0x1fa7)] },
-    Country { code: "HK", ipv4: &[([42, 2, 0, 0], 15), ([218, 102, 0, 0], 16), ([112, 118, 0, 0], 16)], ipv6: &[] },
-    Country { code: "GB", ipv4: &[([86, 128, 0, 0], 10), ([81, 96, 0, 0], 12)], ipv6: &[(0x2a00, 0x23c0, 0x23ff)] },
-    Country { code: "DE", ipv4: &[([79, 192, 0, 0], 10), ([91, 0, 0, 0], 10), ([93, 192, 0, 0], 10)], ipv6: &[(0x2003, 0x0001, 0x1fff)] },
-    Country { code: "FR", ipv4: &[([90, 0, 0, 0], 9), ([82, 64, 0, 0], 14)], ipv6: &[(0x2a01, 0xcb00, 0xcbff)] },
-    Country { code: "JP", ipv4: &[([126, 0, 0, 0], 8), ([60, 32, 0, 0], 12)], ipv6: &[(0x240b, 0x0010, 0x025f)] },
-    Country { code: "CA", ipv4: &[([99, 224, 0, 0], 11), ([174, 88, 0, 0], 13)], ipv6: &[] },
-    Country { code: "IN", ipv4: &[([117, 192, 0, 0], 10), ([49, 32, 0, 0], 11)], ipv6: &[(0x2409, 0x4000, 0x43ff)] },
-    Country { code: "BR", ipv4: &[([177, 0, 0, 0], 10), ([189, 0, 0, 0], 11)], ipv6: &[(0x2804, 0x0001, 0xffff)] },
-    Country { code: "UA", ipv4: &[([93, 72, 0, 0], 13), ([176, 36, 0, 0], 14)], ipv6: &[] },
-    Country { code: "KZ", ipv4: &[([2, 132, 0, 0], 14), ([95, 56, 0, 0], 14)], ipv6: &[] },
-    Country { code: "BY", ipv4: &[([178, 120, 0, 0], 13)], ipv6: &[] },
-    Country { code: "TW", ipv4: &[([1, 160, 0, 0], 12), ([114, 32, 0, 0], 12)], ipv6: &[] },
-    Country { code: "SG", ipv4: &[([118, 200, 0, 0], 13)], ipv6: &[] },
-    Country { code: "AU", ipv4: &[([101, 160, 0, 0], 11)], ipv6: &[] },
-    Country { code: "PH", ipv4: &[([112, 198, 0, 0], 16), ([120, 28, 0, 0], 16)], ipv6: &[] },
-    Country { code: "ES", ipv4: &[([83, 32, 0, 0], 11), ([88, 0, 0, 0], 11)], ipv6: &[] },
-    Country { code: "MX", ipv4: &[([187, 128, 0, 0], 10)], ipv6: &[] },
-    Country { code: "AR", ipv4: &[([181, 0, 0, 0], 12)], ipv6: &[] },
-    Country { code: "IT", ipv4: &[([79, 0, 0, 0], 10)], ipv6: &[] },
-    Country { code: "TR", ipv4: &[([78, 160, 0, 0], 11), ([88, 224, 0, 0], 11)], ipv6: &[] },
-    Country { code: "KR", ipv4: &[([175, 192, 0, 0], 10)], ipv6: &[] },
-    Country { code: "VN", ipv4: &[([113, 160, 0, 0], 11), ([14, 160, 0, 0], 11)], ipv6: &[] },
-    Country { code: "PL", ipv4: &[([83, 0, 0, 0], 11)], ipv6: &[] },
-    Country { code: "IR", ipv4: &[([2, 176, 0, 0], 12), ([5, 112, 0, 0], 12)], ipv6: &[] },
-    Country { code: "ID", ipv4: &[([36, 64, 0, 0], 11)], ipv6: &[] },
-    Country { code: "TH", ipv4: &[([171, 96, 0, 0], 13)], ipv6: &[] },
-    Country { code: "GR", ipv4: &[([79, 128, 0, 0], 13)], ipv6: &[] },
-    Country { code: "IL", ipv4: &[([79, 176, 0, 0], 13)], ipv6: &[] },
-    Country { code: "NL", ipv4: &[([77, 160, 0, 0], 12)], ipv6: &[] },
-    Country { code: "SA", ipv4: &[([51, 36, 0, 0], 14)], ipv6: &[] },
-    Country { code: "EG", ipv4: &[([41, 32, 0, 0], 12)], ipv6: &[] },
-    Country { code: "AE", ipv4: &[([94, 200, 0, 0], 13)], ipv6: &[] },
-    Country { code: "MY", ipv4: &[([175, 136, 0, 0], 13)], ipv6: &[] },
-    Country { code: "PK", ipv4: &[([39, 32, 0, 0], 11)], ipv6: &[] },
-    Country { code: "NG", ipv4: &[([105, 112, 0, 0], 12)], ipv6: &[] },
-    Country { code: "BE", ipv4: &[([81, 240, 0, 0], 12)], ipv6: &[] },
-    Country { code: "CH", ipv4: &[([85, 0, 0, 0], 13)], ipv6: &[] },
-    Country { code: "PT", ipv4: &[([85, 240, 0, 0], 13)], ipv6: &[] },
-    Country { code: "AT", ipv4: &[([80, 108, 0, 0], 14)], ipv6: &[] },
-    Country { code: "CO", ipv4: &[([181, 48, 0, 0], 12)], ipv6: &[] },
+    Country {
+        code: "US",
+        ipv4: &[
+            ([73, 0, 0, 0], 8),
+            ([12, 0, 0, 0], 8),
+            ([99, 0, 0, 0], 9),
+            ([172, 56, 0, 0], 14),
+        ],
+        ipv6: &[(0x2601, 0x0001, 0x0fff), (0x2600, 0x1700, 0x17ff)],
+    },
+    Country {
+        code: "CN",
+        ipv4: &[
+            ([117, 128, 0, 0], 10),
+            ([123, 112, 0, 0], 12),
+            ([183, 0, 0, 0], 10),
+            ([220, 160, 0, 0], 11),
+        ],
+        ipv6: &[(0x240e, 0x0001, 0x0fff), (0x2409, 0x8a00, 0x8aff)],
+    },
+    Country {
+        code: "RU",
+        ipv4: &[
+            ([95, 24, 0, 0], 13),
+            ([176, 59, 0, 0], 16),
+            ([213, 87, 128, 0], 17),
+            ([91, 76, 0, 0], 14),
+        ],
+        ipv6: &[(0x2a00, 0x1fa0, 0x1fa7)],
+    },
+    Country {
+        code: "HK",
+        ipv4: &[
+            ([42, 2, 0, 0], 15),
+            ([218, 102, 0, 0], 16),
+            ([112, 118, 0, 0], 16),
+        ],
+        ipv6: &[],
+    },
+    Country {
+        code: "GB",
+        ipv4: &[([86, 128, 0, 0], 10), ([81, 96, 0, 0], 12)],
+        ipv6: &[(0x2a00, 0x23c0, 0x23ff)],
+    },
+    Country {
+        code: "DE",
+        ipv4: &[
+            ([79, 192, 0, 0], 10),
+            ([91, 0, 0, 0], 10),
+            ([93, 192, 0, 0], 10),
+        ],
+        ipv6: &[(0x2003, 0x0001, 0x1fff)],
+    },
+    Country {
+        code: "FR",
+        ipv4: &[([90, 0, 0, 0], 9), ([82, 64, 0, 0], 14)],
+        ipv6: &[(0x2a01, 0xcb00, 0xcbff)],
+    },
+    Country {
+        code: "JP",
+        ipv4: &[([126, 0, 0, 0], 8), ([60, 32, 0, 0], 12)],
+        ipv6: &[(0x240b, 0x0010, 0x025f)],
+    },
+    Country {
+        code: "CA",
+        ipv4: &[([99, 224, 0, 0], 11), ([174, 88, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "IN",
+        ipv4: &[([117, 192, 0, 0], 10), ([49, 32, 0, 0], 11)],
+        ipv6: &[(0x2409, 0x4000, 0x43ff)],
+    },
+    Country {
+        code: "BR",
+        ipv4: &[([177, 0, 0, 0], 10), ([189, 0, 0, 0], 11)],
+        ipv6: &[(0x2804, 0x0001, 0xffff)],
+    },
+    Country {
+        code: "UA",
+        ipv4: &[([93, 72, 0, 0], 13), ([176, 36, 0, 0], 14)],
+        ipv6: &[],
+    },
+    Country {
+        code: "KZ",
+        ipv4: &[([2, 132, 0, 0], 14), ([95, 56, 0, 0], 14)],
+        ipv6: &[],
+    },
+    Country {
+        code: "BY",
+        ipv4: &[([178, 120, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "TW",
+        ipv4: &[([1, 160, 0, 0], 12), ([114, 32, 0, 0], 12)],
+        ipv6: &[],
+    },
+    Country {
+        code: "SG",
+        ipv4: &[([118, 200, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "AU",
+        ipv4: &[([101, 160, 0, 0], 11)],
+        ipv6: &[],
+    },
+    Country {
+        code: "PH",
+        ipv4: &[([112, 198, 0, 0], 16), ([120, 28, 0, 0], 16)],
+        ipv6: &[],
+    },
+    Country {
+        code: "ES",
+        ipv4: &[([83, 32, 0, 0], 11), ([88, 0, 0, 0], 11)],
+        ipv6: &[],
+    },
+    Country {
+        code: "MX",
+        ipv4: &[([187, 128, 0, 0], 10)],
+        ipv6: &[],
+    },
+    Country {
+        code: "AR",
+        ipv4: &[([181, 0, 0, 0], 12)],
+        ipv6: &[],
+    },
+    Country {
+        code: "IT",
+        ipv4: &[([79, 0, 0, 0], 10)],
+        ipv6: &[],
+    },
+    Country {
+        code: "TR",
+        ipv4: &[([78, 160, 0, 0], 11), ([88, 224, 0, 0], 11)],
+        ipv6: &[],
+    },
+    Country {
+        code: "KR",
+        ipv4: &[([175, 192, 0, 0], 10)],
+        ipv6: &[],
+    },
+    Country {
+        code: "VN",
+        ipv4: &[([113, 160, 0, 0], 11), ([14, 160, 0, 0], 11)],
+        ipv6: &[],
+    },
+    Country {
+        code: "PL",
+        ipv4: &[([83, 0, 0, 0], 11)],
+        ipv6: &[],
+    },
+    Country {
+        code: "IR",
+        ipv4: &[([2, 176, 0, 0], 12), ([5, 112, 0, 0], 12)],
+        ipv6: &[],
+    },
+    Country {
+        code: "ID",
+        ipv4: &[([36, 64, 0, 0], 11)],
+        ipv6: &[],
+    },
+    Country {
+        code: "TH",
+        ipv4: &[([171, 96, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "GR",
+        ipv4: &[([79, 128, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "IL",
+        ipv4: &[([79, 176, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "NL",
+        ipv4: &[([77, 160, 0, 0], 12)],
+        ipv6: &[],
+    },
+    Country {
+        code: "SA",
+        ipv4: &[([51, 36, 0, 0], 14)],
+        ipv6: &[],
+    },
+    Country {
+        code: "EG",
+        ipv4: &[([41, 32, 0, 0], 12)],
+        ipv6: &[],
+    },
+    Country {
+        code: "AE",
+        ipv4: &[([94, 200, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "MY",
+        ipv4: &[([175, 136, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "PK",
+        ipv4: &[([39, 32, 0, 0], 11)],
+        ipv6: &[],
+    },
+    Country {
+        code: "NG",
+        ipv4: &[([105, 112, 0, 0], 12)],
+        ipv6: &[],
+    },
+    Country {
+        code: "BE",
+        ipv4: &[([81, 240, 0, 0], 12)],
+        ipv6: &[],
+    },
+    Country {
+        code: "CH",
+        ipv4: &[([85, 0, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "PT",
+        ipv4: &[([85, 240, 0, 0], 13)],
+        ipv6: &[],
+    },
+    Country {
+        code: "AT",
+        ipv4: &[([80, 108, 0, 0], 14)],
+        ipv6: &[],
+    },
+    Country {
+        code: "CO",
+        ipv4: &[([181, 48, 0, 0], 12)],
+        ipv6: &[],
+    },
 ];
 
 /// Cloudflare edge ranges: the second `x-forwarded-for` hop.
@@ -129,7 +324,7 @@ const PROXY_BLOCKS: &[Ipv4Block] = &[
 ];
 
 /// Share of users on IPv6 among those whose country has an IPv6 allocation listed.
-const IPV6_SHARE_WHERE_AVAILABLE: f64 = 0.11;
+const IPV6_SHARE_WHERE_AVAILABLE: f64 = 0.155;
 
 pub fn country_index(code: &str) -> usize {
     COUNTRIES
@@ -226,7 +421,11 @@ pub struct HeaderHabits {
     pub sends_real_ip: bool,
 }
 
-const ACCEPT_ENCODINGS: &[&str] = &["gzip, deflate, br", "gzip, deflate", "gzip, deflate, br, zstd"];
+const ACCEPT_ENCODINGS: &[&str] = &[
+    "gzip, deflate, br",
+    "gzip, deflate",
+    "gzip, deflate, br, zstd",
+];
 
 pub fn draw_header_habits(rng: &mut ChaCha8Rng) -> HeaderHabits {
     HeaderHabits {
@@ -295,7 +494,11 @@ mod tests {
             for _ in 0..50 {
                 let address = draw_client_ip(&mut rng, country);
                 let parsed: std::net::IpAddr = address.parse().expect("generated address parses");
-                assert_eq!(parsed.to_string(), address, "addresses are written canonically");
+                assert_eq!(
+                    parsed.to_string(),
+                    address,
+                    "addresses are written canonically"
+                );
                 if let std::net::IpAddr::V4(v4) = parsed {
                     let value = u32::from(v4);
                     assert!(country.ipv4.iter().any(|(base, prefix)| {
@@ -311,7 +514,11 @@ mod tests {
     #[test]
     fn user_agent_pool_has_both_quote_styles() {
         assert!(USER_AGENTS.len() >= 40);
-        assert!(USER_AGENTS.iter().any(|agent| agent.text.contains('\'') && !agent.text.contains('"')));
-        assert!(USER_AGENTS.iter().any(|agent| agent.text.contains('\'') && agent.text.contains('"')));
+        assert!(USER_AGENTS
+            .iter()
+            .any(|agent| agent.text.contains('\'') && !agent.text.contains('"')));
+        assert!(USER_AGENTS
+            .iter()
+            .any(|agent| agent.text.contains('\'') && agent.text.contains('"')));
     }
 }

@@ -88,7 +88,13 @@ fn push_word(out: &mut String, word: &str, capitalize: bool) {
 }
 
 /// One sentence of at most `budget` tokens (at least one word); returns its tokens.
-fn write_sentence(rng: &mut ChaCha8Rng, language: &Language, budget: u32, question: bool, out: &mut String) -> u32 {
+fn write_sentence(
+    rng: &mut ChaCha8Rng,
+    language: &Language,
+    budget: u32,
+    question: bool,
+    out: &mut String,
+) -> u32 {
     let writing = &language.writing;
     let wanted = if writing.tokens_are_chars {
         rng.random_range(8..=30)
@@ -113,13 +119,23 @@ fn write_sentence(rng: &mut ChaCha8Rng, language: &Language, budget: u32, questi
         tokens += word_tokens(language, word);
         first = false;
     }
-    out.push_str(if question { writing.question_mark } else { writing.full_stop });
+    out.push_str(if question {
+        writing.question_mark
+    } else {
+        writing.full_stop
+    });
     tokens
 }
 
 /// Paragraphs of sentences up to `target` tokens; assistants sometimes answer with a
 /// numbered list. Returns the tokens written.
-fn write_body(rng: &mut ChaCha8Rng, language: &Language, target: u32, role: Role, out: &mut String) -> u32 {
+fn write_body(
+    rng: &mut ChaCha8Rng,
+    language: &Language,
+    target: u32,
+    role: Role,
+    out: &mut String,
+) -> u32 {
     let writing = &language.writing;
     let paragraph_break = match role {
         Role::User => "\n",
@@ -185,10 +201,19 @@ fn write_uniqueness_block(language: &Language, code: u64, salt: u64, out: &mut S
     let writing = &language.writing;
     let base = language.words.len() as u64;
     let mut remaining = scramble_code(code, salt);
-    let mut tokens = 0;
-    for position in 0..UNIQUENESS_BLOCK_WORDS {
-        let word = language.words[(remaining % base) as usize];
+    let mut digits = [0u64; UNIQUENESS_BLOCK_WORDS];
+    for digit in digits.iter_mut() {
+        *digit = remaining % base;
         remaining /= base;
+    }
+    // The top digits of a 40-bit value are nearly always 0, which would end every block
+    // with the same word. Adding a function of the low digits to them is invertible (the
+    // low digits are unchanged), so the block stays injective.
+    digits[7] = (digits[7] + digits[0] + 3 * digits[1]) % base;
+    digits[6] = (digits[6] + digits[2] + 5 * digits[3]) % base;
+    let mut tokens = 0;
+    for (position, digit) in digits.iter().enumerate() {
+        let word = language.words[*digit as usize];
         if position > 0 {
             out.push_str(writing.block_separator);
         }
@@ -200,18 +225,54 @@ fn write_uniqueness_block(language: &Language, code: u64, salt: u64, out: &mut S
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "John", "Emily", "Michael", "Sarah", "David", "Jessica", "James", "Ashley", "Robert", "Olivia",
-    "William", "Sophia", "Daniel", "Emma", "Matthew", "Hannah", "Andrew", "Megan", "Joshua", "Rachel",
-    "Christopher", "Lauren", "Ryan", "Natalie", "Brandon", "Victoria", "Kevin", "Grace", "Thomas", "Chloe",
+    "John",
+    "Emily",
+    "Michael",
+    "Sarah",
+    "David",
+    "Jessica",
+    "James",
+    "Ashley",
+    "Robert",
+    "Olivia",
+    "William",
+    "Sophia",
+    "Daniel",
+    "Emma",
+    "Matthew",
+    "Hannah",
+    "Andrew",
+    "Megan",
+    "Joshua",
+    "Rachel",
+    "Christopher",
+    "Lauren",
+    "Ryan",
+    "Natalie",
+    "Brandon",
+    "Victoria",
+    "Kevin",
+    "Grace",
+    "Thomas",
+    "Chloe",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Carter", "Davis", "Brown", "Johnson", "Miller", "Wilson", "Anderson", "Taylor", "Thomas", "Moore",
-    "Jackson", "Martin", "Thompson", "Harris", "Clark", "Lewis", "Walker", "Hall", "Young", "Allen",
-    "King", "Wright", "Scott", "Green", "Baker", "Adams", "Nelson", "Mitchell", "Roberts", "Turner",
+    "Carter", "Davis", "Brown", "Johnson", "Miller", "Wilson", "Anderson", "Taylor", "Thomas",
+    "Moore", "Jackson", "Martin", "Thompson", "Harris", "Clark", "Lewis", "Walker", "Hall",
+    "Young", "Allen", "King", "Wright", "Scott", "Green", "Baker", "Adams", "Nelson", "Mitchell",
+    "Roberts", "Turner",
 ];
 const EMAIL_DOMAINS: &[&str] = &[
-    "gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "qq.com", "163.com", "mail.ru", "yandex.ru",
-    "icloud.com", "protonmail.com",
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "qq.com",
+    "163.com",
+    "mail.ru",
+    "yandex.ru",
+    "icloud.com",
+    "protonmail.com",
 ];
 const PLACEHOLDER_EMAILS: &[&str] = &[
     "info@company.com",
@@ -240,7 +301,7 @@ pub const TOXIC_PHRASES: &[&str] = &[
     "what a useless prick you are",
 ];
 
-/// (text before the value, text after it, entity, placeholder) for the PII kinds.
+/// The kinds of PII a user turn may carry.
 #[derive(Debug, Clone, Copy)]
 enum PiiKind {
     Email,
@@ -291,10 +352,25 @@ fn digits(rng: &mut ChaCha8Rng, count: usize) -> String {
 fn draw_phone(rng: &mut ChaCha8Rng) -> String {
     match rng.random_range(0..6) {
         0 => format!("+1 {}-555-01{}", rng.random_range(201..990), digits(rng, 2)),
-        1 => format!("+1 ({}) 555-01{}", rng.random_range(201..990), digits(rng, 2)),
+        1 => format!(
+            "+1 ({}) 555-01{}",
+            rng.random_range(201..990),
+            digits(rng, 2)
+        ),
         2 => format!("+44 7700 900{}", digits(rng, 3)),
-        3 => format!("+7 9{} {}-{}-{}", digits(rng, 2), digits(rng, 3), digits(rng, 2), digits(rng, 2)),
-        4 => format!("+86 13{} {} {}", digits(rng, 1), digits(rng, 4), digits(rng, 4)),
+        3 => format!(
+            "+7 9{} {}-{}-{}",
+            digits(rng, 2),
+            digits(rng, 3),
+            digits(rng, 2),
+            digits(rng, 2)
+        ),
+        4 => format!(
+            "+86 13{} {} {}",
+            digits(rng, 1),
+            digits(rng, 4),
+            digits(rng, 4)
+        ),
         _ => format!("+49 151 {}", digits(rng, 8)),
     }
 }
@@ -326,7 +402,10 @@ fn draw_credit_card(rng: &mut ChaCha8Rng) -> String {
         number.push(rng.random_range(0..10));
     }
     number.push(luhn_check_digit(&number));
-    let text: String = number.iter().map(|digit| char::from(b'0' + digit)).collect();
+    let text: String = number
+        .iter()
+        .map(|digit| char::from(b'0' + digit))
+        .collect();
     let separator = ["", " ", "-"][rng.random_range(0..3)];
     let groups: Vec<&str> = if length == 15 {
         vec![&text[0..4], &text[4..10], &text[10..15]]
@@ -348,7 +427,9 @@ struct PiiPhrase {
 
 fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
     let at_end = rng.random_bool(0.6);
-    let pick = |rng: &mut ChaCha8Rng, options: &[(&'static str, &'static str)]| options[rng.random_range(0..options.len())];
+    let pick = |rng: &mut ChaCha8Rng, options: &[(&'static str, &'static str)]| {
+        options[rng.random_range(0..options.len())]
+    };
     match draw_pii_kind(rng) {
         PiiKind::Email => {
             let (before, after) = pick(
@@ -360,7 +441,14 @@ fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
                     ("my e-mail address is ", " by the way."),
                 ],
             );
-            PiiPhrase { before, value: draw_email(rng), after, entity: "EMAIL_ADDRESS", placeholder: false, at_end }
+            PiiPhrase {
+                before,
+                value: draw_email(rng),
+                after,
+                entity: "EMAIL_ADDRESS",
+                placeholder: false,
+                at_end,
+            }
         }
         PiiKind::Phone => {
             let (before, after) = pick(
@@ -372,7 +460,14 @@ fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
                     ("my phone number is ", " please text me."),
                 ],
             );
-            PiiPhrase { before, value: draw_phone(rng), after, entity: "PHONE_NUMBER", placeholder: false, at_end }
+            PiiPhrase {
+                before,
+                value: draw_phone(rng),
+                after,
+                entity: "PHONE_NUMBER",
+                placeholder: false,
+                at_end,
+            }
         }
         PiiKind::CreditCard => {
             let (before, after) = pick(
@@ -383,7 +478,14 @@ fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
                     ("card: ", " cvv 123."),
                 ],
             );
-            PiiPhrase { before, value: draw_credit_card(rng), after, entity: "CREDIT_CARD", placeholder: false, at_end }
+            PiiPhrase {
+                before,
+                value: draw_credit_card(rng),
+                after,
+                entity: "CREDIT_CARD",
+                placeholder: false,
+                at_end,
+            }
         }
         PiiKind::SelfIntroduction => {
             let (first, last) = full_name(rng);
@@ -408,7 +510,12 @@ fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
             let (first, last) = full_name(rng);
             let (before, after) = pick(
                 rng,
-                &[("\nBest regards,\n", ""), ("\nThanks,\n", ""), ("\nSincerely,\n", ""), ("\nKind regards,\n", "")],
+                &[
+                    ("\nBest regards,\n", ""),
+                    ("\nThanks,\n", ""),
+                    ("\nSincerely,\n", ""),
+                    ("\nKind regards,\n", ""),
+                ],
             );
             PiiPhrase {
                 before,
@@ -422,10 +529,21 @@ fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
         PiiKind::PlaceholderEmail => {
             let (before, after) = pick(
                 rng,
-                &[("Use a placeholder like ", " in the template."), ("for example ", " or similar.")],
+                &[
+                    ("Use a placeholder like ", " in the template."),
+                    ("for example ", " or similar."),
+                ],
             );
-            let value = PLACEHOLDER_EMAILS[rng.random_range(0..PLACEHOLDER_EMAILS.len())].to_string();
-            PiiPhrase { before, value, after, entity: "EMAIL_ADDRESS", placeholder: true, at_end }
+            let value =
+                PLACEHOLDER_EMAILS[rng.random_range(0..PLACEHOLDER_EMAILS.len())].to_string();
+            PiiPhrase {
+                before,
+                value,
+                after,
+                entity: "EMAIL_ADDRESS",
+                placeholder: true,
+                at_end,
+            }
         }
     }
 }
@@ -455,14 +573,23 @@ const PII_SHARE: f64 = 0.03;
 /// Composes one message from its own random stream.
 pub fn compose_message(rng: &mut ChaCha8Rng, request: &MessageRequest<'_>) -> ComposedMessage {
     let language = request.language;
-    if request.role == Role::User && request.may_be_empty && !request.toxic && rng.random_bool(EMPTY_USER_SHARE_OF_ELIGIBLE) {
-        return ComposedMessage { content: String::new(), tokens: 0, planted: Vec::new() };
+    if request.role == Role::User
+        && request.may_be_empty
+        && !request.toxic
+        && rng.random_bool(EMPTY_USER_SHARE_OF_ELIGIBLE)
+    {
+        return ComposedMessage {
+            content: String::new(),
+            tokens: 0,
+            planted: Vec::new(),
+        };
     }
     let mut target = match request.role {
         Role::User => draw_length(rng, USER_MEAN_TOKENS, USER_SIGMA),
         Role::Assistant => draw_length(rng, ASSISTANT_MEAN_TOKENS, ASSISTANT_SIGMA),
     };
-    let pii = (request.role == Role::User && rng.random_bool(PII_SHARE)).then(|| draw_pii_phrase(rng));
+    let pii =
+        (request.role == Role::User && rng.random_bool(PII_SHARE)).then(|| draw_pii_phrase(rng));
     if pii.is_some() || request.toxic {
         target = target.max(MIN_TOKENS_AROUND_PLANTED);
     }
@@ -482,7 +609,9 @@ pub fn compose_message(rng: &mut ChaCha8Rng, request: &MessageRequest<'_>) -> Co
             content.push_str(phrase.before);
             content.push_str(&phrase.value);
             content.push_str(phrase.after);
-            tokens += whitespace_tokens(phrase.before) + whitespace_tokens(&phrase.value) + whitespace_tokens(phrase.after);
+            tokens += whitespace_tokens(phrase.before)
+                + whitespace_tokens(&phrase.value)
+                + whitespace_tokens(phrase.after);
             planted.push(Planted::Pii {
                 entity: phrase.entity,
                 value: phrase.value.clone(),
@@ -502,7 +631,9 @@ pub fn compose_message(rng: &mut ChaCha8Rng, request: &MessageRequest<'_>) -> Co
             content.push_str(phrase.before);
             content.push_str(&phrase.value);
             content.push_str(phrase.after);
-            tokens += whitespace_tokens(phrase.before) + whitespace_tokens(&phrase.value) + whitespace_tokens(phrase.after);
+            tokens += whitespace_tokens(phrase.before)
+                + whitespace_tokens(&phrase.value)
+                + whitespace_tokens(phrase.after);
             planted.push(Planted::Pii {
                 entity: phrase.entity,
                 value: phrase.value.clone(),
@@ -521,7 +652,11 @@ pub fn compose_message(rng: &mut ChaCha8Rng, request: &MessageRequest<'_>) -> Co
         tokens += whitespace_tokens(phrase);
         planted.push(Planted::Toxic { phrase });
     }
-    ComposedMessage { content, tokens, planted }
+    ComposedMessage {
+        content,
+        tokens,
+        planted,
+    }
 }
 
 #[cfg(test)]
@@ -549,7 +684,11 @@ mod tests {
                 .map(|(position, &digit)| {
                     if position % 2 == 1 {
                         let doubled = digit * 2;
-                        if doubled > 9 { doubled - 9 } else { doubled }
+                        if doubled > 9 {
+                            doubled - 9
+                        } else {
+                            doubled
+                        }
                     } else {
                         digit
                     }
@@ -579,7 +718,11 @@ mod tests {
             let language = &LANGUAGES[round % LANGUAGES.len()];
             let request = MessageRequest {
                 language,
-                role: if round % 3 == 0 { Role::Assistant } else { Role::User },
+                role: if round % 3 == 0 {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
                 may_be_empty: false,
                 toxic: round % 7 == 0,
                 uniqueness: (round % 3 == 0).then_some((round as u64, 77)),
@@ -588,8 +731,15 @@ mod tests {
             for item in &message.planted {
                 planted_seen += 1;
                 match item {
-                    Planted::Pii { value, start, end, .. } => {
-                        let slice: String = message.content.chars().skip(*start).take(end - start).collect();
+                    Planted::Pii {
+                        value, start, end, ..
+                    } => {
+                        let slice: String = message
+                            .content
+                            .chars()
+                            .skip(*start)
+                            .take(end - start)
+                            .collect();
                         assert_eq!(&slice, value);
                     }
                     Planted::Toxic { phrase } => assert!(message.content.contains(phrase)),

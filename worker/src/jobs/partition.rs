@@ -40,7 +40,7 @@ pub async fn run_partition_job(store: Arc<dyn ObjectStore>, job: PartitionJob) -
         let compressed = store.get(key).await.with_context(|| format!("reading fragment {key}"))?;
         decode_fragment(key, &compressed, &mut rows)?;
     }
-    let (outcome, shard_bytes) = tokio::task::spawn_blocking(move || build_shard(job.partition, &rows))
+    let (outcome, shard_bytes) = tokio::task::spawn_blocking(move || build_shard(job.partition, rows))
         .await
         .context("partition job task panicked")??;
     if let (Some(shard), Some(bytes)) = (&outcome.shard, shard_bytes) {
@@ -63,13 +63,14 @@ pub async fn run_partition_job(store: Arc<dyn ObjectStore>, job: PartitionJob) -
 }
 
 /// Links and assembles one partition and encodes its shard (pure, CPU only).
-pub fn build_shard(partition: u32, rows: &[LinkRow]) -> anyhow::Result<(PartitionOutcome, Option<Vec<u8>>)> {
-    let linked = link_rows(rows);
+pub fn build_shard(partition: u32, mut rows: Vec<LinkRow>) -> anyhow::Result<(PartitionOutcome, Option<Vec<u8>>)> {
+    let linked = link_rows(&rows);
     let conversations: Vec<_> = linked
         .conversations
         .iter()
-        .map(|chain| assemble_conversation(rows, chain))
+        .map(|chain| assemble_conversation(&mut rows, chain))
         .collect();
+    drop(rows);
     let mut counters = Counters::default();
     counters.add("conversations", conversations.len() as u64);
     counters.add("turns", conversations.iter().map(|conversation| conversation.turn as u64).sum());
