@@ -31,7 +31,9 @@ fn argument(name: &str, default: u64) -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let conversations = argument("--conversations", 100_000);
-    let cores = std::thread::available_parallelism().map(|count| count.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|count| count.get())
+        .unwrap_or(1);
     let directory = tempfile::tempdir()?;
     let store = LocalStore::open(directory.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

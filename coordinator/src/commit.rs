@@ -77,7 +77,8 @@ pub fn nest_counters(counters: &Counters) -> Value {
     }
     // Always show the groups a reader looks for, even when nothing fell into them.
     for group in ["quarantined", "chains_dropped", "rows_dropped"] {
-        root.entry(group.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        root.entry(group.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     Value::Object(root)
 }

@@ -16,7 +16,11 @@ use shared::store::ObjectStore;
 use shared::uri::open_store;
 
 #[derive(Parser)]
-#[command(name = "coordinator", version, about = "Plans, runs and commits WildChat-style dataset releases")]
+#[command(
+    name = "coordinator",
+    version,
+    about = "Plans, runs and commits WildChat-style dataset releases"
+)]
 struct Cli {
     /// Log filter (tracing syntax), e.g. `info` or `worker=debug`; RUST_LOG also works.
     #[arg(long, global = true, env = "WILDCHAT__LOG", default_value = "warn")]
@@ -40,7 +44,7 @@ enum Command {
 
 #[derive(Args)]
 struct DemoArgs {
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 100_000)]
     conversations: u64,
     /// A local directory; its raw/ and truth/ are replaced.
     #[arg(long, default_value = "demo-store")]
@@ -182,7 +186,12 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn generate_into(store: Arc<dyn ObjectStore>, conversations: u64, seed: u64, objects: Option<usize>) -> anyhow::Result<()> {
+async fn generate_into(
+    store: Arc<dyn ObjectStore>,
+    conversations: u64,
+    seed: u64,
+    objects: Option<usize>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Handle::current();
     let started = std::time::Instant::now();
     let summary = tokio::task::spawn_blocking(move || {
@@ -210,11 +219,18 @@ async fn generate_into(store: Arc<dyn ObjectStore>, conversations: u64, seed: u6
 }
 
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map(|count| count.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|count| count.get())
+        .unwrap_or(2)
 }
 
 /// Runs the pipeline on the embedded default, prints the summary and returns the release path.
-async fn run_and_report(store: Arc<dyn ObjectStore>, run_id: &str, version: &str, tuning: &Tuning) -> anyhow::Result<String> {
+async fn run_and_report(
+    store: Arc<dyn ObjectStore>,
+    run_id: &str,
+    version: &str,
+    tuning: &Tuning,
+) -> anyhow::Result<String> {
     if tuning.partitions == Some(0) {
         bail!("--partitions must be at least 1");
     }
@@ -243,7 +259,9 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     if path.is_absolute() {
         return Ok(path.to_path_buf());
     }
-    Ok(std::env::current_dir().context("reading the current directory")?.join(path))
+    Ok(std::env::current_dir()
+        .context("reading the current directory")?
+        .join(path))
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -256,7 +274,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let store = open_store(&root.display().to_string()).map_err(anyhow::Error::msg)?;
-    eprintln!("demo: generating {} conversations into {}", thousands(args.conversations), root.display());
+    eprintln!(
+        "demo: generating {} conversations into {}",
+        thousands(args.conversations),
+        root.display()
+    );
     generate_into(store.clone(), args.conversations, args.seed, None).await?;
     let version = format!("demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
     let release_path = run_and_report(store, &version, &version, &args.tuning).await?;

@@ -95,7 +95,16 @@ pub async fn run_pipeline(
         let total_bytes: u64 = plan.inputs.iter().map(|object| object.size).sum();
         let phase_total = pending_map.len() as u64;
         queue.enqueue(&map_queue, pending_map).await?;
-        wait_for_phase(queue.as_ref(), &map_queue, "map", phase_total, &stats, options.progress, Some(total_bytes)).await?;
+        wait_for_phase(
+            queue.as_ref(),
+            &map_queue,
+            "map",
+            phase_total,
+            &stats,
+            options.progress,
+            Some(total_bytes),
+        )
+        .await?;
 
         let mut map_outcomes = Vec::with_capacity(plan.map_jobs.len());
         for job in &plan.map_jobs {
@@ -134,7 +143,16 @@ pub async fn run_pipeline(
         let phase_total = pending_partitions.len() as u64;
         stats.rows.store(0, Ordering::Relaxed);
         queue.enqueue(&partition_queue, pending_partitions).await?;
-        wait_for_phase(queue.as_ref(), &partition_queue, "link", phase_total, &stats, options.progress, None).await?;
+        wait_for_phase(
+            queue.as_ref(),
+            &partition_queue,
+            "link",
+            phase_total,
+            &stats,
+            options.progress,
+            None,
+        )
+        .await?;
 
         let mut partition_outcomes = Vec::with_capacity(plan.config.partitions as usize);
         for partition in 0..plan.config.partitions {
@@ -221,7 +239,12 @@ async fn wait_for_phase(
         let details: Vec<String> = dead
             .iter()
             .take(10)
-            .map(|letter| format!("{} after {} attempts: {}", letter.job_id, letter.attempts, letter.last_error))
+            .map(|letter| {
+                format!(
+                    "{} after {} attempts: {}",
+                    letter.job_id, letter.attempts, letter.last_error
+                )
+            })
             .collect();
         bail!(
             "{} {phase} job(s) failed for good; nothing was committed:\n  {}",

@@ -167,7 +167,11 @@ mod tests {
             partitions: 4,
             ..PlanConfig::default()
         };
-        let inputs = vec![object("raw/a.jsonl", 250), object("raw/b.jsonl.gz", 1000), object("raw/c.jsonl", 0)];
+        let inputs = vec![
+            object("raw/a.jsonl", 250),
+            object("raw/b.jsonl.gz", 1000),
+            object("raw/c.jsonl", 0),
+        ];
         let jobs = plan_map_jobs("r", &inputs, &config);
         let ranges: Vec<(&str, u64, Option<u64>)> = jobs
             .iter()

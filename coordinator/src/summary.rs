@@ -17,7 +17,7 @@ pub fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::new();
     for (index, character) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(character);
@@ -81,7 +81,9 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
     let counters: &Counters = &report.counters;
     let manifest = &report.commit.manifest;
     let full = manifest.variants.get("full");
-    let shard_bytes: u64 = full.map(|variant| variant.shards.iter().map(|shard| shard.bytes).sum()).unwrap_or(0);
+    let shard_bytes: u64 = full
+        .map(|variant| variant.shards.iter().map(|shard| shard.bytes).sum())
+        .unwrap_or(0);
     let shard_count = full.map(|variant| variant.shards.len()).unwrap_or(0);
     let input_bytes: u64 = report.plan.inputs.iter().map(|object| object.size).sum();
     let seconds = report.elapsed.as_secs_f64();
@@ -93,12 +95,37 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
         report.plan.run_id,
         if report.resumed { ", resumed" } else { "" }
     );
-    let _ = writeln!(out, "  {:<28} {:>14}", "input objects", thousands(report.plan.inputs.len() as u64));
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "input objects",
+        thousands(report.plan.inputs.len() as u64)
+    );
     let _ = writeln!(out, "  {:<28} {:>14}", "input size", mebibytes(input_bytes));
-    let _ = writeln!(out, "  {:<28} {:>14}", "map jobs", thousands(report.plan.map_jobs.len() as u64));
-    let _ = writeln!(out, "  {:<28} {:>14}", "lines read", thousands(counters.get("lines_read")));
-    let _ = writeln!(out, "  {:<28} {:>14}", "rows accepted", thousands(counters.get("rows_read")));
-    let _ = writeln!(out, "  {:<28} {:>14}", "blank lines skipped", thousands(counters.get("blank_lines")));
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "map jobs",
+        thousands(report.plan.map_jobs.len() as u64)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "lines read",
+        thousands(counters.get("lines_read"))
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "rows accepted",
+        thousands(counters.get("rows_read"))
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "blank lines skipped",
+        thousands(counters.get("blank_lines"))
+    );
     let _ = writeln!(
         out,
         "  {:<28} {:>14}",
@@ -108,7 +135,12 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
     reason_rows(&mut out, "rows quarantined", &counters.group("quarantined"));
     reason_rows(&mut out, "chains dropped", &counters.group("chains_dropped"));
     reason_rows(&mut out, "rows in dropped chains", &counters.group("rows_dropped"));
-    let _ = writeln!(out, "  {:<28} {:>14}", "conversations", thousands(counters.get("conversations")));
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14}",
+        "conversations",
+        thousands(counters.get("conversations"))
+    );
     let _ = writeln!(out, "  {:<28} {:>14}", "turns", thousands(counters.get("turns")));
     let _ = writeln!(out, "  {:<28} {:>14}", "shards (full)", thousands(shard_count as u64));
     let _ = writeln!(out, "  {:<28} {:>14}", "release size", mebibytes(shard_bytes));
@@ -131,7 +163,11 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
                 detail.truncate(cut);
                 detail.push('…');
             }
-            let _ = writeln!(out, "    {} line {}: {} ({})", record.object, line, record.reason, detail);
+            let _ = writeln!(
+                out,
+                "    {} line {}: {} ({})",
+                record.object, line, record.reason, detail
+            );
         }
     }
     out
@@ -159,7 +195,11 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
                 "{:<32} version {:<24} {}",
                 plan.run_id,
                 plan.version,
-                if committed { "committed" } else { "in progress or stopped" }
+                if committed {
+                    "committed"
+                } else {
+                    "in progress or stopped"
+                }
             );
         }
         return Ok(out);
@@ -172,11 +212,15 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
     let objects = store.list(&layout.prefix()).await?;
     let maps_done = objects
         .iter()
-        .filter(|object| object.key.starts_with(&format!("{}map/", layout.prefix())) && object.key.ends_with("/_SUCCESS.json"))
+        .filter(|object| {
+            object.key.starts_with(&format!("{}map/", layout.prefix())) && object.key.ends_with("/_SUCCESS.json")
+        })
         .count();
     let partitions_done = objects
         .iter()
-        .filter(|object| object.key.starts_with(&format!("{}partitions/", layout.prefix())) && object.key.ends_with(".json"))
+        .filter(|object| {
+            object.key.starts_with(&format!("{}partitions/", layout.prefix())) && object.key.ends_with(".json")
+        })
         .count();
     let committed = store.head(&manifest_key(&plan.version)).await?.is_some();
     let phase = if committed {
@@ -188,7 +232,11 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
     } else {
         "planned"
     };
-    let _ = writeln!(out, "run {} (version {}) planned {}", plan.run_id, plan.version, plan.created_at);
+    let _ = writeln!(
+        out,
+        "run {} (version {}) planned {}",
+        plan.run_id, plan.version, plan.created_at
+    );
     let _ = writeln!(out, "  phase       {phase}");
     let _ = writeln!(out, "  map jobs    {maps_done}/{}", plan.map_jobs.len());
     let _ = writeln!(out, "  partitions  {partitions_done}/{}", plan.config.partitions);

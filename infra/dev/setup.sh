@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, only where it is missing:
-# python3 with pyarrow (reads releases the way dataset users do) and gzip.
+# python3 with pyarrow and Hugging Face datasets (they read releases the way dataset users
+# do) and gzip.
 set -euo pipefail
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -11,6 +12,11 @@ if ! python3 -c 'import pyarrow' >/dev/null 2>&1; then
   echo "setup: installing pyarrow" >&2
   python3 -m pip install --quiet --disable-pip-version-check pyarrow \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages pyarrow
+fi
+if ! python3 -c 'import datasets' >/dev/null 2>&1; then
+  echo "setup: installing datasets" >&2
+  python3 -m pip install --quiet --disable-pip-version-check datasets \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages datasets
 fi
 if ! command -v gzip >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq gzip >/dev/null

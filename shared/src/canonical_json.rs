@@ -24,6 +24,19 @@ pub fn write_python_str(text: &str, out: &mut Vec<u8>) {
     let mut run_start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Skip plain ASCII eight bytes at a time; most text is long runs of it.
+        while i + 8 <= bytes.len() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[i..i + 8]);
+            if !needs_escape_swar(u64::from_le_bytes(word)) {
+                i += 8;
+            } else {
+                break;
+            }
+        }
+        if i >= bytes.len() {
+            break;
+        }
         let b = bytes[i];
         if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
             i += 1;
@@ -44,11 +57,20 @@ pub fn write_python_str(text: &str, out: &mut Vec<u8>) {
             }
             i += 1;
         } else {
-            // `i` is always a char boundary here: runs only ever stop on the first byte of a char.
-            let Some(ch) = text[i..].chars().next() else {
-                break;
+            // `i` is always a char boundary of valid UTF-8 here (runs only stop on the first
+            // byte of a char), so decode the sequence directly.
+            let continuation = |offset: usize| u32::from(bytes.get(i + offset).copied().unwrap_or(0x80) & 0x3f);
+            let (cp, width) = match b {
+                0xc0..=0xdf => ((u32::from(b & 0x1f) << 6) | continuation(1), 2),
+                0xe0..=0xef => (
+                    (u32::from(b & 0x0f) << 12) | (continuation(1) << 6) | continuation(2),
+                    3,
+                ),
+                _ => (
+                    (u32::from(b & 0x07) << 18) | (continuation(1) << 12) | (continuation(2) << 6) | continuation(3),
+                    4,
+                ),
             };
-            let cp = u32::from(ch);
             if cp > 0xffff {
                 // Python escapes astral chars as the UTF-16 surrogate pair.
                 let v = cp - 0x1_0000;
@@ -57,7 +79,7 @@ pub fn write_python_str(text: &str, out: &mut Vec<u8>) {
             } else {
                 push_u_escape(cp, out);
             }
-            i += ch.len_utf8();
+            i += width;
         }
         run_start = i;
     }
@@ -94,10 +116,7 @@ pub fn strip_lone_surrogates(raw_json: &str) -> (Cow<'_, str>, usize) {
     // only pay for the escape-aware walk when one might be present.
     let maybe_surrogate = memchr::memmem::find_iter(bytes, b"\\u").any(|at| {
         matches!(bytes.get(at + 2), Some(b'd' | b'D'))
-            && matches!(
-                bytes.get(at + 3),
-                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-            )
+            && matches!(bytes.get(at + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
     });
     if !maybe_surrogate {
         return (Cow::Borrowed(raw_json), 0);
@@ -337,12 +356,25 @@ fn sci_digits(sci: &str) -> (Vec<u8>, i64) {
     )
 }
 
+/// Whether any of the eight bytes is below 0x20, at or above 0x7f, `"` or `\\`
+/// (the classic "has a byte less than / equal to" bit tricks).
+fn needs_escape_swar(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |value: u64| value.wrapping_sub(ONES) & !value & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    // Bytes >= 0x7f: adding 1 to 0x7f sets the high bit; bytes >= 0x80 have it already.
+    let at_or_above_del = (word | (word & !HIGH).wrapping_add(ONES)) & HIGH;
+    let quote = has_zero(word ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
+    (below_space | at_or_above_del | quote | backslash) != 0
+}
+
 fn push_u_escape(unit: u32, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend_from_slice(b"\\u");
-    for shift in [12, 8, 4, 0] {
-        out.push(HEX[((unit >> shift) & 0xf) as usize]);
-    }
+    let digit = |shift: u32| HEX[((unit >> shift) & 0xf) as usize];
+    // One extend instead of six pushes: this is the hot path for non-Latin text.
+    out.extend_from_slice(&[b'\\', b'u', digit(12), digit(8), digit(4), digit(0)]);
 }
 
 #[cfg(test)]
@@ -374,6 +406,22 @@ mod tests {
         let mut out = Vec::new();
         write_python_str(text, &mut out);
         String::from_utf8(out).expect("output is ascii")
+    }
+
+    #[test]
+    fn swar_escape_check_agrees_with_the_byte_rule_for_every_byte_in_every_lane() {
+        for byte in 0u8..=255 {
+            for lane in 0..8 {
+                let mut word = [b'a'; 8];
+                word[lane] = byte;
+                let expected = !(0x20..0x7f).contains(&byte) || byte == b'"' || byte == b'\\';
+                assert_eq!(
+                    needs_escape_swar(u64::from_le_bytes(word)),
+                    expected,
+                    "byte {byte:#x} lane {lane}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -440,10 +488,7 @@ mod tests {
         assert_eq!(dumps(&json!({})), "{}");
         assert_eq!(dumps(&json!([null, true, false])), "[null, true, false]");
         let nested = json!({"b": [1, {"z": [], "a": {}}], "a": "x", "c": null});
-        assert_eq!(
-            dumps(&nested),
-            r#"{"b": [1, {"z": [], "a": {}}], "a": "x", "c": null}"#
-        );
+        assert_eq!(dumps(&nested), r#"{"b": [1, {"z": [], "a": {}}], "a": "x", "c": null}"#);
         assert_eq!(
             dumps_sorted(&nested),
             r#"{"a": "x", "b": [1, {"a": {}, "z": []}], "c": null}"#
@@ -462,8 +507,7 @@ mod tests {
     #[test]
     fn conversation_hash_hashes_the_plain_dump() {
         let turns = [("hi", "user"), ("hello\n", "assistant")];
-        let text =
-            r#"[{"content": "hi", "role": "user"}, {"content": "hello\n", "role": "assistant"}]"#;
+        let text = r#"[{"content": "hi", "role": "user"}, {"content": "hello\n", "role": "assistant"}]"#;
         let mut want = hex::encode(Sha256::digest(text.as_bytes()));
         want.truncate(32);
         assert_eq!(conversation_hash(turns), want);
@@ -488,18 +532,12 @@ mod tests {
         assert_eq!(strip(r#""\udc00\ud800""#), (r#""""#.into(), 2));
         assert_eq!(strip(r#""\ud83d\ude00""#).1, 0);
         assert_eq!(strip(r#""\uD83D\uDE00""#).1, 0);
-        assert!(matches!(
-            strip_lone_surrogates(r#""\ud83d\ude00""#).0,
-            Cow::Borrowed(_)
-        ));
+        assert!(matches!(strip_lone_surrogates(r#""\ud83d\ude00""#).0, Cow::Borrowed(_)));
         assert_eq!(strip(r#""\\ud800""#), (r#""\\ud800""#.into(), 0));
         assert_eq!(strip(r#""\\\ud800""#), (r#""\\""#.into(), 1));
         assert_eq!(strip(r#""x\ud800""#), (r#""x""#.into(), 1));
         assert_eq!(strip(r#"x\ud800"#), ("x".into(), 1));
-        assert_eq!(
-            strip(r#""\ud800\ud83d\ude00""#),
-            (r#""\ud83d\ude00""#.into(), 1)
-        );
+        assert_eq!(strip(r#""\ud800\ud83d\ude00""#), (r#""\ud83d\ude00""#.into(), 1));
         assert_eq!(strip(r#""\ud800\u0041""#), (r#""\u0041""#.into(), 1));
         assert_eq!(
             strip(r#"{"a\udfff": ["\udbff", "é\uDAAA\uDAAA"]}"#),
@@ -539,9 +577,7 @@ mod tests {
             0..=3 => from_range(rng, 0x20, 0x7e),
             4 => *rng.pick(&['"', '\\', '/', '\'']),
             5 => from_range(rng, 0, 0x1f),
-            6 => *rng.pick(&[
-                '\u{7f}', '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{ffff}',
-            ]),
+            6 => *rng.pick(&['\u{7f}', '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{ffff}']),
             7 => from_range(rng, 0x80, 0xff),
             8 => from_range(rng, 0x4e00, 0x9fff),
             9 => from_range(rng, 0x1f300, 0x1faff),
@@ -593,10 +629,7 @@ mod tests {
                 3 => (rng.next() >> 11) as f64 * 2f64.powi(rng.below(12) as i32 - 6),
                 4 => rng.next() as f64 * 2f64.powi(rng.below(80) as i32),
                 1 => (rng.next() as i64 as f64) / 10f64.powi(rng.below(30) as i32),
-                _ => {
-                    (rng.below(2_000_000) as f64 - 1_000_000.0)
-                        * 10f64.powi(rng.below(40) as i32 - 20)
-                }
+                _ => (rng.below(2_000_000) as f64 - 1_000_000.0) * 10f64.powi(rng.below(40) as i32 - 20),
             };
             if f.is_finite() {
                 return f;
@@ -605,11 +638,7 @@ mod tests {
     }
 
     fn random_value(rng: &mut XorShift, depth: u32) -> Value {
-        let kind = if depth >= 4 {
-            rng.below(6)
-        } else {
-            rng.below(9)
-        };
+        let kind = if depth >= 4 { rng.below(6) } else { rng.below(9) };
         match kind {
             0 => Value::Null,
             1 => Value::Bool(rng.below(2) == 0),
@@ -679,15 +708,9 @@ for line in data.split("\n"):
     #[test]
     fn matches_python_json_dumps() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        let mut values: Vec<Value> = (0..1200)
-            .map(|_| Value::String(random_string(&mut rng)))
-            .collect();
+        let mut values: Vec<Value> = (0..1200).map(|_| Value::String(random_string(&mut rng))).collect();
         values.extend((0..400).map(|_| random_value(&mut rng, 0)));
-        values.extend(
-            (0..5000).map(|_| {
-                Number::from_f64(random_float(&mut rng)).map_or(Value::Null, Value::Number)
-            }),
-        );
+        values.extend((0..5000).map(|_| Number::from_f64(random_float(&mut rng)).map_or(Value::Null, Value::Number)));
         let lines: Vec<String> = values
             .iter()
             .map(|v| serde_json::to_string(v).expect("serialize input"))
@@ -776,10 +799,7 @@ for line in data.split("\n"):
                 1 => hex4(rng, 0xdc00, 0xdfff),
                 2 => hex4(rng, 0xd800, 0xdbff) + &hex4(rng, 0xdc00, 0xdfff),
                 3 => "\\\\".into(),
-                4 => (*rng.pick(&[
-                    "\\n", "\\\"", "\\/", "\\u0041", "\\u00e9", "\\ud7ff", "\\ue000",
-                ]))
-                .into(),
+                4 => (*rng.pick(&["\\n", "\\\"", "\\/", "\\u0041", "\\u00e9", "\\ud7ff", "\\ue000"])).into(),
                 5 => "\\\\ud800".into(),
                 6 => hex4(rng, 0, 0xffff),
                 _ => {
@@ -803,8 +823,7 @@ for line in data.split("\n"):
             let (cleaned, removed) = strip_lone_surrogates(raw);
             let ours: String = serde_json::from_str(&cleaned)
                 .unwrap_or_else(|e| panic!("cleaned text of {raw} does not parse: {e}: {cleaned}"));
-            let (want, want_removed): (String, usize) =
-                serde_json::from_str(&py[index]).expect("python output parses");
+            let (want, want_removed): (String, usize) = serde_json::from_str(&py[index]).expect("python output parses");
             assert_eq!(ours, want, "text mismatch for {raw}");
             assert_eq!(removed, want_removed, "removed count mismatch for {raw}");
         }

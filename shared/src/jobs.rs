@@ -117,7 +117,10 @@ impl RunLayout {
     }
 
     pub fn fragment(&self, job_id: &str, partition: u32, chunk: u32) -> String {
-        format!("runs/{}/map/{job_id}/p{partition:05}-c{chunk:04}.jsonl.zst", self.run_id)
+        format!(
+            "runs/{}/map/{job_id}/p{partition:05}-c{chunk:04}.jsonl.zst",
+            self.run_id
+        )
     }
 
     pub fn quarantine(&self, job_id: &str) -> String {

@@ -235,11 +235,7 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            let col = if continuation_col != 0 {
-                continuation_col
-            } else {
-                col
-            };
+            let col = if continuation_col != 0 { continuation_col } else { col };
             match self.peek() {
                 Some(b'#') => {
                     while !self.at_line_end() {
@@ -337,12 +333,10 @@ impl Parser<'_> {
             b'\'' | b'"' => self.parse_strings(),
             b'0'..=b'9' => self.parse_number(),
             b'.' if matches!(self.peek_at(self.pos + 1), Some(b'0'..=b'9')) => self.parse_number(),
-            b'.' if self.bytes.get(self.pos..self.pos + 3) == Some(b"...") => {
-                Err(PyReprError::Unsupported {
-                    what: "ellipsis",
-                    offset: self.pos,
-                })
-            }
+            b'.' if self.bytes.get(self.pos..self.pos + 3) == Some(b"...") => Err(PyReprError::Unsupported {
+                what: "ellipsis",
+                offset: self.pos,
+            }),
             b'[' => self.parse_list(),
             b'(' => self.parse_paren(),
             b'{' => self.parse_brace(),
@@ -464,11 +458,7 @@ impl Parser<'_> {
         self.close_bracket(b')')?;
         Ok(Parsed {
             value: Value::Array(items),
-            kind: if hashable {
-                Kind::Hashable
-            } else {
-                Kind::Unhashable
-            },
+            kind: if hashable { Kind::Hashable } else { Kind::Unhashable },
         })
     }
 
@@ -497,11 +487,7 @@ impl Parser<'_> {
         })
     }
 
-    fn parse_dict_rest(
-        &mut self,
-        first_key: Parsed,
-        first_at: usize,
-    ) -> Result<Value, PyReprError> {
+    fn parse_dict_rest(&mut self, first_key: Parsed, first_at: usize) -> Result<Value, PyReprError> {
         let mut map = Map::new();
         let mut key = first_key;
         let mut key_at = first_at;
@@ -582,11 +568,7 @@ impl Parser<'_> {
         }
         Ok(Parsed {
             value: Value::String(text),
-            kind: if is_bytes == Some(true) {
-                Kind::Bytes
-            } else {
-                Kind::Str
-            },
+            kind: if is_bytes == Some(true) { Kind::Bytes } else { Kind::Str },
         })
     }
 
@@ -626,8 +608,7 @@ impl Parser<'_> {
         let Some(quote @ (b'\'' | b'"')) = self.peek() else {
             return Err(self.unexpected());
         };
-        let triple =
-            self.peek_at(self.pos + 1) == Some(quote) && self.peek_at(self.pos + 2) == Some(quote);
+        let triple = self.peek_at(self.pos + 1) == Some(quote) && self.peek_at(self.pos + 2) == Some(quote);
         self.pos += if triple { 3 } else { 1 };
         self.parse_string_body(text, start, quote, triple, raw, bytes)?;
         Ok(bytes)
@@ -662,9 +643,7 @@ impl Parser<'_> {
                         self.pos += 1;
                         return Ok(());
                     }
-                    if self.peek_at(self.pos + 1) == Some(quote)
-                        && self.peek_at(self.pos + 2) == Some(quote)
-                    {
+                    if self.peek_at(self.pos + 1) == Some(quote) && self.peek_at(self.pos + 2) == Some(quote) {
                         text.push_str(&self.src[run_start..self.pos]);
                         self.pos += 3;
                         return Ok(());
@@ -806,20 +785,16 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn hex_digits(
-        &mut self,
-        count: usize,
-        escape_at: usize,
-        reason: &'static str,
-    ) -> Result<u32, PyReprError> {
+    fn hex_digits(&mut self, count: usize, escape_at: usize, reason: &'static str) -> Result<u32, PyReprError> {
         let mut value = 0u32;
         for _ in 0..count {
-            let digit = self.peek().and_then(|b| char::from(b).to_digit(16)).ok_or(
-                PyReprError::InvalidEscape {
+            let digit = self
+                .peek()
+                .and_then(|b| char::from(b).to_digit(16))
+                .ok_or(PyReprError::InvalidEscape {
                     reason,
                     offset: escape_at,
-                },
-            )?;
+                })?;
             value = value * 16 + digit;
             self.pos += 1;
         }
@@ -829,10 +804,7 @@ impl Parser<'_> {
     fn parse_number(&mut self) -> Result<Parsed, PyReprError> {
         let start = self.pos;
         let invalid = PyReprError::InvalidNumber { offset: start };
-        let radix = match (
-            self.peek(),
-            self.peek_at(start + 1).map(|b| b.to_ascii_lowercase()),
-        ) {
+        let radix = match (self.peek(), self.peek_at(start + 1).map(|b| b.to_ascii_lowercase())) {
             (Some(b'0'), Some(b'x')) => Some(16),
             (Some(b'0'), Some(b'o')) => Some(8),
             (Some(b'0'), Some(b'b')) => Some(2),
@@ -846,8 +818,7 @@ impl Parser<'_> {
             }
             let digits = self.digit_part(radix).ok_or(invalid.clone())?;
             self.reject_suffix(start)?;
-            let value =
-                radix_int(&digits, radix).ok_or(PyReprError::OutOfRange { offset: start })?;
+            let value = radix_int(&digits, radix).ok_or(PyReprError::OutOfRange { offset: start })?;
             return Ok(Parsed {
                 value,
                 kind: Kind::Number,
@@ -936,9 +907,7 @@ impl Parser<'_> {
     /// one malformed token in Python, not a number followed by something else.
     fn reject_suffix(&self, start: usize) -> Result<(), PyReprError> {
         match self.peek_char() {
-            Some(c) if c == '_' || c.is_alphanumeric() || c == '.' => {
-                Err(PyReprError::InvalidNumber { offset: start })
-            }
+            Some(c) if c == '_' || c.is_alphanumeric() || c == '.' => Err(PyReprError::InvalidNumber { offset: start }),
             _ => Ok(()),
         }
     }
@@ -946,10 +915,7 @@ impl Parser<'_> {
 
 fn not_a_literal(name: &str, offset: usize) -> PyReprError {
     let shown: String = name.chars().take(MAX_NAME_IN_ERROR).collect();
-    PyReprError::NotALiteral {
-        name: shown,
-        offset,
-    }
+    PyReprError::NotALiteral { name: shown, offset }
 }
 
 /// Appends a decoded code point; surrogates from `\ud800`-style escapes are dropped because a
@@ -991,9 +957,7 @@ fn radix_int(digits: &str, radix: u32) -> Option<Value> {
     }
     // Keep the top 64 bits and fold the rest into a sticky low bit: the u64 -> f64 conversion
     // then rounds exactly as if it had seen every bit.
-    let mut top = bits[..64]
-        .iter()
-        .fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
+    let mut top = bits[..64].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
     if bits[64..].iter().any(|&b| b) {
         top |= 1;
     }
@@ -1081,68 +1045,29 @@ mod tests {
         assert_eq!(parse("r'a\\\r\nb'"), json!("a\\\nb"));
         assert_eq!(parse(r"'\8 \q \é'"), json!(r"\8 \q \é"));
         assert_eq!(parse(r"'a\ud800b\ud83d\ude00'"), json!("ab"));
-        assert!(matches!(
-            err(r"'\N{BULLET}'"),
-            PyReprError::NamedEscape { offset: 1 }
-        ));
+        assert!(matches!(err(r"'\N{BULLET}'"), PyReprError::NamedEscape { offset: 1 }));
         assert_eq!(
             err(r"'\N{BULLET}'").to_string(),
             "named unicode escapes unsupported at offset 1"
         );
-        assert!(matches!(
-            err(r"'\x4'"),
-            PyReprError::InvalidEscape { offset: 1, .. }
-        ));
+        assert!(matches!(err(r"'\x4'"), PyReprError::InvalidEscape { offset: 1, .. }));
         assert!(matches!(err(r"'\u12'"), PyReprError::InvalidEscape { .. }));
-        assert!(matches!(
-            err(r"'\U00110000'"),
-            PyReprError::InvalidEscape { .. }
-        ));
+        assert!(matches!(err(r"'\U00110000'"), PyReprError::InvalidEscape { .. }));
         assert!(matches!(err(r"b'\xzz'"), PyReprError::InvalidEscape { .. }));
     }
 
     #[test]
     fn string_errors() {
-        assert!(matches!(
-            err("'abc"),
-            PyReprError::UnterminatedString { offset: 0 }
-        ));
-        assert_eq!(
-            err("[1, 'abc").to_string(),
-            "unterminated string at offset 4"
-        );
-        assert!(matches!(
-            err("'a\nb'"),
-            PyReprError::UnterminatedString { .. }
-        ));
-        assert!(matches!(
-            err("'a\rb'"),
-            PyReprError::UnterminatedString { .. }
-        ));
-        assert!(matches!(
-            err("'''abc''"),
-            PyReprError::UnterminatedString { .. }
-        ));
-        assert!(matches!(
-            err(r"r'\'"),
-            PyReprError::UnterminatedString { .. }
-        ));
-        assert!(matches!(
-            err("'a\\"),
-            PyReprError::UnterminatedString { .. }
-        ));
-        assert!(matches!(
-            err("b'é'"),
-            PyReprError::NonAsciiBytes { offset: 2 }
-        ));
-        assert!(matches!(
-            err("b'a' 'b'"),
-            PyReprError::MixedBytes { offset: 5 }
-        ));
-        assert!(matches!(
-            err("'a' b'b'"),
-            PyReprError::MixedBytes { offset: 4 }
-        ));
+        assert!(matches!(err("'abc"), PyReprError::UnterminatedString { offset: 0 }));
+        assert_eq!(err("[1, 'abc").to_string(), "unterminated string at offset 4");
+        assert!(matches!(err("'a\nb'"), PyReprError::UnterminatedString { .. }));
+        assert!(matches!(err("'a\rb'"), PyReprError::UnterminatedString { .. }));
+        assert!(matches!(err("'''abc''"), PyReprError::UnterminatedString { .. }));
+        assert!(matches!(err(r"r'\'"), PyReprError::UnterminatedString { .. }));
+        assert!(matches!(err("'a\\"), PyReprError::UnterminatedString { .. }));
+        assert!(matches!(err("b'é'"), PyReprError::NonAsciiBytes { offset: 2 }));
+        assert!(matches!(err("b'a' 'b'"), PyReprError::MixedBytes { offset: 5 }));
+        assert!(matches!(err("'a' b'b'"), PyReprError::MixedBytes { offset: 4 }));
         assert!(matches!(err("f'x'"), PyReprError::FString { offset: 0 }));
         assert!(matches!(err("rF'x'"), PyReprError::FString { .. }));
         assert!(matches!(err("ur'x'"), PyReprError::NotALiteral { .. }));
@@ -1157,9 +1082,7 @@ mod tests {
         assert_eq!(parse("('a'\n  'b')"), json!("ab"));
         assert_eq!(parse("'a' \\\n 'b'"), json!("ab"));
         assert_eq!(parse("b'a' B'b'"), json!("ab"));
-        assert!(err("'a'\n'b'")
-            .to_string()
-            .starts_with("unexpected character"));
+        assert!(err("'a'\n'b'").to_string().starts_with("unexpected character"));
     }
 
     #[test]
@@ -1204,44 +1127,25 @@ mod tests {
         assert_eq!(parse("1.e-5"), json!(1e-5));
         assert_eq!(parse("1_000.5"), json!(1000.5));
         assert_eq!(parse("01.5"), json!(1.5));
-        assert_eq!(
-            parse("-0.0").as_f64().map(f64::is_sign_negative),
-            Some(true)
-        );
+        assert_eq!(parse("-0.0").as_f64().map(f64::is_sign_negative), Some(true));
         assert_eq!(parse("5e-324"), json!(5e-324));
         for bad in [
             "01", "1__0", "1_", "1._5", "1_.5", "1e", "0b102", "0o8", "0xg", "0x", "12abc", "1.5_",
         ] {
-            assert!(
-                matches!(err(bad), PyReprError::InvalidNumber { .. }),
-                "{bad}"
-            );
+            assert!(matches!(err(bad), PyReprError::InvalidNumber { .. }), "{bad}");
         }
-        for range in [
-            "1e400",
-            "-1e400",
-            &"9".repeat(400),
-            &format!("0x{}", "f".repeat(300)),
-        ] {
-            assert!(
-                matches!(err(range), PyReprError::OutOfRange { .. }),
-                "{range}"
-            );
+        for range in ["1e400", "-1e400", &"9".repeat(400), &format!("0x{}", "f".repeat(300))] {
+            assert!(matches!(err(range), PyReprError::OutOfRange { .. }), "{range}");
         }
         assert!(matches!(err("1j"), PyReprError::Unsupported { .. }));
         assert!(matches!(err("inf"), PyReprError::NotALiteral { .. }));
         assert!(matches!(err("nan"), PyReprError::NotALiteral { .. }));
-        assert!(matches!(
-            err("--1"),
-            PyReprError::SignOnNonNumber { offset: 1 }
-        ));
+        assert!(matches!(err("--1"), PyReprError::SignOnNonNumber { offset: 1 }));
         assert!(matches!(err("-(-1)"), PyReprError::SignOnNonNumber { .. }));
         assert!(matches!(err("-True"), PyReprError::SignOnNonNumber { .. }));
         assert!(matches!(err("-'a'"), PyReprError::SignOnNonNumber { .. }));
         assert!(matches!(err("-(1,)"), PyReprError::SignOnNonNumber { .. }));
-        assert!(err("1 + 2")
-            .to_string()
-            .starts_with("unexpected character '+'"));
+        assert!(err("1 + 2").to_string().starts_with("unexpected character '+'"));
     }
 
     #[test]
@@ -1272,61 +1176,31 @@ mod tests {
         assert_eq!(parse("1\\\n\n"), json!(1));
         assert_eq!(parse("1\n \n"), json!(1));
         assert_eq!(parse("\\\n\x0c1"), json!(1));
-        assert!(matches!(
-            err("\\\n 1"),
-            PyReprError::UnexpectedIndent { offset: 3 }
-        ));
-        assert!(matches!(
-            err("#c\\\n 1"),
-            PyReprError::UnexpectedIndent { .. }
-        ));
-        assert!(matches!(
-            err("1\n "),
-            PyReprError::UnexpectedIndent { offset: 3 }
-        ));
+        assert!(matches!(err("\\\n 1"), PyReprError::UnexpectedIndent { offset: 3 }));
+        assert!(matches!(err("#c\\\n 1"), PyReprError::UnexpectedIndent { .. }));
+        assert!(matches!(err("1\n "), PyReprError::UnexpectedIndent { offset: 3 }));
         assert!(matches!(
             err("1\\\n"),
-            PyReprError::UnexpectedChar {
-                found: '\\',
-                offset: 1
-            }
+            PyReprError::UnexpectedChar { found: '\\', offset: 1 }
         ));
         assert!(matches!(
             err("[1 2]"),
-            PyReprError::UnexpectedChar {
-                found: '2',
-                offset: 3
-            }
+            PyReprError::UnexpectedChar { found: '2', offset: 3 }
         ));
-        assert!(matches!(
-            err("[,]"),
-            PyReprError::UnexpectedChar { found: ',', .. }
-        ));
+        assert!(matches!(err("[,]"), PyReprError::UnexpectedChar { found: ',', .. }));
         assert!(matches!(err("(,)"), PyReprError::UnexpectedChar { .. }));
         assert!(matches!(err("{,}"), PyReprError::UnexpectedChar { .. }));
-        assert!(matches!(
-            err("[1"),
-            PyReprError::UnexpectedEnd { offset: 2 }
-        ));
+        assert!(matches!(err("[1"), PyReprError::UnexpectedEnd { offset: 2 }));
         assert!(matches!(err(""), PyReprError::UnexpectedEnd { offset: 0 }));
         assert!(matches!(err("..."), PyReprError::Unsupported { .. }));
-        assert!(matches!(
-            err("{[1]}"),
-            PyReprError::Unhashable { offset: 1 }
-        ));
+        assert!(matches!(err("{[1]}"), PyReprError::Unhashable { offset: 1 }));
         assert!(matches!(err("{(1, [2])}"), PyReprError::Unhashable { .. }));
-        assert!(matches!(
-            err("{1: 2}"),
-            PyReprError::NonStringKey { offset: 1 }
-        ));
+        assert!(matches!(err("{1: 2}"), PyReprError::NonStringKey { offset: 1 }));
         assert!(matches!(
             err("{'a': 1, b'b': 2}"),
             PyReprError::NonStringKey { offset: 9 }
         ));
-        assert_eq!(
-            err("{'a': 1, (1,): 2}").to_string(),
-            "non-string dict key at offset 9"
-        );
+        assert_eq!(err("{'a': 1, (1,): 2}").to_string(), "non-string dict key at offset 9");
     }
 
     #[test]
@@ -1343,10 +1217,7 @@ mod tests {
     #[test]
     fn rejects_code() {
         let e = err("{'user-agent': __import__('os').system('x')}");
-        assert_eq!(
-            e.to_string(),
-            "name '__import__' is not a literal at offset 15"
-        );
+        assert_eq!(e.to_string(), "name '__import__' is not a literal at offset 15");
         for code in [
             "os",
             "lambda: 1",
@@ -1367,10 +1238,7 @@ mod tests {
             "set([1])",
             "set",
         ] {
-            assert!(
-                parse_python_literal(code).is_err(),
-                "{code} must be rejected"
-            );
+            assert!(parse_python_literal(code).is_err(), "{code} must be rejected");
         }
     }
 
@@ -1378,11 +1246,7 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse_python_literal(&ok).is_ok());
-        let deep = format!(
-            "{}1{}",
-            "[".repeat(MAX_DEPTH + 1),
-            "]".repeat(MAX_DEPTH + 1)
-        );
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         assert_eq!(
             err(&deep).to_string(),
             format!("nesting too deep at offset {MAX_DEPTH}")
@@ -1442,16 +1306,12 @@ for x in values:
 
     fn same_value(a: &Value, b: &Value) -> bool {
         match (a, b) {
-            (Value::Number(x), Value::Number(y)) => {
-                match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
-                    (Some(p), Some(q), _, _) => p == q,
-                    (_, _, Some(p), Some(q)) => p == q,
-                    _ => x.is_f64() && y.is_f64() && x.as_f64() == y.as_f64(),
-                }
-            }
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
-            }
+            (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(p), Some(q), _, _) => p == q,
+                (_, _, Some(p), Some(q)) => p == q,
+                _ => x.is_f64() && y.is_f64() && x.as_f64() == y.as_f64(),
+            },
+            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q)),
             (Value::Object(x), Value::Object(y)) => {
                 x.len() == y.len()
                     && x.iter()
@@ -1478,13 +1338,11 @@ for x in values:
         let mut checked = 0;
         for (index, line) in stdout.lines().enumerate() {
             let record: Value = serde_json::from_str(line).expect("python line parses");
-            let (Some(repr), Some(dumped)) = (record["repr"].as_str(), record["json"].as_str())
-            else {
+            let (Some(repr), Some(dumped)) = (record["repr"].as_str(), record["json"].as_str()) else {
                 panic!("line {index} lacks repr/json: {line}");
             };
             let want: Value = serde_json::from_str(dumped).expect("python json parses");
-            let ours = parse_python_literal(repr)
-                .unwrap_or_else(|e| panic!("line {index}: {e} for {repr}"));
+            let ours = parse_python_literal(repr).unwrap_or_else(|e| panic!("line {index}: {e} for {repr}"));
             assert!(
                 same_value(&ours, &want),
                 "line {index}: repr {repr}\n ours {ours}\n want {want}"
@@ -1497,11 +1355,7 @@ for x in values:
     fn mutate(source: &str, edits: &[(usize, usize, char)]) -> String {
         let mut chars: Vec<char> = source.chars().collect();
         for &(kind, at, c) in edits {
-            let at = if chars.is_empty() {
-                0
-            } else {
-                at % (chars.len() + 1)
-            };
+            let at = if chars.is_empty() { 0 } else { at % (chars.len() + 1) };
             match kind % 3 {
                 0 => chars.insert(at, c),
                 1 if at < chars.len() => {

@@ -172,9 +172,7 @@ impl MemoryQueue {
         }
         state.retries += 1;
         state.waiting.push_back((job, attempt));
-        FailureOutcome::WillRetry {
-            attempt: attempt + 1,
-        }
+        FailureOutcome::WillRetry { attempt: attempt + 1 }
     }
 }
 
@@ -193,9 +191,7 @@ impl Queue for MemoryQueue {
 
     async fn lease(&self, queue: &str, _worker: &str) -> Result<Option<Lease>, QueueError> {
         let now = Instant::now();
-        let token = self
-            .next_token
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = self.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let lease = self.with_queue(queue, |state| {
             self.reclaim_expired(state, now);
             while let Some((job, previous_attempts)) = state.waiting.pop_front() {
@@ -226,15 +222,15 @@ impl Queue for MemoryQueue {
 
     async fn heartbeat(&self, lease: &Lease) -> Result<bool, QueueError> {
         let now = Instant::now();
-        Ok(self.with_queue(&lease.queue, |state| {
-            match state.leased.get_mut(&lease.job.id) {
+        Ok(
+            self.with_queue(&lease.queue, |state| match state.leased.get_mut(&lease.job.id) {
                 Some(leased) if leased.token == lease.token => {
                     leased.expires = now + self.config.lease_timeout;
                     true
                 }
                 _ => false,
-            }
-        }))
+            }),
+        )
     }
 
     async fn complete(&self, lease: &Lease) -> Result<Completion, QueueError> {
@@ -258,9 +254,7 @@ impl Queue for MemoryQueue {
                 }
                 // The lease was already reclaimed: the job is retried or buried by that path.
                 _ => {
-                    state
-                        .last_errors
-                        .insert(lease.job.id.clone(), error.to_string());
+                    state.last_errors.insert(lease.job.id.clone(), error.to_string());
                     if state.dead.contains_key(&lease.job.id) {
                         FailureOutcome::DeadLettered
                     } else {
@@ -357,7 +351,10 @@ mod tests {
         );
         let second = queue.lease("map", "w").await.unwrap().unwrap();
         assert_eq!(second.attempt, 2);
-        assert_eq!(queue.fail(&second, "boom 2").await.unwrap(), FailureOutcome::DeadLettered);
+        assert_eq!(
+            queue.fail(&second, "boom 2").await.unwrap(),
+            FailureOutcome::DeadLettered
+        );
         assert!(queue.lease("map", "w").await.unwrap().is_none());
         let dead = queue.dead_letters("map").await.unwrap();
         assert_eq!(dead.len(), 1);

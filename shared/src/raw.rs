@@ -142,7 +142,10 @@ pub fn parse_raw_line(line: &[u8]) -> Result<ParsedRow, Rejection> {
                 Ok(Value::Object(text_object)) => text_object,
                 Ok(_) => return reject(QuarantineReason::InvalidJson, "field text is not a json object"),
                 Err(error) => {
-                    return reject(QuarantineReason::InvalidJson, format!("field text is not json: {error}"))
+                    return reject(
+                        QuarantineReason::InvalidJson,
+                        format!("field text is not json: {error}"),
+                    )
                 }
             };
             &owned_text
@@ -154,10 +157,16 @@ pub fn parse_raw_line(line: &[u8]) -> Result<ParsedRow, Rejection> {
         return reject(QuarantineReason::InvalidRow, "missing or non-object field text.payload");
     };
     let Some(Value::Array(messages)) = payload.get("messages") else {
-        return reject(QuarantineReason::InvalidRow, "missing or non-array field text.payload.messages");
+        return reject(
+            QuarantineReason::InvalidRow,
+            "missing or non-array field text.payload.messages",
+        );
     };
     let Some(Value::String(reply)) = text_object.get("partial_words") else {
-        return reject(QuarantineReason::InvalidRow, "missing or non-string field text.partial_words");
+        return reject(
+            QuarantineReason::InvalidRow,
+            "missing or non-string field text.partial_words",
+        );
     };
     let model = match (text_object.get("model"), payload.get("model")) {
         (Some(Value::String(model)), _) if !model.is_empty() => model.clone(),
@@ -200,11 +209,17 @@ fn parse_id(value: Option<&Value>) -> Result<i64, Rejection> {
     match value {
         Some(Value::Number(number)) => match number.as_i64() {
             Some(id) => Ok(id),
-            None => reject(QuarantineReason::InvalidRow, format!("field id {number} is not a 64-bit integer")),
+            None => reject(
+                QuarantineReason::InvalidRow,
+                format!("field id {number} is not a 64-bit integer"),
+            ),
         },
         Some(Value::String(text)) => match text.trim().parse::<i64>() {
             Ok(id) => Ok(id),
-            Err(_) => reject(QuarantineReason::InvalidRow, format!("field id {text:?} is not an integer")),
+            Err(_) => reject(
+                QuarantineReason::InvalidRow,
+                format!("field id {text:?} is not an integer"),
+            ),
         },
         Some(_) => reject(QuarantineReason::InvalidRow, "field id is not an integer"),
         None => reject(QuarantineReason::InvalidRow, "missing field id"),
@@ -246,12 +261,18 @@ fn check_roles(messages: &[Value]) -> Result<(), Rejection> {
         return reject(QuarantineReason::NonAlternatingRoles, "messages is empty");
     }
     if messages.len().is_multiple_of(2) {
-        return reject(QuarantineReason::NonAlternatingRoles, "messages must end with a user message");
+        return reject(
+            QuarantineReason::NonAlternatingRoles,
+            "messages must end with a user message",
+        );
     }
     for (index, message) in messages.iter().enumerate() {
         let expected = if index % 2 == 0 { "user" } else { "assistant" };
         let Some(Value::Object(fields)) = Some(message) else {
-            return reject(QuarantineReason::InvalidRow, format!("message {index} is not an object"));
+            return reject(
+                QuarantineReason::InvalidRow,
+                format!("message {index} is not an object"),
+            );
         };
         match fields.get("role") {
             Some(Value::String(role)) if role == expected => {}
@@ -261,11 +282,21 @@ fn check_roles(messages: &[Value]) -> Result<(), Rejection> {
                     format!("message {index} has role {role:?}, expected {expected:?}"),
                 )
             }
-            _ => return reject(QuarantineReason::InvalidRow, format!("message {index} has no string role")),
+            _ => {
+                return reject(
+                    QuarantineReason::InvalidRow,
+                    format!("message {index} has no string role"),
+                )
+            }
         }
         match fields.get("content") {
             Some(Value::String(_)) => {}
-            _ => return reject(QuarantineReason::NonTextContent, format!("message {index} content is not a string")),
+            _ => {
+                return reject(
+                    QuarantineReason::NonTextContent,
+                    format!("message {index} content is not a string"),
+                )
+            }
         }
     }
     Ok(())
@@ -289,7 +320,12 @@ fn parse_headers(value: Option<&Value>) -> Result<Headers, Rejection> {
                 _ => return reject(QuarantineReason::BadHeaders, "headers repr is not a dict"),
             }
         }
-        Some(_) => return reject(QuarantineReason::BadHeaders, "headers is neither an object nor a string"),
+        Some(_) => {
+            return reject(
+                QuarantineReason::BadHeaders,
+                "headers is neither an object nor a string",
+            )
+        }
     };
     Ok(object
         .iter()
@@ -319,7 +355,10 @@ fn client_ip(headers: &Headers) -> Result<String, Rejection> {
         // The canonical textual form, so equal addresses hash and group equally.
         Ok(address) => Ok(address.to_string()),
         // Do not echo the value: it may be a mangled real address.
-        Err(_) => reject(QuarantineReason::BadClientIp, "first x-forwarded-for entry is not an ip address"),
+        Err(_) => reject(
+            QuarantineReason::BadClientIp,
+            "first x-forwarded-for entry is not an ip address",
+        ),
     }
 }
 
@@ -338,8 +377,9 @@ struct HistoryHashes {
 }
 
 /// Hashes `messages + [reply]` and `messages[..-1]` in canonical form, serialising each
-/// message once.
+/// message once. `messages` is non-empty (checked by `check_roles`).
 fn history_hashes(messages: &[Value], reply: &str) -> HistoryHashes {
+    debug_assert!(!messages.is_empty());
     let mut buffer = Vec::with_capacity(256);
     let mut ends = Vec::with_capacity(messages.len());
     for message in messages {
@@ -350,28 +390,31 @@ fn history_hashes(messages: &[Value], reply: &str) -> HistoryHashes {
     let reply_value = serde_json::json!({"content": reply, "role": "assistant"});
     write_python_json_sorted(&reply_value, &mut reply_json);
 
-    let hash_list = |count: usize, extra: Option<&[u8]>| {
-        let mut hasher = Sha256::new();
-        hasher.update(b"[");
-        let mut start = 0;
-        for (index, &end) in ends.iter().take(count).enumerate() {
-            if index > 0 {
-                hasher.update(b", ");
-            }
-            hasher.update(&buffer[start..end]);
-            start = end;
+    // Both lists share the prefix "[m0, m1, ..., m(n-2)": hash it once and fork the state.
+    let mut prefix = Sha256::new();
+    prefix.update(b"[");
+    let mut start = 0;
+    for (index, &end) in ends.iter().take(messages.len() - 1).enumerate() {
+        if index > 0 {
+            prefix.update(b", ");
         }
-        if let Some(extra) = extra {
-            if count > 0 {
-                hasher.update(b", ");
-            }
-            hasher.update(extra);
-        }
-        hasher.update(b"]");
-        hex::encode(hasher.finalize())
-    };
-    let current = hash_list(messages.len(), Some(&reply_json));
-    let previous = (messages.len() > 1).then(|| hash_list(messages.len() - 1, None));
+        prefix.update(&buffer[start..end]);
+        start = end;
+    }
+    let previous = (messages.len() > 1).then(|| {
+        let mut previous_hasher = prefix.clone();
+        previous_hasher.update(b"]");
+        hex::encode(previous_hasher.finalize())
+    });
+    let mut current_hasher = prefix;
+    if messages.len() > 1 {
+        current_hasher.update(b", ");
+    }
+    current_hasher.update(&buffer[start..]);
+    current_hasher.update(b", ");
+    current_hasher.update(&reply_json);
+    current_hasher.update(b"]");
+    let current = hex::encode(current_hasher.finalize());
     let first_end = ends.first().copied().unwrap_or(0);
     HistoryHashes {
         current,
@@ -498,6 +541,8 @@ mod tests {
         assert_eq!(parsed.row.user_content, "ab");
         assert_eq!(parsed.lone_surrogates_dropped, 1);
         assert_eq!(parsed.row.prev_hash, None);
+        let full = r#"[{"content": "ab", "role": "user"}, {"content": "ok", "role": "assistant"}]"#;
+        assert_eq!(parsed.row.current_hash, sha_hex(full.as_bytes()));
         assert_eq!(parsed.row.ip, "2001:db8::1");
     }
 

@@ -60,9 +60,7 @@ impl StoreError {
             StoreError::Backend { retryable, .. } => *retryable,
             StoreError::Io { source, .. } => matches!(
                 source.kind(),
-                std::io::ErrorKind::Interrupted
-                    | std::io::ErrorKind::TimedOut
-                    | std::io::ErrorKind::WouldBlock
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
             ),
             _ => false,
         }
@@ -70,9 +68,7 @@ impl StoreError {
 
     fn io(key: &str, source: std::io::Error) -> StoreError {
         if source.kind() == std::io::ErrorKind::NotFound {
-            return StoreError::NotFound {
-                key: key.to_string(),
-            };
+            return StoreError::NotFound { key: key.to_string() };
         }
         StoreError::Io {
             key: key.to_string(),
@@ -93,12 +89,7 @@ pub trait ObjectStore: Send + Sync + Debug {
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
     /// Streams bytes `start..end` (`end` exclusive, `None` = to the end of the object).
-    async fn get_range(
-        &self,
-        key: &str,
-        start: u64,
-        end: Option<u64>,
-    ) -> Result<ByteStream, StoreError>;
+    async fn get_range(&self, key: &str, start: u64, end: Option<u64>) -> Result<ByteStream, StoreError>;
     async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> Result<ObjectMeta, StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Copies an object; backends with a server-side copy override this.
@@ -150,8 +141,7 @@ impl LocalStore {
         let root: PathBuf = root.into();
         let internal = root.join(LOCAL_INTERNAL_DIR);
         for dir in [internal.join("tmp"), internal.join("locks")] {
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| StoreError::io(&dir.display().to_string(), source))?;
+            std::fs::create_dir_all(&dir).map_err(|source| StoreError::io(&dir.display().to_string(), source))?;
         }
         Ok(LocalStore {
             root,
@@ -170,12 +160,7 @@ impl LocalStore {
 
     fn temp_path(&self) -> PathBuf {
         let sequence = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        let unique = format!(
-            "{}-{}-{}",
-            std::process::id(),
-            sequence,
-            rand::random::<u64>()
-        );
+        let unique = format!("{}-{}-{}", std::process::id(), sequence, rand::random::<u64>());
         self.root.join(LOCAL_INTERNAL_DIR).join("tmp").join(unique)
     }
 
@@ -210,13 +195,7 @@ impl LocalStore {
         local_meta(key, &final_path)
     }
 
-    fn publish(
-        &self,
-        key: &str,
-        temp_path: &Path,
-        final_path: &Path,
-        mode: &PutMode,
-    ) -> Result<(), StoreError> {
+    fn publish(&self, key: &str, temp_path: &Path, final_path: &Path, mode: &PutMode) -> Result<(), StoreError> {
         // Conditional writes serialise on a per-key lock file so that check-then-publish is
         // atomic against other conditional writers in any process.
         let lock_file = std::fs::OpenOptions::new()
@@ -225,28 +204,23 @@ impl LocalStore {
             .write(true)
             .open(self.lock_path(key))
             .map_err(|source| StoreError::io(key, source))?;
-        lock_file
-            .lock()
-            .map_err(|source| StoreError::io(key, source))?;
+        lock_file.lock().map_err(|source| StoreError::io(key, source))?;
         let result = match mode {
-            PutMode::Overwrite => {
-                std::fs::rename(temp_path, final_path).map_err(|source| StoreError::io(key, source))
-            }
+            PutMode::Overwrite => std::fs::rename(temp_path, final_path).map_err(|source| StoreError::io(key, source)),
             PutMode::CreateIfAbsent => match std::fs::hard_link(temp_path, final_path) {
                 Ok(()) => Ok(()),
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Err(StoreError::PreconditionFailed {
-                        key: key.to_string(),
-                    })
+                    Err(StoreError::PreconditionFailed { key: key.to_string() })
                 }
                 Err(source) => Err(StoreError::io(key, source)),
             },
             PutMode::ReplaceIfMatch(expected_etag) => match local_meta(key, final_path) {
-                Ok(current) if &current.etag == expected_etag => std::fs::rename(temp_path, final_path)
-                    .map_err(|source| StoreError::io(key, source)),
-                Ok(_) | Err(StoreError::NotFound { .. }) => Err(StoreError::PreconditionFailed {
-                    key: key.to_string(),
-                }),
+                Ok(current) if &current.etag == expected_etag => {
+                    std::fs::rename(temp_path, final_path).map_err(|source| StoreError::io(key, source))
+                }
+                Ok(_) | Err(StoreError::NotFound { .. }) => {
+                    Err(StoreError::PreconditionFailed { key: key.to_string() })
+                }
                 Err(other) => Err(other),
             },
         };
@@ -312,9 +286,7 @@ impl LocalStore {
 fn local_meta(key: &str, path: &Path) -> Result<ObjectMeta, StoreError> {
     let metadata = std::fs::metadata(path).map_err(|source| StoreError::io(key, source))?;
     if !metadata.is_file() {
-        return Err(StoreError::NotFound {
-            key: key.to_string(),
-        });
+        return Err(StoreError::NotFound { key: key.to_string() });
     }
     // Every write publishes a fresh inode, so inode + size + mtime identifies a version.
     let modified_nanos = metadata
@@ -372,9 +344,7 @@ impl ObjectStore for LocalStore {
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         let path = self.path_of(key)?;
         if path.is_dir() {
-            return Err(StoreError::NotFound {
-                key: key.to_string(),
-            });
+            return Err(StoreError::NotFound { key: key.to_string() });
         }
         let body = tokio::fs::read(&path)
             .await
@@ -382,12 +352,7 @@ impl ObjectStore for LocalStore {
         Ok(Bytes::from(body))
     }
 
-    async fn get_range(
-        &self,
-        key: &str,
-        start: u64,
-        end: Option<u64>,
-    ) -> Result<ByteStream, StoreError> {
+    async fn get_range(&self, key: &str, start: u64, end: Option<u64>) -> Result<ByteStream, StoreError> {
         let path = self.path_of(key)?;
         let mut file = tokio::fs::File::open(&path)
             .await
@@ -418,12 +383,8 @@ impl ObjectStore for LocalStore {
     }
 }
 
-
 /// Reads a whole object and decodes it as JSON, naming the key on failure.
-pub async fn get_json<T: serde::de::DeserializeOwned>(
-    store: &dyn ObjectStore,
-    key: &str,
-) -> Result<T, StoreError> {
+pub async fn get_json<T: serde::de::DeserializeOwned>(store: &dyn ObjectStore, key: &str) -> Result<T, StoreError> {
     let body = store.get(key).await?;
     serde_json::from_slice(&body).map_err(|error| StoreError::Backend {
         key: key.to_string(),
@@ -536,7 +497,10 @@ mod tests {
                 let etag = current.etag.clone();
                 tasks.push(tokio::spawn(async move {
                     let body = Bytes::from(format!("round {round} writer {writer}"));
-                    replacing_store.put("pointer", body, PutMode::ReplaceIfMatch(etag)).await.is_ok()
+                    replacing_store
+                        .put("pointer", body, PutMode::ReplaceIfMatch(etag))
+                        .await
+                        .is_ok()
                 }));
                 let creating_store = store.clone();
                 tasks.push(tokio::spawn(async move {

@@ -20,7 +20,11 @@ pub fn parse_store_uri(uri: &str) -> Result<StoreUri, String> {
         let prefix = prefix.trim_matches('/');
         return Ok(StoreUri::S3 {
             bucket: bucket.to_string(),
-            prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
         });
     }
     if let Some(path) = uri.strip_prefix("file://") {
@@ -30,7 +34,9 @@ pub fn parse_store_uri(uri: &str) -> Result<StoreUri, String> {
         return Ok(StoreUri::Local(PathBuf::from(path)));
     }
     if uri.contains("://") {
-        return Err(format!("unsupported store uri {uri:?}: use a directory, file:///path or s3://bucket/prefix"));
+        return Err(format!(
+            "unsupported store uri {uri:?}: use a directory, file:///path or s3://bucket/prefix"
+        ));
     }
     if uri.is_empty() {
         return Err("empty store uri".to_string());
@@ -58,14 +64,23 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert_eq!(parse_store_uri("data/x").unwrap(), StoreUri::Local("data/x".into()));
-        assert_eq!(parse_store_uri("file:///tmp/s").unwrap(), StoreUri::Local("/tmp/s".into()));
+        assert_eq!(
+            parse_store_uri("file:///tmp/s").unwrap(),
+            StoreUri::Local("/tmp/s".into())
+        );
         assert_eq!(
             parse_store_uri("s3://bucket/a/b/").unwrap(),
-            StoreUri::S3 { bucket: "bucket".into(), prefix: "a/b/".into() }
+            StoreUri::S3 {
+                bucket: "bucket".into(),
+                prefix: "a/b/".into()
+            }
         );
         assert_eq!(
             parse_store_uri("s3://bucket").unwrap(),
-            StoreUri::S3 { bucket: "bucket".into(), prefix: String::new() }
+            StoreUri::S3 {
+                bucket: "bucket".into(),
+                prefix: String::new()
+            }
         );
         assert!(parse_store_uri("gs://x").is_err());
         assert!(parse_store_uri("s3:///x").is_err());

@@ -1,7 +1,10 @@
 """Reads a release directory with pyarrow the way a dataset user would and reports, as JSON
 on stdout: whether every shard's schema equals the WildChat-1M features exactly, the number
-of rows, and each conversation's turn_identifier sequence (first to last)."""
+of rows, each conversation's turn_identifier sequence (first to last), how many
+conversation_hash values differ from Python's own computation, and (with --datasets) the
+row count Hugging Face `datasets` loads."""
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -46,22 +49,35 @@ def wildchat_1m_schema() -> pa.Schema:
 
 def main() -> None:
     release = Path(sys.argv[1])
+    with_datasets = "--datasets" in sys.argv[2:]
     manifest = json.loads((release / "manifest.json").read_text())
     expected = wildchat_1m_schema()
     report = {"schema_ok": True, "schema_problems": [], "rows": 0, "conversations": [],
-              "turns": 0, "shards": 0}
+              "turns": 0, "shards": 0, "hash_mismatches": 0,
+              "datasets_rows": None}
+    paths = []
     for shard in manifest["variants"]["full"]["shards"]:
         path = release.parent.parent / shard["key"]
+        paths.append(str(path))
         table = pq.read_table(path)
         report["shards"] += 1
         if not table.schema.equals(expected):
             report["schema_ok"] = False
             report["schema_problems"].append(f"{path}: {table.schema} != {expected}")
         report["rows"] += table.num_rows
-        for row in table.select(["conversation", "turn"]).to_pylist():
-            ids = [t["turn_identifier"] for t in row["conversation"] if t["role"] == "user"]
+        for row in table.select(["conversation", "turn", "conversation_hash"]).to_pylist():
+            turns = row["conversation"]
+            ids = [t["turn_identifier"] for t in turns if t["role"] == "user"]
             report["conversations"].append(ids)
             report["turns"] += row["turn"]
+            plain = json.dumps([{"content": t["content"], "role": t["role"]} for t in turns])
+            if hashlib.sha256(plain.encode()).hexdigest()[:32] != row["conversation_hash"]:
+                report["hash_mismatches"] += 1
+    if with_datasets:
+        import datasets  # imported late: it is slow to import and optional for other callers
+
+        loaded = datasets.load_dataset("parquet", data_files=paths, split="train")
+        report["datasets_rows"] = loaded.num_rows
     json.dump(report, sys.stdout)
 
 

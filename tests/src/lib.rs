@@ -74,13 +74,28 @@ pub struct PyarrowReport {
     pub turns: u64,
     pub shards: u64,
     pub conversations: Vec<Vec<i64>>,
+    pub hash_mismatches: u64,
+    pub datasets_rows: Option<u64>,
 }
 
 pub fn read_release_with_pyarrow(release_dir: &Path) -> PyarrowReport {
+    read_release(release_dir, false)
+}
+
+/// As [`read_release_with_pyarrow`], and also loads the shards with Hugging Face `datasets`.
+pub fn read_release_with_pyarrow_and_datasets(release_dir: &Path) -> PyarrowReport {
+    read_release(release_dir, true)
+}
+
+fn read_release(release_dir: &Path, with_datasets: bool) -> PyarrowReport {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_release.py");
     let output = Command::new("python3")
         .arg(&script)
         .arg(release_dir)
+        .args(with_datasets.then_some("--datasets"))
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", std::env::temp_dir().join("wildchat-tests-hf"))
         .output()
         .expect("python3 must be installed (make test installs pyarrow)");
     assert!(

@@ -4,7 +4,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use e2e_tests::{coordinator, last_line, read_json, read_release_with_pyarrow, read_truth_conversations};
+use e2e_tests::{
+    coordinator, last_line, read_json, read_release_with_pyarrow, read_release_with_pyarrow_and_datasets,
+    read_truth_conversations,
+};
 
 fn read_manifest(store: &Path, version: &str) -> serde_json::Value {
     read_json(&store.join("releases").join(version).join("manifest.json"))
@@ -23,9 +26,29 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let store_arg = store.to_str().unwrap();
-    coordinator(&["generate", "--conversations", "20000", "--seed", "7", "--store", store_arg, "--objects", "6"]);
+    coordinator(&[
+        "generate",
+        "--conversations",
+        "20000",
+        "--seed",
+        "7",
+        "--store",
+        store_arg,
+        "--objects",
+        "6",
+    ]);
     let output = coordinator(&[
-        "run", "--store", store_arg, "--version", "v1", "--partitions", "9", "--map-bytes", "4000000", "--workers", "3",
+        "run",
+        "--store",
+        store_arg,
+        "--version",
+        "v1",
+        "--partitions",
+        "9",
+        "--map-bytes",
+        "4000000",
+        "--workers",
+        "3",
         "--quiet",
     ]);
     let release_dir = store.join("releases/v1");
@@ -42,6 +65,7 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
     let summary = read_json(&store.join("truth/summary.json"));
     let report = read_release_with_pyarrow(&release_dir);
     assert!(report.schema_ok, "{:?}", report.schema_problems);
+    assert_eq!(report.hash_mismatches, 0, "conversation_hash must equal Python's");
     assert_eq!(report.shards as usize, shards.len());
     let mut actual = report.conversations;
     actual.sort();
@@ -58,9 +82,16 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
         summary["chains_dropped"]["missing_parent"].as_u64().unwrap()
     );
     for (reason, count) in summary["quarantined"].as_object().unwrap() {
-        assert_eq!(counter(&manifest, &["quarantined", reason]), count.as_u64().unwrap(), "quarantined {reason}");
+        assert_eq!(
+            counter(&manifest, &["quarantined", reason]),
+            count.as_u64().unwrap(),
+            "quarantined {reason}"
+        );
     }
-    assert_eq!(counter(&manifest, &["rows_read"]), summary["rows_written"].as_u64().unwrap());
+    assert_eq!(
+        counter(&manifest, &["rows_read"]),
+        summary["rows_written"].as_u64().unwrap()
+    );
 
     let status = coordinator(&["status", "v1", "--store", store_arg]);
     let status_text = String::from_utf8_lossy(&status.stdout);
@@ -68,7 +99,17 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
 
     // A second run with other parallelism and range sizes gives byte-identical shards.
     coordinator(&[
-        "run", "--store", store_arg, "--version", "v2", "--partitions", "9", "--map-bytes", "64000000", "--workers", "1",
+        "run",
+        "--store",
+        store_arg,
+        "--version",
+        "v2",
+        "--partitions",
+        "9",
+        "--map-bytes",
+        "64000000",
+        "--workers",
+        "1",
         "--quiet",
     ]);
     let again = read_manifest(&store, "v2");
@@ -77,19 +118,36 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|shard| (shard["sha256"].as_str().unwrap().to_string(), shard["rows"].as_u64().unwrap()))
+            .map(|shard| {
+                (
+                    shard["sha256"].as_str().unwrap().to_string(),
+                    shard["rows"].as_u64().unwrap(),
+                )
+            })
             .collect()
     };
     assert_eq!(digests(&manifest), digests(&again));
     for shard in shards {
         let key = shard["key"].as_str().unwrap();
         let twin = key.replace("releases/v1/", "releases/v2/");
-        assert_eq!(std::fs::read(store.join(key)).unwrap(), std::fs::read(store.join(twin)).unwrap());
+        assert_eq!(
+            std::fs::read(store.join(key)).unwrap(),
+            std::fs::read(store.join(twin)).unwrap()
+        );
     }
 
     // Releases are immutable.
     let refused = std::process::Command::new(e2e_tests::binary("coordinator"))
-        .args(["run", "--store", store_arg, "--version", "v1", "--run-id", "other", "--quiet"])
+        .args([
+            "run",
+            "--store",
+            store_arg,
+            "--version",
+            "v1",
+            "--run-id",
+            "other",
+            "--quiet",
+        ])
         .output()
         .unwrap();
     assert!(!refused.status.success());
@@ -115,7 +173,15 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let store_arg = store.to_str().unwrap();
-    coordinator(&["generate", "--conversations", "300", "--seed", "3", "--store", store_arg]);
+    coordinator(&[
+        "generate",
+        "--conversations",
+        "300",
+        "--seed",
+        "3",
+        "--store",
+        store_arg,
+    ]);
     let generated = read_json(&store.join("truth/summary.json"));
 
     let good_headers = serde_json::json!({"user-agent": "UA", "x-forwarded-for": "203.0.113.5"});
@@ -125,7 +191,9 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
         "this is not json {".to_string(),
         raw_row(
             900_002,
-            serde_json::Value::String("{'user-agent': __import__('os').system('x'), 'x-forwarded-for': '1.2.3.4'}".into()),
+            serde_json::Value::String(
+                "{'user-agent': __import__('os').system('x'), 'x-forwarded-for': '1.2.3.4'}".into(),
+            ),
             one_user("evil headers"),
         ),
         raw_row(
@@ -133,7 +201,11 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
             good_headers.clone(),
             serde_json::json!([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "user", "content": "c"}]),
         ),
-        raw_row(900_004, serde_json::json!({"user-agent": "UA"}), one_user("no forwarded header")),
+        raw_row(
+            900_004,
+            serde_json::json!({"user-agent": "UA"}),
+            one_user("no forwarded header"),
+        ),
     ];
     std::fs::write(store.join("raw/zz-bad.jsonl"), lines.join("\n") + "\n").unwrap();
 
@@ -143,7 +215,16 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
     encoder.truncate(cut);
     std::fs::write(store.join("raw/zz-truncated.jsonl.gz"), encoder).unwrap();
 
-    let output = coordinator(&["run", "--store", store_arg, "--version", "bad", "--partitions", "4", "--quiet"]);
+    let output = coordinator(&[
+        "run",
+        "--store",
+        store_arg,
+        "--version",
+        "bad",
+        "--partitions",
+        "4",
+        "--quiet",
+    ]);
     let summary_text = String::from_utf8_lossy(&output.stdout).to_string();
     let manifest = read_manifest(&store, "bad");
     let generated_count = |reason: &str| generated["quarantined"][reason].as_u64().unwrap_or(0);
@@ -175,7 +256,12 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
     let bad_object: Vec<(u64, String)> = records
         .iter()
         .filter(|record| record["object"] == "raw/zz-bad.jsonl")
-        .map(|record| (record["line_in_range"].as_u64().unwrap(), record["reason"].as_str().unwrap().to_string()))
+        .map(|record| {
+            (
+                record["line_in_range"].as_u64().unwrap(),
+                record["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         bad_object,
@@ -210,11 +296,19 @@ fn flate2_free_gzip(text: &str) -> Vec<u8> {
 fn demo_produces_a_release_pyarrow_reads() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("demo");
-    let output = coordinator(&["demo", "--conversations", "1500", "--store", store.to_str().unwrap(), "--quiet"]);
+    let output = coordinator(&[
+        "demo",
+        "--conversations",
+        "1500",
+        "--store",
+        store.to_str().unwrap(),
+        "--quiet",
+    ]);
     let release_dir = std::path::PathBuf::from(last_line(&output));
     assert!(release_dir.starts_with(&store), "{}", release_dir.display());
     assert!(release_dir.join("manifest.json").exists());
-    let report = read_release_with_pyarrow(&release_dir);
+    let report = read_release_with_pyarrow_and_datasets(&release_dir);
     assert!(report.schema_ok, "{:?}", report.schema_problems);
     assert_eq!(report.rows as usize, read_truth_conversations(&store).len());
+    assert_eq!(report.datasets_rows, Some(report.rows), "datasets loads every row");
 }

@@ -201,7 +201,10 @@ mod tests {
                 accept_language: None,
                 current_hash: hash(&format!("{fingerprint}|{model}|{}", full.join("\u{1}"))),
                 prev_hash: (history.len() > 1).then(|| {
-                    hash(&format!("{fingerprint}|{model}|{}", history[..history.len() - 1].join("\u{1}")))
+                    hash(&format!(
+                        "{fingerprint}|{model}|{}",
+                        history[..history.len() - 1].join("\u{1}")
+                    ))
                 }),
                 user_content: first,
                 assistant_content: reply.clone(),

@@ -97,7 +97,10 @@ fn timestamp_type() -> DataType {
 }
 
 fn header_fields() -> Fields {
-    Fields::from(vec![nullable("accept-language", DataType::Utf8), nullable("user-agent", DataType::Utf8)])
+    Fields::from(vec![
+        nullable("accept-language", DataType::Utf8),
+        nullable("user-agent", DataType::Utf8),
+    ])
 }
 
 fn turn_fields() -> Fields {
@@ -117,8 +120,14 @@ fn turn_fields() -> Fields {
 }
 
 fn moderation_type() -> DataType {
-    let categories = MODERATION_CATEGORIES.iter().map(|name| nullable(name, DataType::Boolean)).collect::<Vec<_>>();
-    let scores = MODERATION_CATEGORIES.iter().map(|name| nullable(name, DataType::Float64)).collect::<Vec<_>>();
+    let categories = MODERATION_CATEGORIES
+        .iter()
+        .map(|name| nullable(name, DataType::Boolean))
+        .collect::<Vec<_>>();
+    let scores = MODERATION_CATEGORIES
+        .iter()
+        .map(|name| nullable(name, DataType::Float64))
+        .collect::<Vec<_>>();
     DataType::Struct(Fields::from(vec![
         nullable("categories", DataType::Struct(Fields::from(categories))),
         nullable("category_scores", DataType::Struct(Fields::from(scores))),
@@ -127,7 +136,12 @@ fn moderation_type() -> DataType {
 }
 
 fn detoxify_fields() -> Fields {
-    Fields::from(DETOXIFY_KEYS.iter().map(|name| nullable(name, DataType::Float64)).collect::<Vec<_>>())
+    Fields::from(
+        DETOXIFY_KEYS
+            .iter()
+            .map(|name| nullable(name, DataType::Float64))
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn list_of(data_type: DataType) -> DataType {
@@ -205,7 +219,10 @@ fn list_array(item_type: DataType, lengths: impl Iterator<Item = usize>, values:
 
 /// Builds one record batch from conversations.
 pub fn conversations_to_batch(conversations: &[Conversation]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let turns: Vec<&Turn> = conversations.iter().flat_map(|conversation| conversation.turns.iter()).collect();
+    let turns: Vec<&Turn> = conversations
+        .iter()
+        .flat_map(|conversation| conversation.turns.iter())
+        .collect();
     let turn_lengths = || conversations.iter().map(|conversation| conversation.turns.len());
 
     let mut turn_identifiers = Int64Builder::new();
@@ -254,19 +271,39 @@ pub fn conversations_to_batch(conversations: &[Conversation]) -> Result<RecordBa
         turn_counts.append_value(conversation.turn);
     }
     let columns: Vec<ArrayRef> = vec![
-        string_array(conversations.iter().map(|conversation| Some(conversation.conversation_hash.as_str()))),
-        string_array(conversations.iter().map(|conversation| Some(conversation.model.as_str()))),
+        string_array(
+            conversations
+                .iter()
+                .map(|conversation| Some(conversation.conversation_hash.as_str())),
+        ),
+        string_array(
+            conversations
+                .iter()
+                .map(|conversation| Some(conversation.model.as_str())),
+        ),
         timestamp_array(conversations.iter().map(|conversation| Some(conversation.timestamp_us))),
         list_array(DataType::Struct(turn_fields()), turn_lengths(), Arc::new(turn_struct)),
         Arc::new(turn_counts.finish()),
-        string_array(conversations.iter().map(|conversation| conversation.language.as_deref())),
+        string_array(
+            conversations
+                .iter()
+                .map(|conversation| conversation.language.as_deref()),
+        ),
         list_array(moderation_type(), turn_lengths(), moderation_values),
-        list_array(DataType::Struct(detoxify_fields()), turn_lengths(), Arc::new(detoxify_struct)),
+        list_array(
+            DataType::Struct(detoxify_fields()),
+            turn_lengths(),
+            Arc::new(detoxify_struct),
+        ),
         bool_array(conversations.iter().map(|conversation| conversation.toxic)),
         bool_array(conversations.iter().map(|conversation| conversation.redacted)),
         string_array(conversations.iter().map(|conversation| conversation.state.as_deref())),
         string_array(conversations.iter().map(|conversation| conversation.country.as_deref())),
-        string_array(conversations.iter().map(|conversation| conversation.hashed_ip.as_deref())),
+        string_array(
+            conversations
+                .iter()
+                .map(|conversation| conversation.hashed_ip.as_deref()),
+        ),
         header_array(conversations.iter().map(|conversation| conversation.header.as_ref())),
     ];
     debug_assert!(columns.iter().all(|column| column.len() == conversations.len()));
@@ -308,7 +345,10 @@ mod tests {
                 country: None,
                 state: None,
                 hashed_ip: None,
-                header: Some(Header { accept_language: None, user_agent: Some("ua".into()) }),
+                header: Some(Header {
+                    accept_language: None,
+                    user_agent: Some("ua".into()),
+                }),
                 language: None,
                 redacted: None,
                 toxic: None,
@@ -349,7 +389,11 @@ mod tests {
     fn parquet_round_trips_with_the_release_schema() {
         let conversations = vec![sample(1), sample(3)];
         let bytes = write_parquet(&conversations).unwrap();
-        assert_eq!(bytes, write_parquet(&conversations).unwrap(), "writing is deterministic");
+        assert_eq!(
+            bytes,
+            write_parquet(&conversations).unwrap(),
+            "writing is deterministic"
+        );
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
         assert_eq!(reader.schema().as_ref(), release_schema().as_ref());
         let batches: Vec<RecordBatch> = reader.build().unwrap().map(|batch| batch.unwrap()).collect();

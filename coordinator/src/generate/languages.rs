@@ -53,15 +53,13 @@ pub const LANGUAGES: &[Language] = &[
         weight: 53.0,
         writing: LATIN,
         words: &[
-            "the", "of", "and", "to", "in", "is", "you", "that", "it", "was", "for", "on", "are",
-            "as", "with", "they", "at", "be", "this", "have", "from", "or", "one", "had", "by",
-            "word", "but", "not", "what", "all", "were", "we", "when", "your", "can", "said",
-            "there", "use", "each", "which", "she", "do", "how", "their", "if", "will", "up",
-            "other", "about", "out", "many", "then", "them", "these", "so", "some", "would",
-            "make", "like", "into", "time", "has", "look", "two", "more", "write", "see", "number",
-            "way", "could", "people", "than", "first", "water", "been", "find", "long", "day",
-            "get", "come", "made", "story", "help", "project", "code", "data", "model", "question",
-            "answer", "essay", "game", "school", "market",
+            "the", "of", "and", "to", "in", "is", "you", "that", "it", "was", "for", "on", "are", "as", "with", "they",
+            "at", "be", "this", "have", "from", "or", "one", "had", "by", "word", "but", "not", "what", "all", "were",
+            "we", "when", "your", "can", "said", "there", "use", "each", "which", "she", "do", "how", "their", "if",
+            "will", "up", "other", "about", "out", "many", "then", "them", "these", "so", "some", "would", "make",
+            "like", "into", "time", "has", "look", "two", "more", "write", "see", "number", "way", "could", "people",
+            "than", "first", "water", "been", "find", "long", "day", "get", "come", "made", "story", "help", "project",
+            "code", "data", "model", "question", "answer", "essay", "game", "school", "market",
         ],
         accept_languages: &[
             "en-US,en;q=0.9",
@@ -262,11 +260,7 @@ pub const LANGUAGES: &[Language] = &[
             "большой",
             "хорошо",
         ],
-        accept_languages: &[
-            "ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7",
-            "ru,en;q=0.9",
-            "ru-RU,ru;q=0.9",
-        ],
+        accept_languages: &["ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru,en;q=0.9", "ru-RU,ru;q=0.9"],
         countries: &[
             ("RU", 70.0),
             ("UA", 6.0),
@@ -349,17 +343,8 @@ pub const LANGUAGES: &[Language] = &[
             "nouveau",
             "grand",
         ],
-        accept_languages: &[
-            "fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7",
-            "fr-CA,fr;q=0.9,en;q=0.8",
-        ],
-        countries: &[
-            ("FR", 75.0),
-            ("CA", 10.0),
-            ("BE", 8.0),
-            ("CH", 5.0),
-            ("US", 2.0),
-        ],
+        accept_languages: &["fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7", "fr-CA,fr;q=0.9,en;q=0.8"],
+        countries: &[("FR", 75.0), ("CA", 10.0), ("BE", 8.0), ("CH", 5.0), ("US", 2.0)],
     },
     Language {
         name: "Spanish",
@@ -436,18 +421,8 @@ pub const LANGUAGES: &[Language] = &[
             "año",
             "niño",
         ],
-        accept_languages: &[
-            "es-ES,es;q=0.9",
-            "es-MX,es;q=0.9,en;q=0.8",
-            "es-419,es;q=0.9",
-        ],
-        countries: &[
-            ("ES", 30.0),
-            ("MX", 30.0),
-            ("AR", 12.0),
-            ("CO", 12.0),
-            ("US", 8.0),
-        ],
+        accept_languages: &["es-ES,es;q=0.9", "es-MX,es;q=0.9,en;q=0.8", "es-419,es;q=0.9"],
+        countries: &[("ES", 30.0), ("MX", 30.0), ("AR", 12.0), ("CO", 12.0), ("US", 8.0)],
     },
     Language {
         name: "Portuguese",
@@ -595,10 +570,7 @@ pub const LANGUAGES: &[Language] = &[
             "müssen",
             "warum",
         ],
-        accept_languages: &[
-            "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7",
-            "de,en-US;q=0.7,en;q=0.3",
-        ],
+        accept_languages: &["de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "de,en-US;q=0.7,en;q=0.3"],
         countries: &[("DE", 80.0), ("AT", 10.0), ("CH", 10.0)],
     },
     Language {
@@ -672,26 +644,19 @@ pub const LANGUAGES: &[Language] = &[
             "لكن",
         ],
         accept_languages: &["ar,en-US;q=0.9,en;q=0.8", "ar-SA,ar;q=0.9"],
-        countries: &[
-            ("SA", 30.0),
-            ("EG", 30.0),
-            ("AE", 20.0),
-            ("US", 5.0),
-            ("DE", 5.0),
-        ],
+        countries: &[("SA", 30.0), ("EG", 30.0), ("AE", 20.0), ("US", 5.0), ("DE", 5.0)],
     },
     Language {
         name: "Italian",
         weight: 1.1,
         writing: LATIN,
         words: &[
-            "il", "lo", "la", "i", "gli", "le", "di", "del", "della", "un", "una", "e", "è", "in",
-            "che", "per", "con", "non", "si", "come", "più", "ma", "anche", "questo", "quello",
-            "io", "tu", "noi", "voi", "loro", "cosa", "perché", "quando", "dove", "sì", "grazie",
-            "ciao", "giorno", "tempo", "lavoro", "libro", "domanda", "risposta", "esempio",
-            "testo", "progetto", "azienda", "problema", "scrivi", "spiega", "aiuto", "mondo",
-            "persone", "lingua", "italiano", "nuovo", "grande", "piccolo", "bello", "molto",
-            "poco", "dopo", "prima", "tutto", "solo", "adesso", "qui", "però",
+            "il", "lo", "la", "i", "gli", "le", "di", "del", "della", "un", "una", "e", "è", "in", "che", "per", "con",
+            "non", "si", "come", "più", "ma", "anche", "questo", "quello", "io", "tu", "noi", "voi", "loro", "cosa",
+            "perché", "quando", "dove", "sì", "grazie", "ciao", "giorno", "tempo", "lavoro", "libro", "domanda",
+            "risposta", "esempio", "testo", "progetto", "azienda", "problema", "scrivi", "spiega", "aiuto", "mondo",
+            "persone", "lingua", "italiano", "nuovo", "grande", "piccolo", "bello", "molto", "poco", "dopo", "prima",
+            "tutto", "solo", "adesso", "qui", "però",
         ],
         accept_languages: &["it-IT,it;q=0.9,en-US;q=0.8,en;q=0.7"],
         countries: &[("IT", 90.0), ("CH", 10.0)],
@@ -919,12 +884,11 @@ pub const LANGUAGES: &[Language] = &[
         weight: 0.8,
         writing: LATIN,
         words: &[
-            "và", "của", "là", "có", "không", "được", "trong", "cho", "với", "một", "những", "các",
-            "người", "này", "đã", "để", "khi", "từ", "đến", "tôi", "bạn", "chúng", "họ", "gì",
-            "tại", "sao", "như", "thế", "nào", "đâu", "vâng", "cảm", "ơn", "xin", "chào", "ngày",
-            "thời", "gian", "việc", "sách", "câu", "hỏi", "trả", "lời", "ví", "dụ", "văn", "bản",
-            "dự", "án", "công", "ty", "vấn", "đề", "viết", "giải", "thích", "giúp", "giới", "ngôn",
-            "ngữ", "tiếng", "mới", "lớn", "nhỏ", "đẹp", "rất", "ít", "sau", "trước", "tất", "cả",
+            "và", "của", "là", "có", "không", "được", "trong", "cho", "với", "một", "những", "các", "người", "này",
+            "đã", "để", "khi", "từ", "đến", "tôi", "bạn", "chúng", "họ", "gì", "tại", "sao", "như", "thế", "nào",
+            "đâu", "vâng", "cảm", "ơn", "xin", "chào", "ngày", "thời", "gian", "việc", "sách", "câu", "hỏi", "trả",
+            "lời", "ví", "dụ", "văn", "bản", "dự", "án", "công", "ty", "vấn", "đề", "viết", "giải", "thích", "giúp",
+            "giới", "ngôn", "ngữ", "tiếng", "mới", "lớn", "nhỏ", "đẹp", "rất", "ít", "sau", "trước", "tất", "cả",
             "chỉ", "bây", "giờ", "đây", "đó", "nhưng",
         ],
         accept_languages: &[
@@ -1082,10 +1046,7 @@ pub const LANGUAGES: &[Language] = &[
             "їхній",
             "ґанок",
         ],
-        accept_languages: &[
-            "uk-UA,uk;q=0.9,en-US;q=0.8,en;q=0.7",
-            "uk,ru;q=0.9,en;q=0.8",
-        ],
+        accept_languages: &["uk-UA,uk;q=0.9,en-US;q=0.8,en;q=0.7", "uk,ru;q=0.9,en;q=0.8"],
         countries: &[("UA", 85.0), ("PL", 7.0), ("DE", 8.0)],
     },
     Language {
@@ -1650,10 +1611,7 @@ mod tests {
     #[test]
     fn word_lists_are_usable_for_the_uniqueness_block() {
         let total_weight: f64 = LANGUAGES.iter().map(|language| language.weight).sum();
-        assert!(
-            (total_weight - 100.0).abs() < 0.5,
-            "weights sum to {total_weight}"
-        );
+        assert!((total_weight - 100.0).abs() < 0.5, "weights sum to {total_weight}");
         for language in LANGUAGES {
             let words = language.words;
             assert!(
@@ -1663,14 +1621,8 @@ mod tests {
                 words.len()
             );
             let distinct: HashSet<&str> = words.iter().copied().collect();
-            assert_eq!(
-                distinct.len(),
-                words.len(),
-                "{} repeats a word",
-                language.name
-            );
-            let distinct_capitalized: HashSet<String> =
-                words.iter().map(|word| capitalized(word)).collect();
+            assert_eq!(distinct.len(), words.len(), "{} repeats a word", language.name);
+            let distinct_capitalized: HashSet<String> = words.iter().map(|word| capitalized(word)).collect();
             assert_eq!(
                 distinct_capitalized.len(),
                 words.len(),
@@ -1679,15 +1631,8 @@ mod tests {
             );
             let writing = &language.writing;
             for word in words {
-                assert!(
-                    !word.is_empty() && !word.chars().any(char::is_whitespace),
-                    "{word:?}"
-                );
-                assert!(
-                    !writing.block_separator.trim().is_empty()
-                        || writing.spaced
-                        || !writing.tokens_are_chars
-                );
+                assert!(!word.is_empty() && !word.chars().any(char::is_whitespace), "{word:?}");
+                assert!(!writing.block_separator.trim().is_empty() || writing.spaced || !writing.tokens_are_chars);
                 if !writing.block_separator.trim().is_empty() {
                     assert!(!word.contains(writing.block_separator), "{word:?}");
                 }

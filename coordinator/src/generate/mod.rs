@@ -97,8 +97,7 @@ impl ObjectWriter {
             ))
         } else if key.ends_with(".zst") {
             ObjectWriter::Zstd(
-                zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)
-                    .context("starting zstd encoder")?,
+                zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).context("starting zstd encoder")?,
             )
         } else {
             ObjectWriter::Plain(Vec::new())
@@ -134,8 +133,7 @@ fn raw_object_key(index: usize) -> String {
 fn draw_malformed_line(context: &PlanContext, index: u32) -> LineMeta {
     let mut rng = context.rng(domain::MALFORMED_PLAN, u64::from(index), 0);
     let micros = rng.random_range(context.range_start_micros..context.range_end_micros);
-    let defect =
-        Defect::ALL[network::pick_weighted(&mut rng, &Defect::ALL, |defect| defect.weight())];
+    let defect = Defect::ALL[network::pick_weighted(&mut rng, &Defect::ALL, |defect| defect.weight())];
     LineMeta {
         micros,
         source: index,
@@ -180,14 +178,11 @@ fn planted_json(record: &PlantedRecord) -> serde_json::Value {
 }
 
 fn zstd_lines(lines: impl Iterator<Item = anyhow::Result<String>>) -> anyhow::Result<Vec<u8>> {
-    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)
-        .context("starting zstd encoder")?;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).context("starting zstd encoder")?;
     for line in lines {
         let mut line = line?;
         line.push('\n');
-        encoder
-            .write_all(line.as_bytes())
-            .context("compressing truth line")?;
+        encoder.write_all(line.as_bytes()).context("compressing truth line")?;
     }
     encoder.finish().context("finishing zstd stream")
 }
@@ -213,10 +208,7 @@ pub fn generate(
     on_progress: &(dyn Fn(usize, usize) + Sync),
 ) -> anyhow::Result<GenerateSummary> {
     // Unit indices must fit the 31 bits the reply uniqueness code reserves for them.
-    ensure!(
-        options.conversations < (1 << 31),
-        "at most 2^31 - 1 conversations"
-    );
+    ensure!(options.conversations < (1 << 31), "at most 2^31 - 1 conversations");
     let context = PlanContext::new(options.seed, options.conversations);
     let units = options.conversations as u32;
 
@@ -250,10 +242,8 @@ pub fn generate(
         })
         .collect();
     let rows_written: u64 = planned.iter().map(|(_, lines)| lines.len() as u64).sum();
-    let malformed_count =
-        (rows_written as f64 * MALFORMED_LINE_SHARE / (1.0 - MALFORMED_LINE_SHARE)).round() as u32;
-    let mut lines: Vec<LineMeta> =
-        Vec::with_capacity(rows_written as usize + malformed_count as usize);
+    let malformed_count = (rows_written as f64 * MALFORMED_LINE_SHARE / (1.0 - MALFORMED_LINE_SHARE)).round() as u32;
+    let mut lines: Vec<LineMeta> = Vec::with_capacity(rows_written as usize + malformed_count as usize);
     let mut facts: Vec<UnitFacts> = Vec::with_capacity(planned.len());
     for (unit_facts, unit_lines) in planned {
         facts.push(unit_facts);
@@ -273,13 +263,7 @@ pub fn generate(
         .par_iter()
         .enumerate()
         .filter(|(_, line)| line.kind == LineKind::Row && line.conversation_slot != NO_CONVERSATION)
-        .map(|(position, line)| {
-            (
-                line.source,
-                line.conversation_slot,
-                ID_BASE + position as u64,
-            )
-        })
+        .map(|(position, line)| (line.source, line.conversation_slot, ID_BASE + position as u64))
         .collect();
     members.par_sort_unstable();
     let mut conversations: Vec<ExpectedConversation> = Vec::new();
@@ -327,9 +311,7 @@ pub fn generate(
                     .write_all(buffer.as_bytes())
                     .with_context(|| format!("writing {key}"))?;
             }
-            let bytes = writer
-                .finish()
-                .with_context(|| format!("finishing {key}"))?;
+            let bytes = writer.finish().with_context(|| format!("finishing {key}"))?;
             sink(&key, bytes).with_context(|| format!("storing {key}"))?;
             on_progress(done.fetch_add(1, Ordering::SeqCst) + 1, total_progress);
             Ok(renderer.report)
@@ -378,19 +360,18 @@ pub fn generate(
         .filter(|record| matches!(record.planted, Planted::Pii { .. }))
         .count();
     let planted_toxic = planted.len() - planted_pii;
-    let planted_bytes = zstd_lines(planted.iter().map(|record| {
-        serde_json::to_string(&planted_json(record)).context("serialising planted truth")
-    }))?;
+    let planted_bytes = zstd_lines(
+        planted
+            .iter()
+            .map(|record| serde_json::to_string(&planted_json(record)).context("serialising planted truth")),
+    )?;
     sink(PLANTED_TRUTH_KEY, planted_bytes).context("storing planted truth")?;
     on_progress(done.fetch_add(1, Ordering::SeqCst) + 1, total_progress);
 
     // Truth: summary with the measured shares.
     let expected_conversations = conversations.len() as u64;
     let expected_turns = members.len() as u64;
-    let mut quarantined: BTreeMap<&str, u64> = Defect::ALL
-        .iter()
-        .map(|defect| (defect.name(), 0))
-        .collect();
+    let mut quarantined: BTreeMap<&str, u64> = Defect::ALL.iter().map(|defect| (defect.name(), 0)).collect();
     for line in &lines {
         if let LineKind::Malformed(defect) = line.kind {
             *quarantined.entry(defect.name()).or_default() += 1;
@@ -400,10 +381,7 @@ pub fn generate(
         .iter()
         .map(|unit_facts| u64::from(unit_facts.dropped_chains))
         .sum();
-    let rows_in_dropped_chains: u64 = facts
-        .iter()
-        .map(|unit_facts| u64::from(unit_facts.dropped_rows))
-        .sum();
+    let rows_in_dropped_chains: u64 = facts.iter().map(|unit_facts| u64::from(unit_facts.dropped_rows)).sum();
     let mut scenarios: BTreeMap<&str, u64> = BTreeMap::new();
     for unit_facts in &facts {
         *scenarios.entry(unit_facts.scenario).or_default() += 1;
@@ -425,20 +403,10 @@ pub fn generate(
     for index in language_order {
         language_shares.insert(
             LANGUAGES[index].name.to_string(),
-            serde_json::json!(rounded(share(
-                language_counts[index],
-                expected_conversations
-            ))),
+            serde_json::json!(rounded(share(language_counts[index], expected_conversations))),
         );
     }
-    object_keys.extend(
-        [
-            CONVERSATIONS_TRUTH_KEY,
-            PLANTED_TRUTH_KEY,
-            SUMMARY_TRUTH_KEY,
-        ]
-        .map(String::from),
-    );
+    object_keys.extend([CONVERSATIONS_TRUTH_KEY, PLANTED_TRUTH_KEY, SUMMARY_TRUTH_KEY].map(String::from));
     let summary_json = serde_json::json!({
         "seed": options.seed,
         "conversations_requested": options.conversations,
@@ -465,8 +433,7 @@ pub fn generate(
             "mean_assistant_tokens": rounded(share(assistant_tokens, assistant_messages)),
         },
     });
-    let mut summary_bytes =
-        serde_json::to_vec_pretty(&summary_json).context("serialising summary")?;
+    let mut summary_bytes = serde_json::to_vec_pretty(&summary_json).context("serialising summary")?;
     summary_bytes.push(b'\n');
     sink(SUMMARY_TRUTH_KEY, summary_bytes).context("storing summary")?;
     on_progress(done.fetch_add(1, Ordering::SeqCst) + 1, total_progress);

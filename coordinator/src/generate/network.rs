@@ -107,11 +107,7 @@ pub const COUNTRIES: &[Country] = &[
     },
     Country {
         code: "HK",
-        ipv4: &[
-            ([42, 2, 0, 0], 15),
-            ([218, 102, 0, 0], 16),
-            ([112, 118, 0, 0], 16),
-        ],
+        ipv4: &[([42, 2, 0, 0], 15), ([218, 102, 0, 0], 16), ([112, 118, 0, 0], 16)],
         ipv6: &[],
     },
     Country {
@@ -121,11 +117,7 @@ pub const COUNTRIES: &[Country] = &[
     },
     Country {
         code: "DE",
-        ipv4: &[
-            ([79, 192, 0, 0], 10),
-            ([91, 0, 0, 0], 10),
-            ([93, 192, 0, 0], 10),
-        ],
+        ipv4: &[([79, 192, 0, 0], 10), ([91, 0, 0, 0], 10), ([93, 192, 0, 0], 10)],
         ipv6: &[(0x2003, 0x0001, 0x1fff)],
     },
     Country {
@@ -327,10 +319,7 @@ const PROXY_BLOCKS: &[Ipv4Block] = &[
 const IPV6_SHARE_WHERE_AVAILABLE: f64 = 0.155;
 
 pub fn country_index(code: &str) -> usize {
-    COUNTRIES
-        .iter()
-        .position(|country| country.code == code)
-        .unwrap_or(0)
+    COUNTRIES.iter().position(|country| country.code == code).unwrap_or(0)
 }
 
 /// A uniformly drawn host address inside one of the blocks, never the network or the
@@ -421,11 +410,7 @@ pub struct HeaderHabits {
     pub sends_real_ip: bool,
 }
 
-const ACCEPT_ENCODINGS: &[&str] = &[
-    "gzip, deflate, br",
-    "gzip, deflate",
-    "gzip, deflate, br, zstd",
-];
+const ACCEPT_ENCODINGS: &[&str] = &["gzip, deflate, br", "gzip, deflate", "gzip, deflate, br, zstd"];
 
 pub fn draw_header_habits(rng: &mut ChaCha8Rng) -> HeaderHabits {
     HeaderHabits {
@@ -494,11 +479,7 @@ mod tests {
             for _ in 0..50 {
                 let address = draw_client_ip(&mut rng, country);
                 let parsed: std::net::IpAddr = address.parse().expect("generated address parses");
-                assert_eq!(
-                    parsed.to_string(),
-                    address,
-                    "addresses are written canonically"
-                );
+                assert_eq!(parsed.to_string(), address, "addresses are written canonically");
                 if let std::net::IpAddr::V4(v4) = parsed {
                     let value = u32::from(v4);
                     assert!(country.ipv4.iter().any(|(base, prefix)| {

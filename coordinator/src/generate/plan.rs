@@ -8,8 +8,8 @@ use rand_distr::{Distribution, Geometric, LogNormal};
 
 use super::languages::LANGUAGES;
 use super::network::{
-    country_index, draw_client_ip, draw_client_ip_other_than, draw_header_habits, pick_user_agent,
-    pick_weighted, HeaderHabits, COUNTRIES, USER_AGENTS,
+    country_index, draw_client_ip, draw_client_ip_other_than, draw_header_habits, pick_user_agent, pick_weighted,
+    HeaderHabits, COUNTRIES, USER_AGENTS,
 };
 use super::text::Role;
 
@@ -93,16 +93,12 @@ impl PlanContext {
             .iter()
             .map(|language| {
                 let expected_conversations = units as f64 * language.weight / 100.0;
-                (expected_conversations / CONVERSATIONS_PER_USER)
-                    .ceil()
-                    .max(8.0) as u32
+                (expected_conversations / CONVERSATIONS_PER_USER).ceil().max(8.0) as u32
             })
             .collect::<Vec<u32>>();
         let nat_pool_sizes = user_pool_sizes
             .iter()
-            .map(|&users| {
-                ((f64::from(users) * NAT_USER_SHARE / USERS_PER_NAT_ADDRESS).ceil() as u32).max(2)
-            })
+            .map(|&users| ((f64::from(users) * NAT_USER_SHARE / USERS_PER_NAT_ADDRESS).ceil() as u32).max(2))
             .collect();
         let mut context = PlanContext {
             seed_key,
@@ -121,9 +117,7 @@ impl PlanContext {
     /// The random stream for (domain, a, b): same seed key, its own ChaCha stream.
     pub fn rng(&self, domain: u64, first: u64, second: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::from_seed(self.seed_key);
-        let stream = splitmix64(
-            domain.wrapping_mul(0xA076_1D64_78BD_642F) ^ splitmix64(first ^ splitmix64(second)),
-        );
+        let stream = splitmix64(domain.wrapping_mul(0xA076_1D64_78BD_642F) ^ splitmix64(first ^ splitmix64(second)));
         rng.set_stream(stream);
         rng
     }
@@ -293,10 +287,7 @@ impl MessageSlot {
             Role::User => 0u64,
             Role::Assistant => 1,
         };
-        (u64::from(self.turn) << 8)
-            | (u64::from(self.content_thread) << 4)
-            | (role << 2)
-            | u64::from(self.variant)
+        (u64::from(self.turn) << 8) | (u64::from(self.content_thread) << 4) | (role << 2) | u64::from(self.variant)
     }
 
     /// The code a reply's uniqueness block spells: distinct for every reply of the
@@ -464,11 +455,7 @@ pub fn plan_unit(context: &PlanContext, unit: u32) -> UnitPlan {
         Scenario::Plain | Scenario::IpChange { .. } => {
             if let Scenario::IpChange { from_turn } = scenario {
                 let first = &threads[0].identity;
-                let moved = draw_client_ip_other_than(
-                    &mut rng,
-                    &COUNTRIES[first.country],
-                    &first.client_ip,
-                );
+                let moved = draw_client_ip_other_than(&mut rng, &COUNTRIES[first.country], &first.client_ip);
                 threads[0].changed_ip = Some((from_turn, moved));
             }
             let mut micros = start;
@@ -545,11 +532,7 @@ pub fn plan_unit(context: &PlanContext, unit: u32) -> UnitPlan {
             let first = threads[0].identity.clone();
             let (habits, temperature, top_p) = draw_session_details(&mut rng);
             let twin = Identity {
-                client_ip: draw_client_ip_other_than(
-                    &mut rng,
-                    &COUNTRIES[first.country],
-                    &first.client_ip,
-                ),
+                client_ip: draw_client_ip_other_than(&mut rng, &COUNTRIES[first.country], &first.client_ip),
                 habits,
                 temperature,
                 top_p,
@@ -563,9 +546,7 @@ pub fn plan_unit(context: &PlanContext, unit: u32) -> UnitPlan {
             });
             // Both opening rows come before both second rows.
             let twin_start = start + draw_short_delay(&mut rng, 1, 60);
-            for (thread, thread_turns, opening) in
-                [(0u8, turns, start), (1u8, twin_turns, twin_start)]
-            {
+            for (thread, thread_turns, opening) in [(0u8, turns, start), (1u8, twin_turns, twin_start)] {
                 rows.push(PlannedRow {
                     thread,
                     turn: 0,

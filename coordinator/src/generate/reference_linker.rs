@@ -61,10 +61,7 @@ pub fn parse_python_str_dict(text: &str) -> Option<Vec<(String, String)>> {
                 _ => 0,
             };
             if hex_digits > 0 {
-                let digits: String = characters
-                    .get(*position..*position + hex_digits)?
-                    .iter()
-                    .collect();
+                let digits: String = characters.get(*position..*position + hex_digits)?.iter().collect();
                 *position += hex_digits;
                 value.push(char::from_u32(u32::from_str_radix(&digits, 16).ok()?)?);
                 continue;
@@ -115,10 +112,7 @@ pub fn parse_python_str_dict(text: &str) -> Option<Vec<(String, String)>> {
 }
 
 fn parse_date(text: &str) -> Option<i64> {
-    let naive = text
-        .trim_end_matches('Z')
-        .trim_end_matches("+00:00")
-        .replace('T', " ");
+    let naive = text.trim_end_matches('Z').trim_end_matches("+00:00").replace('T', " ");
     chrono::NaiveDateTime::parse_from_str(&naive, "%Y-%m-%d %H:%M:%S%.f")
         .ok()
         .map(|moment| moment.and_utc().timestamp_micros())
@@ -144,10 +138,7 @@ pub fn parse_line(line: &str) -> ParsedLine {
     };
     let (Some(id), Some(micros)) = (
         object.get("id").and_then(Value::as_u64),
-        object
-            .get("date")
-            .and_then(Value::as_str)
-            .and_then(parse_date),
+        object.get("date").and_then(Value::as_str).and_then(parse_date),
     ) else {
         return ParsedLine::Quarantined("invalid_row");
     };
@@ -175,11 +166,7 @@ pub fn parse_line(line: &str) -> ParsedLine {
     let headers: Vec<(String, String)> = match text.get("headers") {
         Some(Value::Object(headers)) => headers
             .iter()
-            .filter_map(|(name, value)| {
-                value
-                    .as_str()
-                    .map(|value| (name.clone(), value.to_string()))
-            })
+            .filter_map(|(name, value)| value.as_str().map(|value| (name.clone(), value.to_string())))
             .collect(),
         Some(Value::String(repr)) => match parse_python_str_dict(repr) {
             Some(headers) => headers,
@@ -201,15 +188,8 @@ pub fn parse_line(line: &str) -> ParsedLine {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let model = text
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let user_content = pairs
-        .last()
-        .map(|(_, content)| content.clone())
-        .unwrap_or_default();
+    let model = text.get("model").and_then(Value::as_str).unwrap_or("").to_string();
+    let user_content = pairs.last().map(|(_, content)| content.clone()).unwrap_or_default();
     let previous_hash = (pairs.len() > 1).then(|| hash_messages(&pairs[..pairs.len() - 1]));
     let mut full = pairs;
     full.push(("assistant".to_string(), reply.clone()));
@@ -277,10 +257,7 @@ pub fn link(mut rows: Vec<LinkRow>) -> LinkOutcome {
                 None => orphan[index] = true,
             }
         }
-        by_current_hash
-            .entry(rows[index].current_hash)
-            .or_default()
-            .push(index);
+        by_current_hash.entry(rows[index].current_hash).or_default().push(index);
     }
     let mut outcome = LinkOutcome {
         conversations: Vec::new(),

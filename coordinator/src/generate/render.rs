@@ -10,9 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::encode::{push_date, push_json_string, python_dict_repr, DateStyle};
 use super::languages::LANGUAGES;
 use super::network::{draw_proxy_ip, header_entries, host_for_model, pick_weighted, HeaderInput};
-use super::plan::{
-    domain, plan_unit, user_identity, MessageSlot, PlanContext, UnitPlan, NO_CONVERSATION,
-};
+use super::plan::{domain, plan_unit, user_identity, MessageSlot, PlanContext, UnitPlan, NO_CONVERSATION};
 use super::text::{compose_message, MessageRequest, Planted, Role};
 
 /// Why a standalone line is malformed; the names are the pipeline's quarantine reasons.
@@ -115,8 +113,7 @@ fn compose_cached(context: &PlanContext, plan: &UnitPlan, slot: MessageSlot) -> 
         role: slot.role,
         may_be_empty: slot.turn > 0,
         toxic: plan.toxic_target == Some(slot),
-        uniqueness: (slot.role == Role::Assistant)
-            .then(|| (slot.unique_code(plan.unit), context.uniqueness_salt)),
+        uniqueness: (slot.role == Role::Assistant).then(|| (slot.unique_code(plan.unit), context.uniqueness_salt)),
     };
     let message = compose_message(&mut rng, &request);
     let mut content_json = String::with_capacity(message.content.len() + 16);
@@ -149,10 +146,7 @@ enum HeaderForm {
 fn push_headers(out: &mut String, entries: &[(&str, String)], form: HeaderForm) {
     match form {
         HeaderForm::PythonRepr => {
-            let borrowed: Vec<(&str, &str)> = entries
-                .iter()
-                .map(|(name, value)| (*name, value.as_str()))
-                .collect();
+            let borrowed: Vec<(&str, &str)> = entries.iter().map(|(name, value)| (*name, value.as_str())).collect();
             push_json_string(out, &python_dict_repr(&borrowed));
         }
         HeaderForm::JsonObject => {
@@ -205,7 +199,9 @@ fn push_text_object(out: &mut String, parts: &RowParts<'_>) {
     out.push_str(parts.temperature);
     out.push_str(", \"top_p\": ");
     out.push_str(parts.top_p);
-    out.push_str(", \"n\": 1, \"stream\": true, \"presence_penalty\": 0, \"frequency_penalty\": 0}, \"partial_words\": ");
+    out.push_str(
+        ", \"n\": 1, \"stream\": true, \"presence_penalty\": 0, \"frequency_penalty\": 0}, \"partial_words\": ",
+    );
     out.push_str(parts.reply_json);
     out.push_str(", \"model\": \"");
     out.push_str(parts.dated_model);
@@ -288,11 +284,7 @@ impl<'a> ObjectRenderer<'a> {
         let mut history_slots: Vec<MessageSlot> = Vec::with_capacity(usize::from(row.turn) * 2 + 1);
         for turn in 0..row.turn {
             history_slots.push(plan.user_slot(row.thread, turn));
-            history_slots.push(plan.reply_slot(
-                row.thread,
-                turn,
-                plan.history_reply_variant(row.thread, turn),
-            ));
+            history_slots.push(plan.reply_slot(row.thread, turn, plan.history_reply_variant(row.thread, turn)));
         }
         let user_slot = plan.user_slot(row.thread, row.turn);
         history_slots.push(user_slot);
@@ -306,12 +298,7 @@ impl<'a> ObjectRenderer<'a> {
 
         let messages: Vec<(&str, &str)> = history_slots
             .iter()
-            .map(|slot| {
-                (
-                    slot.role.as_str(),
-                    state.messages[slot].content_json.as_str(),
-                )
-            })
+            .map(|slot| (slot.role.as_str(), state.messages[slot].content_json.as_str()))
             .collect();
 
         let mut rng = context.rng(domain::ROW, u64::from(unit), u64::from(line.row_index));
@@ -396,13 +383,7 @@ const CODE_HEADER_TEMPLATES: &[&str] = &[
 
 /// A standalone malformed line. It reuses a real user's identity and well-formed content so
 /// that exactly one defect makes it invalid.
-fn render_malformed(
-    context: &PlanContext,
-    line: &LineMeta,
-    defect: Defect,
-    id: u64,
-    out: &mut String,
-) {
+fn render_malformed(context: &PlanContext, line: &LineMeta, defect: Defect, id: u64, out: &mut String) {
     let mut rng = context.rng(domain::MALFORMED_RENDER, u64::from(line.source), 0);
     let language = pick_weighted(&mut rng, LANGUAGES, |language| language.weight);
     let user_index = rng.random_range(0..context.user_pool_sizes[language]);
@@ -468,10 +449,7 @@ fn render_malformed(
         Defect::BadHeaders => {
             let template = CODE_HEADER_TEMPLATES[rng.random_range(0..CODE_HEADER_TEMPLATES.len())];
             let mut json = String::new();
-            push_json_string(
-                &mut json,
-                &template.replace("IP", &client_ip).replace("HOST", host),
-            );
+            push_json_string(&mut json, &template.replace("IP", &client_ip).replace("HOST", host));
             json
         }
         _ => {
@@ -521,10 +499,7 @@ fn render_malformed(
             }
             out.push_str(&full[..cut]);
         }
-        1 => out.push_str(
-            &NOT_JSON_LINES[rng.random_range(0..NOT_JSON_LINES.len())]
-                .replace("ID", &id.to_string()),
-        ),
+        1 => out.push_str(&NOT_JSON_LINES[rng.random_range(0..NOT_JSON_LINES.len())].replace("ID", &id.to_string())),
         _ => {
             if rng.random_bool(0.5) {
                 out.push('[');

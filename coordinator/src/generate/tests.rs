@@ -11,9 +11,7 @@ use serde_json::Value;
 
 use super::encode::python_dict_repr;
 use super::network::{draw_header_habits, header_entries, HeaderInput, USER_AGENTS};
-use super::reference_linker::{
-    count_reasons, link, parse_line, parse_python_str_dict, LinkOutcome, ParsedLine,
-};
+use super::reference_linker::{count_reasons, link, parse_line, parse_python_str_dict, LinkOutcome, ParsedLine};
 use super::*;
 
 struct Generated {
@@ -27,21 +25,11 @@ fn generate_in_memory(options: &GenerateOptions) -> Generated {
     let summary = generate(
         options,
         &|key, bytes| {
-            let mut stored = objects
-                .lock()
-                .map_err(|_| anyhow::anyhow!("sink lock poisoned"))?;
-            anyhow::ensure!(
-                stored.insert(key.to_string(), bytes).is_none(),
-                "{key} stored twice"
-            );
+            let mut stored = objects.lock().map_err(|_| anyhow::anyhow!("sink lock poisoned"))?;
+            anyhow::ensure!(stored.insert(key.to_string(), bytes).is_none(), "{key} stored twice");
             Ok(())
         },
-        &|done, total| {
-            progress_calls
-                .lock()
-                .expect("progress lock")
-                .push((done, total))
-        },
+        &|done, total| progress_calls.lock().expect("progress lock").push((done, total)),
     )
     .expect("generation succeeds");
     let objects = objects.into_inner().expect("sink lock");
@@ -121,11 +109,7 @@ fn analysis() -> &'static Analysis {
         let mut planted_rows = HashMap::new();
         let mut fingerprints_per_ip: HashMap<String, HashSet<(String, String)>> = HashMap::new();
         let mut ipv6_rows = 0;
-        for key in generated
-            .objects
-            .keys()
-            .filter(|key| key.starts_with("raw/"))
-        {
+        for key in generated.objects.keys().filter(|key| key.starts_with("raw/")) {
             let text = decompress(key, &generated.objects[key]);
             assert!(text.is_empty() || text.ends_with('\n'));
             let mut previous_id = 0;
@@ -139,24 +123,19 @@ fn analysis() -> &'static Analysis {
                 }
                 match parse_line(line) {
                     ParsedLine::Row(row) => {
-                        let headers = serde_json::from_str::<Value>(line).ok().and_then(|value| {
-                            value
-                                .get("text")
-                                .and_then(|text| text.get("headers"))
-                                .cloned()
-                        });
+                        let headers = serde_json::from_str::<Value>(line)
+                            .ok()
+                            .and_then(|value| value.get("text").and_then(|text| text.get("headers")).cloned());
                         if let Some(Value::String(repr)) = headers {
                             // A spread sample plus every unusual one (double quotes, non-ASCII).
                             if header_reprs.len() < 400
-                                || (header_reprs.len() < 2_000
-                                    && (repr.contains('"') || !repr.is_ascii()))
+                                || (header_reprs.len() < 2_000 && (repr.contains('"') || !repr.is_ascii()))
                             {
                                 header_reprs.push(repr);
                             }
                         }
                         if planted_ids.contains(&row.id) {
-                            planted_rows
-                                .insert(row.id, (row.user_content.clone(), row.reply.clone()));
+                            planted_rows.insert(row.id, (row.user_content.clone(), row.reply.clone()));
                         }
                         ipv6_rows += u64::from(row.ip.contains(':'));
                         fingerprints_per_ip
@@ -199,10 +178,7 @@ fn same_options_give_identical_objects_and_another_seed_differs() {
     assert_eq!(first.summary, second.summary);
     assert_eq!(first.objects, second.objects);
     assert_eq!(first.summary.objects.len(), 4 + 3);
-    let other = generate_in_memory(&GenerateOptions {
-        seed: 12,
-        ..options
-    });
+    let other = generate_in_memory(&GenerateOptions { seed: 12, ..options });
     for key in first.objects.keys().filter(|key| key.starts_with("raw/")) {
         assert_ne!(first.objects[key], other.objects[key], "{key}");
     }
@@ -223,10 +199,7 @@ fn tiny_and_empty_runs_still_write_every_object() {
         objects: Some(1),
     });
     assert!(single.summary.rows_written >= 1);
-    let raw = decompress(
-        "raw/part-00000.jsonl",
-        &single.objects["raw/part-00000.jsonl"],
-    );
+    let raw = decompress("raw/part-00000.jsonl", &single.objects["raw/part-00000.jsonl"]);
     assert_eq!(raw.lines().count() as u64, single.summary.lines_written);
 }
 
@@ -242,10 +215,7 @@ fn shares_on_20k_conversations_are_near_their_targets() {
         serde_json::to_string_pretty(&analysis.summary_json).unwrap_or_default()
     );
     assert!((2.3..=2.7).contains(&mean_turns), "mean turns {mean_turns}");
-    assert!(
-        (0.37..=0.45).contains(&multi_turn),
-        "multi-turn {multi_turn}"
-    );
+    assert!((0.37..=0.45).contains(&multi_turn), "multi-turn {multi_turn}");
     assert!(shares["max_turns"].as_u64().expect("max") > 10);
     let language = |name: &str| number(&shares["language"][name]);
     assert!(
@@ -268,10 +238,7 @@ fn shares_on_20k_conversations_are_near_their_targets() {
     assert!((0.21..=0.27).contains(&gpt4), "gpt-4 {gpt4}");
     let user_tokens = number(&shares["mean_user_tokens"]);
     let assistant_tokens = number(&shares["mean_assistant_tokens"]);
-    assert!(
-        (240.0..=360.0).contains(&user_tokens),
-        "user tokens {user_tokens}"
-    );
+    assert!((240.0..=360.0).contains(&user_tokens), "user tokens {user_tokens}");
     assert!(
         (380.0..=500.0).contains(&assistant_tokens),
         "assistant tokens {assistant_tokens}"
@@ -281,12 +248,7 @@ fn shares_on_20k_conversations_are_near_their_targets() {
     let conversations = &analysis.truth_conversations;
     let turns: Vec<usize> = conversations
         .iter()
-        .map(|conversation| {
-            conversation["turn_identifiers"]
-                .as_array()
-                .expect("ids")
-                .len()
-        })
+        .map(|conversation| conversation["turn_identifiers"].as_array().expect("ids").len())
         .collect();
     let recomputed_mean = turns.iter().sum::<usize>() as f64 / turns.len() as f64;
     assert!((recomputed_mean - mean_turns).abs() < 1e-3);
@@ -319,10 +281,7 @@ fn truth_counts_add_up_and_ids_are_unique() {
     let count = |value: &Value| value.as_u64().expect("count");
     assert_eq!(count(&json["rows_written"]), summary.rows_written);
     assert_eq!(count(&json["lines_written"]), summary.lines_written);
-    assert_eq!(
-        count(&json["expected_conversations"]),
-        summary.expected_conversations
-    );
+    assert_eq!(count(&json["expected_conversations"]), summary.expected_conversations);
     assert_eq!(count(&json["expected_turns"]), summary.expected_turns);
     assert_eq!(
         analysis.truth_conversations.len() as u64,
@@ -330,10 +289,7 @@ fn truth_counts_add_up_and_ids_are_unique() {
     );
     let rows_in_dropped = count(&json["rows_in_dropped_chains"]);
     assert!(rows_in_dropped > 0);
-    assert_eq!(
-        summary.rows_written,
-        summary.expected_turns + rows_in_dropped
-    );
+    assert_eq!(summary.rows_written, summary.expected_turns + rows_in_dropped);
     let quarantined: u64 = json["quarantined"]
         .as_object()
         .expect("reasons")
@@ -366,12 +322,7 @@ fn truth_counts_add_up_and_ids_are_unique() {
     let truth_ids: Vec<u64> = analysis
         .truth_conversations
         .iter()
-        .flat_map(|conversation| {
-            conversation["turn_identifiers"]
-                .as_array()
-                .expect("ids")
-                .iter()
-        })
+        .flat_map(|conversation| conversation["turn_identifiers"].as_array().expect("ids").iter())
         .map(|id| id.as_u64().expect("id"))
         .collect();
     assert_eq!(truth_ids.len() as u64, summary.expected_turns);
@@ -380,10 +331,7 @@ fn truth_counts_add_up_and_ids_are_unique() {
         .iter()
         .map(|conversation| conversation["turn_identifiers"][0].as_u64().expect("id"))
         .collect();
-    assert!(
-        firsts.windows(2).all(|pair| pair[0] < pair[1]),
-        "sorted by first id"
-    );
+    assert!(firsts.windows(2).all(|pair| pair[0] < pair[1]), "sorted by first id");
 }
 
 #[test]
@@ -399,10 +347,7 @@ fn independent_linker_reaches_the_truth() {
                 .iter()
                 .map(|id| id.as_u64().expect("id"))
                 .collect();
-            (
-                ids,
-                conversation["model"].as_str().expect("model").to_string(),
-            )
+            (ids, conversation["model"].as_str().expect("model").to_string())
         })
         .collect();
     assert_eq!(analysis.reference.conversations.len(), truth.len());
@@ -426,10 +371,7 @@ fn independent_linker_reaches_the_truth() {
         "ip_change",
         "twins",
     ] {
-        assert!(
-            json["scenarios"][scenario].as_u64().unwrap_or(0) > 50,
-            "{scenario}"
-        );
+        assert!(json["scenarios"][scenario].as_u64().unwrap_or(0) > 50, "{scenario}");
     }
 }
 
@@ -443,11 +385,7 @@ fn planted_items_sit_where_the_truth_says() {
     for record in &analysis.planted {
         let id = record["turn_identifier"].as_u64().expect("id");
         let (user, reply) = &analysis.planted_rows[&id];
-        let content = if record["role"] == "user" {
-            user
-        } else {
-            reply
-        };
+        let content = if record["role"] == "user" { user } else { reply };
         match record["kind"].as_str() {
             Some("pii") => {
                 pii += 1;
@@ -470,32 +408,22 @@ fn planted_items_sit_where_the_truth_says() {
     assert!((0.02..=0.04).contains(&pii_share), "pii share {pii_share}");
     assert_eq!(entities.len(), 4);
     assert!(placeholders > 0);
-    let toxic_share =
-        toxic_turns.len() as f64 / analysis.generated.summary.expected_conversations as f64;
-    assert!(
-        (0.035..=0.065).contains(&toxic_share),
-        "toxic share {toxic_share}"
-    );
+    let toxic_share = toxic_turns.len() as f64 / analysis.generated.summary.expected_conversations as f64;
+    assert!((0.035..=0.065).contains(&toxic_share), "toxic share {toxic_share}");
 }
 
 #[test]
 fn users_share_fingerprints_and_addresses_realistically() {
     let analysis = analysis();
     let ipv6_share = analysis.ipv6_rows as f64 / analysis.valid_rows as f64;
-    assert!(
-        (0.05..=0.15).contains(&ipv6_share),
-        "ipv6 share {ipv6_share}"
-    );
+    assert!((0.05..=0.15).contains(&ipv6_share), "ipv6 share {ipv6_share}");
     let busiest_nat = analysis
         .fingerprints_per_ip
         .values()
         .map(HashSet::len)
         .max()
         .unwrap_or(0);
-    assert!(
-        busiest_nat >= 5,
-        "a shared address carries {busiest_nat} fingerprints"
-    );
+    assert!(busiest_nat >= 5, "a shared address carries {busiest_nat} fingerprints");
     let no_accept_language = analysis
         .fingerprints_per_ip
         .values()
@@ -552,16 +480,10 @@ fn header_reprs_round_trip_through_python() {
             client_ip: Some("2601:1c2:4301:a3d0:5c1e:91ab:2f3:7b1"),
             proxy_ip: "172.70.1.2",
         });
-        let borrowed: Vec<(&str, &str)> = entries
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
+        let borrowed: Vec<(&str, &str)> = entries.iter().map(|(name, value)| (*name, value.as_str())).collect();
         cases.push(serde_json::json!({"repr": python_dict_repr(&borrowed), "entries": borrowed}));
     }
-    for text in [
-        "{'user-agent': __import__('os').system('x')}",
-        "{'a': eval('1+1')}",
-    ] {
+    for text in ["{'user-agent': __import__('os').system('x')}", "{'a': eval('1+1')}"] {
         cases.push(serde_json::json!({"repr": text, "must_fail": true}));
     }
     assert!(cases.len() >= 240);
@@ -581,11 +503,7 @@ fn header_reprs_round_trip_through_python() {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(
-            serde_json::to_string(&cases)
-                .expect("cases json")
-                .as_bytes(),
-        )
+        .write_all(serde_json::to_string(&cases).expect("cases json").as_bytes())
         .expect("feeding python");
     let output = child.wait_with_output().expect("python finishes");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -594,8 +512,5 @@ fn header_reprs_round_trip_through_python() {
         "python check failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        stdout.contains(&format!("checked {} bad 0", cases.len())),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("checked {} bad 0", cases.len())), "{stdout}");
 }

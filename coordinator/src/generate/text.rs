@@ -88,13 +88,7 @@ fn push_word(out: &mut String, word: &str, capitalize: bool) {
 }
 
 /// One sentence of at most `budget` tokens (at least one word); returns its tokens.
-fn write_sentence(
-    rng: &mut ChaCha8Rng,
-    language: &Language,
-    budget: u32,
-    question: bool,
-    out: &mut String,
-) -> u32 {
+fn write_sentence(rng: &mut ChaCha8Rng, language: &Language, budget: u32, question: bool, out: &mut String) -> u32 {
     let writing = &language.writing;
     let wanted = if writing.tokens_are_chars {
         rng.random_range(8..=30)
@@ -129,13 +123,7 @@ fn write_sentence(
 
 /// Paragraphs of sentences up to `target` tokens; assistants sometimes answer with a
 /// numbered list. Returns the tokens written.
-fn write_body(
-    rng: &mut ChaCha8Rng,
-    language: &Language,
-    target: u32,
-    role: Role,
-    out: &mut String,
-) -> u32 {
+fn write_body(rng: &mut ChaCha8Rng, language: &Language, target: u32, role: Role, out: &mut String) -> u32 {
     let writing = &language.writing;
     let paragraph_break = match role {
         Role::User => "\n",
@@ -257,10 +245,9 @@ const FIRST_NAMES: &[&str] = &[
     "Chloe",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Carter", "Davis", "Brown", "Johnson", "Miller", "Wilson", "Anderson", "Taylor", "Thomas",
-    "Moore", "Jackson", "Martin", "Thompson", "Harris", "Clark", "Lewis", "Walker", "Hall",
-    "Young", "Allen", "King", "Wright", "Scott", "Green", "Baker", "Adams", "Nelson", "Mitchell",
-    "Roberts", "Turner",
+    "Carter", "Davis", "Brown", "Johnson", "Miller", "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Jackson",
+    "Martin", "Thompson", "Harris", "Clark", "Lewis", "Walker", "Hall", "Young", "Allen", "King", "Wright", "Scott",
+    "Green", "Baker", "Adams", "Nelson", "Mitchell", "Roberts", "Turner",
 ];
 const EMAIL_DOMAINS: &[&str] = &[
     "gmail.com",
@@ -352,11 +339,7 @@ fn digits(rng: &mut ChaCha8Rng, count: usize) -> String {
 fn draw_phone(rng: &mut ChaCha8Rng) -> String {
     match rng.random_range(0..6) {
         0 => format!("+1 {}-555-01{}", rng.random_range(201..990), digits(rng, 2)),
-        1 => format!(
-            "+1 ({}) 555-01{}",
-            rng.random_range(201..990),
-            digits(rng, 2)
-        ),
+        1 => format!("+1 ({}) 555-01{}", rng.random_range(201..990), digits(rng, 2)),
         2 => format!("+44 7700 900{}", digits(rng, 3)),
         3 => format!(
             "+7 9{} {}-{}-{}",
@@ -365,12 +348,7 @@ fn draw_phone(rng: &mut ChaCha8Rng) -> String {
             digits(rng, 2),
             digits(rng, 2)
         ),
-        4 => format!(
-            "+86 13{} {} {}",
-            digits(rng, 1),
-            digits(rng, 4),
-            digits(rng, 4)
-        ),
+        4 => format!("+86 13{} {} {}", digits(rng, 1), digits(rng, 4), digits(rng, 4)),
         _ => format!("+49 151 {}", digits(rng, 8)),
     }
 }
@@ -402,10 +380,7 @@ fn draw_credit_card(rng: &mut ChaCha8Rng) -> String {
         number.push(rng.random_range(0..10));
     }
     number.push(luhn_check_digit(&number));
-    let text: String = number
-        .iter()
-        .map(|digit| char::from(b'0' + digit))
-        .collect();
+    let text: String = number.iter().map(|digit| char::from(b'0' + digit)).collect();
     let separator = ["", " ", "-"][rng.random_range(0..3)];
     let groups: Vec<&str> = if length == 15 {
         vec![&text[0..4], &text[4..10], &text[10..15]]
@@ -427,9 +402,8 @@ struct PiiPhrase {
 
 fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
     let at_end = rng.random_bool(0.6);
-    let pick = |rng: &mut ChaCha8Rng, options: &[(&'static str, &'static str)]| {
-        options[rng.random_range(0..options.len())]
-    };
+    let pick =
+        |rng: &mut ChaCha8Rng, options: &[(&'static str, &'static str)]| options[rng.random_range(0..options.len())];
     match draw_pii_kind(rng) {
         PiiKind::Email => {
             let (before, after) = pick(
@@ -534,8 +508,7 @@ fn draw_pii_phrase(rng: &mut ChaCha8Rng) -> PiiPhrase {
                     ("for example ", " or similar."),
                 ],
             );
-            let value =
-                PLACEHOLDER_EMAILS[rng.random_range(0..PLACEHOLDER_EMAILS.len())].to_string();
+            let value = PLACEHOLDER_EMAILS[rng.random_range(0..PLACEHOLDER_EMAILS.len())].to_string();
             PiiPhrase {
                 before,
                 value,
@@ -588,8 +561,7 @@ pub fn compose_message(rng: &mut ChaCha8Rng, request: &MessageRequest<'_>) -> Co
         Role::User => draw_length(rng, USER_MEAN_TOKENS, USER_SIGMA),
         Role::Assistant => draw_length(rng, ASSISTANT_MEAN_TOKENS, ASSISTANT_SIGMA),
     };
-    let pii =
-        (request.role == Role::User && rng.random_bool(PII_SHARE)).then(|| draw_pii_phrase(rng));
+    let pii = (request.role == Role::User && rng.random_bool(PII_SHARE)).then(|| draw_pii_phrase(rng));
     if pii.is_some() || request.toxic {
         target = target.max(MIN_TOKENS_AROUND_PLANTED);
     }
@@ -609,9 +581,8 @@ pub fn compose_message(rng: &mut ChaCha8Rng, request: &MessageRequest<'_>) -> Co
             content.push_str(phrase.before);
             content.push_str(&phrase.value);
             content.push_str(phrase.after);
-            tokens += whitespace_tokens(phrase.before)
-                + whitespace_tokens(&phrase.value)
-                + whitespace_tokens(phrase.after);
+            tokens +=
+                whitespace_tokens(phrase.before) + whitespace_tokens(&phrase.value) + whitespace_tokens(phrase.after);
             planted.push(Planted::Pii {
                 entity: phrase.entity,
                 value: phrase.value.clone(),
@@ -631,9 +602,8 @@ pub fn compose_message(rng: &mut ChaCha8Rng, request: &MessageRequest<'_>) -> Co
             content.push_str(phrase.before);
             content.push_str(&phrase.value);
             content.push_str(phrase.after);
-            tokens += whitespace_tokens(phrase.before)
-                + whitespace_tokens(&phrase.value)
-                + whitespace_tokens(phrase.after);
+            tokens +=
+                whitespace_tokens(phrase.before) + whitespace_tokens(&phrase.value) + whitespace_tokens(phrase.after);
             planted.push(Planted::Pii {
                 entity: phrase.entity,
                 value: phrase.value.clone(),
@@ -718,11 +688,7 @@ mod tests {
             let language = &LANGUAGES[round % LANGUAGES.len()];
             let request = MessageRequest {
                 language,
-                role: if round % 3 == 0 {
-                    Role::Assistant
-                } else {
-                    Role::User
-                },
+                role: if round % 3 == 0 { Role::Assistant } else { Role::User },
                 may_be_empty: false,
                 toxic: round % 7 == 0,
                 uniqueness: (round % 3 == 0).then_some((round as u64, 77)),
@@ -731,15 +697,8 @@ mod tests {
             for item in &message.planted {
                 planted_seen += 1;
                 match item {
-                    Planted::Pii {
-                        value, start, end, ..
-                    } => {
-                        let slice: String = message
-                            .content
-                            .chars()
-                            .skip(*start)
-                            .take(end - start)
-                            .collect();
+                    Planted::Pii { value, start, end, .. } => {
+                        let slice: String = message.content.chars().skip(*start).take(end - start).collect();
                         assert_eq!(&slice, value);
                     }
                     Planted::Toxic { phrase } => assert!(message.content.contains(phrase)),

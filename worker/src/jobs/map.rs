@@ -13,7 +13,10 @@ use shared::lines::{Compression, RangeLines};
 use shared::raw::{parse_raw_line, QuarantineReason};
 use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
 use tokio_util::io::SyncIoBridge;
-use tracing::warn;
+use tracing::{info, warn};
+
+/// Fragments are read once by the partition job: favour speed over size.
+const FRAGMENT_ZSTD_LEVEL: i32 = 1;
 
 /// Output buffers of one map job, flushed as numbered chunks.
 struct FragmentWriter {
@@ -32,7 +35,8 @@ struct FragmentWriter {
 
 impl FragmentWriter {
     fn put(&self, key: &str, plain: &[u8]) -> anyhow::Result<()> {
-        let compressed = zstd::bulk::compress(plain, 3).with_context(|| format!("compressing {key}"))?;
+        let compressed =
+            zstd::bulk::compress(plain, FRAGMENT_ZSTD_LEVEL).with_context(|| format!("compressing {key}"))?;
         self.runtime
             .block_on(self.store.put(key, Bytes::from(compressed), PutMode::Overwrite))
             .with_context(|| format!("writing {key}"))?;
@@ -151,7 +155,10 @@ fn process_lines(
                 let rejection = if info.too_long {
                     Some((
                         QuarantineReason::LineTooLong,
-                        format!("line of {} bytes exceeds the limit of {}", info.length, job.max_line_bytes),
+                        format!(
+                            "line of {} bytes exceeds the limit of {}",
+                            info.length, job.max_line_bytes
+                        ),
                     ))
                 } else if buffer.iter().all(|byte| byte.is_ascii_whitespace()) {
                     counters.add("blank_lines", 1);
@@ -174,7 +181,7 @@ fn process_lines(
                     }
                 };
                 if let Some((reason, detail)) = rejection {
-                    warn!(object, line_in_range = info.number_in_range, byte_offset = info.offset, range_start = job.start, reason = %reason, %detail, "row quarantined");
+                    info!(object, line_in_range = info.number_in_range, byte_offset = info.offset, range_start = job.start, reason = %reason, %detail, "row quarantined");
                     counters.add(&format!("quarantined.{reason}"), 1);
                     let record = QuarantineRecord {
                         object: object.to_string(),

@@ -21,8 +21,8 @@ pub fn decode_fragment(key: &str, compressed: &[u8], rows: &mut Vec<LinkRow>) ->
     let plain = zstd::stream::decode_all(compressed).with_context(|| format!("decompressing fragment {key}"))?;
     for (index, line) in plain.lines().enumerate() {
         let line = line.with_context(|| format!("reading fragment {key}"))?;
-        let row: LinkRow = serde_json::from_str(&line)
-            .with_context(|| format!("fragment {key} line {} is not a row", index + 1))?;
+        let row: LinkRow =
+            serde_json::from_str(&line).with_context(|| format!("fragment {key} line {} is not a row", index + 1))?;
         rows.push(row);
     }
     Ok(())
@@ -37,7 +37,10 @@ pub async fn run_partition_job(store: Arc<dyn ObjectStore>, job: PartitionJob) -
     }
     let mut rows = Vec::new();
     for key in &job.fragments {
-        let compressed = store.get(key).await.with_context(|| format!("reading fragment {key}"))?;
+        let compressed = store
+            .get(key)
+            .await
+            .with_context(|| format!("reading fragment {key}"))?;
         decode_fragment(key, &compressed, &mut rows)?;
     }
     let (outcome, shard_bytes) = tokio::task::spawn_blocking(move || build_shard(job.partition, rows))
@@ -45,7 +48,11 @@ pub async fn run_partition_job(store: Arc<dyn ObjectStore>, job: PartitionJob) -
         .context("partition job task panicked")??;
     if let (Some(shard), Some(bytes)) = (&outcome.shard, shard_bytes) {
         store
-            .put(&layout.partition_shard(job.partition), Bytes::from(bytes), PutMode::Overwrite)
+            .put(
+                &layout.partition_shard(job.partition),
+                Bytes::from(bytes),
+                PutMode::Overwrite,
+            )
             .await
             .with_context(|| format!("writing shard {}", shard.key))?;
     }
@@ -73,7 +80,10 @@ pub fn build_shard(partition: u32, mut rows: Vec<LinkRow>) -> anyhow::Result<(Pa
     drop(rows);
     let mut counters = Counters::default();
     counters.add("conversations", conversations.len() as u64);
-    counters.add("turns", conversations.iter().map(|conversation| conversation.turn as u64).sum());
+    counters.add(
+        "turns",
+        conversations.iter().map(|conversation| conversation.turn as u64).sum(),
+    );
     counters.add("chains_dropped.missing_parent", linked.dropped_chains);
     counters.add("rows_dropped.missing_parent", linked.dropped_rows);
     if conversations.is_empty() {
