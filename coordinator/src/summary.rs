@@ -252,6 +252,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn quarantine_lines_are_absolute_across_byte_ranges() {
+        let outcome = |object: &str, start: u64, lines: u64| MapOutcome {
+            job_id: format!("{object}-{start}"),
+            object: object.to_string(),
+            start,
+            lines,
+            counters: Counters::default(),
+            fragments: Vec::new(),
+            quarantine_keys: Vec::new(),
+        };
+        let outcomes = vec![
+            outcome("a", 0, 10),
+            outcome("a", 100, 7),
+            outcome("a", 200, 5),
+            outcome("b", 0, 99),
+        ];
+        let record = QuarantineRecord {
+            object: "a".into(),
+            range_start: 200,
+            line_in_range: 3,
+            byte_offset: 250,
+            reason: "invalid_json".into(),
+            detail: String::new(),
+            raw: None,
+        };
+        assert_eq!(absolute_line(&outcomes, &record), 20);
+    }
+
+    #[test]
     fn thousands_groups_digits() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");

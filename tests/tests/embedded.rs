@@ -206,6 +206,8 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
             serde_json::json!({"user-agent": "UA"}),
             one_user("no forwarded header"),
         ),
+        // A lone surrogate escape, which Rust strings cannot hold: dropped and counted.
+        raw_row(900_005, good_headers.clone(), one_user("LONE")).replace("LONE", "a\\ud800b"),
     ];
     std::fs::write(store.join("raw/zz-bad.jsonl"), lines.join("\n") + "\n").unwrap();
 
@@ -243,6 +245,7 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
         assert!(summary_text.contains(reason), "summary lacks {reason}:\n{summary_text}");
     }
     assert!(counter(&manifest, &["conversations"]) > 0);
+    assert_eq!(counter(&manifest, &["lone_surrogates_dropped"]), 1);
 
     // Every quarantined row is kept with its object, line and reason.
     let mut records = Vec::new();
