@@ -315,3 +315,90 @@ fn demo_produces_a_release_pyarrow_reads() {
     assert_eq!(report.rows as usize, read_truth_conversations(&store).len());
     assert_eq!(report.datasets_rows, Some(report.rows), "datasets loads every row");
 }
+
+#[test]
+fn a_killed_run_resumes_without_redoing_finished_jobs_and_gives_the_same_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_arg = store.to_str().unwrap();
+    coordinator(&[
+        "generate",
+        "--conversations",
+        "6000",
+        "--seed",
+        "11",
+        "--store",
+        store_arg,
+        "--objects",
+        "3",
+    ]);
+    let common = [
+        "--partitions",
+        "8",
+        "--map-bytes",
+        "1000000",
+        "--workers",
+        "1",
+        "--quiet",
+    ];
+
+    let mut child = std::process::Command::new(e2e_tests::binary("coordinator"))
+        .args(["run", "--store", store_arg, "--version", "resumed"])
+        .args(common)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some, but not all, map jobs have recorded completion.
+    let map_dir = store.join("runs/resumed/map");
+    let finished_jobs = || {
+        std::fs::read_dir(&map_dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|entry| entry.path().join("_SUCCESS.json").exists())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while finished_jobs() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let finished_before_restart = finished_jobs();
+    assert!(finished_before_restart >= 2, "the run never got going");
+    let plan = read_json(&store.join("runs/resumed/plan.json"));
+    assert!(
+        finished_before_restart < plan["map_jobs"].as_array().unwrap().len(),
+        "the run finished before it could be killed; make the input larger"
+    );
+    let marker = map_dir.join("o00000-b000000000000/_SUCCESS.json");
+    let marker_written = std::fs::metadata(&marker).unwrap().modified().unwrap();
+
+    let output = coordinator(&[&["run", "--store", store_arg, "--version", "resumed"][..], &common[..]].concat());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("resumed"));
+    assert_eq!(
+        std::fs::metadata(&marker).unwrap().modified().unwrap(),
+        marker_written,
+        "a finished job was redone"
+    );
+
+    coordinator(&[&["run", "--store", store_arg, "--version", "clean"][..], &common[..]].concat());
+    let shards = |version: &str| -> Vec<String> {
+        read_manifest(&store, version)["variants"]["full"]["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|shard| shard["sha256"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(shards("resumed"), shards("clean"));
+    let resumed = read_manifest(&store, "resumed");
+    let clean = read_manifest(&store, "clean");
+    assert_eq!(
+        resumed["counters"], clean["counters"],
+        "counters are not double counted"
+    );
+}
