@@ -4,6 +4,7 @@ CARGO ?= cargo
 .PHONY: demo test setup lint bench
 
 demo:
+	bash infra/dev/setup.sh --demo
 	$(CARGO) run --release --bin coordinator -- demo
 
 setup:

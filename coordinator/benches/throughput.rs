@@ -85,10 +85,11 @@ fn main() -> anyhow::Result<()> {
     // Single core: link and assemble every partition.
     let link_started = Instant::now();
     let mut linked_conversations = 0usize;
+    let enrichment = worker::enrich::Enrichment::default();
     for rows in &mut partitions {
         let linked = worker::link::link_rows(rows);
         for chain in &linked.conversations {
-            let conversation = worker::assemble::assemble_conversation(rows, chain);
+            let conversation = worker::assemble::assemble_conversation(rows, chain, &enrichment);
             linked_conversations += usize::from(conversation.turn > 0);
         }
     }
@@ -116,6 +117,7 @@ fn main() -> anyhow::Result<()> {
             },
             embedded_workers: workers,
             progress: false,
+            enrichment: Arc::new(worker::enrich::Enrichment::default()),
         };
         let store_handle: Arc<dyn ObjectStore> = Arc::new(store.clone());
         let queue = Arc::new(MemoryQueue::new(QueueConfig::default()));

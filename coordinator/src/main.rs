@@ -14,6 +14,8 @@ use coordinator::summary::{quarantine_samples, render_status, render_summary, th
 use shared::queue::{MemoryQueue, Queue, QueueConfig};
 use shared::store::ObjectStore;
 use shared::uri::open_store;
+use worker::enrich::Enrichment;
+use worker::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,22 @@ struct DemoArgs {
     seed: u64,
     #[command(flatten)]
     tuning: Tuning,
+    #[command(flatten)]
+    enrich: EnrichArgs,
+}
+
+#[derive(Args, Clone)]
+struct EnrichArgs {
+    /// File holding the IP salt as hex. WILDCHAT__IP_SALT may hold the hex itself instead.
+    /// Required for `run`; the demo generates a random salt when none is given.
+    #[arg(long, env = "WILDCHAT__IP_SALT_FILE")]
+    salt_file: Option<PathBuf>,
+    /// GeoIP City database as PATH or PATH@YYYY-MM-DD (undated paths take the date in their
+    /// file name); repeat for several dated databases. Default: every *.mmdb under
+    /// $XDG_DATA_HOME/wildchat/geoip (~/.local/share/wildchat/geoip), where
+    /// infra/dev/setup.sh installs GeoLite2-City.
+    #[arg(long = "geoip", env = "WILDCHAT__GEOIP", value_delimiter = ',')]
+    geoip: Vec<String>,
 }
 
 #[derive(Args)]
@@ -106,6 +124,8 @@ struct RunArgs {
     run_id: Option<String>,
     #[command(flatten)]
     tuning: Tuning,
+    #[command(flatten)]
+    enrich: EnrichArgs,
 }
 
 #[derive(Args)]
@@ -174,7 +194,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 );
             }
             let run_id = args.run_id.clone().unwrap_or_else(|| args.version.clone());
-            let release_path = run_and_report(store, &run_id, &args.version, &args.tuning).await?;
+            let (enrichment, geoip) = load_enrichment(&args.enrich, false)?;
+            let release_path = run_and_report(store, &run_id, &args.version, &args.tuning, enrichment, geoip).await?;
             println!("{release_path}");
             Ok(())
         }
@@ -230,6 +251,8 @@ async fn run_and_report(
     run_id: &str,
     version: &str,
     tuning: &Tuning,
+    enrichment: Enrichment,
+    geoip_databases: Vec<String>,
 ) -> anyhow::Result<String> {
     if tuning.partitions == Some(0) {
         bail!("--partitions must be at least 1");
@@ -242,10 +265,12 @@ async fn run_and_report(
             map_bytes: tuning.map_bytes,
             flush_bytes: tuning.flush_bytes,
             max_line_bytes: tuning.max_line_bytes,
+            geoip_databases,
             ..PlanConfig::default()
         },
         embedded_workers: tuning.workers.unwrap_or_else(default_workers).max(1),
         progress: !tuning.quiet,
+        enrichment: Arc::new(enrichment),
     };
     let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::new(QueueConfig::default()));
     let report = run_pipeline(store.clone(), queue, &options).await?;
@@ -253,6 +278,70 @@ async fn run_and_report(
     print!("{}", render_summary(&report, &samples));
     let release_dir = format!("{}/releases/{}", store.describe().trim_end_matches('/'), version);
     Ok(release_dir)
+}
+
+/// Where `infra/dev/setup.sh` installs the default GeoIP database.
+fn default_geoip_directory() -> Option<PathBuf> {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(data_home.join("wildchat/geoip"))
+}
+
+/// Loads the salt and the GeoIP databases, failing at start-up (not mid-run) when a
+/// configured one is missing or corrupt. Returns the enrichment and a description of the
+/// databases for the manifest.
+fn load_enrichment(args: &EnrichArgs, demo: bool) -> anyhow::Result<(Enrichment, Vec<String>)> {
+    let salt = match (&args.salt_file, std::env::var("WILDCHAT__IP_SALT")) {
+        (Some(path), _) => IpSalt::from_file(path).context("loading the ip salt")?,
+        (None, Ok(hex)) => IpSalt::from_hex(&hex).context("reading WILDCHAT__IP_SALT")?,
+        (None, Err(_)) if demo => {
+            eprintln!("demo: using a random ip salt for this run (hashed_ip values are not comparable across runs)");
+            IpSalt::random()
+        }
+        (None, Err(_)) => bail!(
+            "an ip salt is required: pass --salt-file FILE (hex) or set WILDCHAT__IP_SALT; it is never written anywhere"
+        ),
+    };
+    let mut specs = args.geoip.clone();
+    if specs.is_empty() {
+        if let Some(directory) = default_geoip_directory() {
+            if let Ok(entries) = std::fs::read_dir(&directory) {
+                let mut found: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| path.extension().is_some_and(|extension| extension == "mmdb"))
+                    .map(|path| path.display().to_string())
+                    .collect();
+                found.sort();
+                specs = found;
+            }
+        }
+    }
+    let geo = if specs.is_empty() {
+        eprintln!(
+            "warning: no geoip database configured (--geoip, or run infra/dev/setup.sh): country and state will be null"
+        );
+        None
+    } else {
+        let parsed = specs
+            .iter()
+            .map(|spec| GeoDatabaseSpec::parse(spec))
+            .collect::<Result<Vec<_>, _>>()
+            .context("reading --geoip")?;
+        Some(GeoResolver::open(&parsed).context("opening the geoip databases")?)
+    };
+    let described = geo
+        .as_ref()
+        .map(|resolver| {
+            resolver
+                .describe()
+                .into_iter()
+                .map(|(name, date)| format!("{name}@{date}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((Enrichment { salt: Some(salt), geo }, described))
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
@@ -281,7 +370,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     generate_into(store.clone(), args.conversations, args.seed, None).await?;
     let version = format!("demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
-    let release_path = run_and_report(store, &version, &version, &args.tuning).await?;
+    let (enrichment, geoip) = load_enrichment(&args.enrich, true)?;
+    let release_path = run_and_report(store, &version, &version, &args.tuning, enrichment, geoip).await?;
     println!("{release_path}");
     Ok(())
 }

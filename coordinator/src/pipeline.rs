@@ -14,6 +14,7 @@ use shared::jobs::{JobPayload, MapOutcome, PartitionJob, PartitionOutcome, RunLa
 use shared::queue::{Job, Queue};
 use shared::store::{get_json, ObjectStore};
 use tokio::sync::watch;
+use worker::enrich::Enrichment;
 use worker::runner::{run_worker_loop, RunnerOptions, RunnerStats};
 
 use crate::commit::{commit_release, manifest_key, CommitReport};
@@ -27,6 +28,8 @@ pub struct RunOptions {
     /// Worker tasks started in this process (0 when external workers serve the queue).
     pub embedded_workers: usize,
     pub progress: bool,
+    /// Salt and GeoIP databases the embedded workers use.
+    pub enrichment: Arc<Enrichment>,
 }
 
 /// Everything the summary needs.
@@ -71,6 +74,7 @@ pub async fn run_pipeline(
             queues: vec![partition_queue.clone(), map_queue.clone()],
             heartbeat_interval: Duration::from_secs(10),
             idle_poll: Duration::from_millis(50),
+            enrichment: options.enrichment.clone(),
         };
         workers.push(tokio::spawn(run_worker_loop(
             store.clone(),

@@ -17,6 +17,9 @@ pub struct PlanConfig {
     pub map_bytes: u64,
     pub flush_bytes: u64,
     pub max_line_bytes: u64,
+    /// GeoIP databases (file name and date) the run was configured with.
+    #[serde(default)]
+    pub geoip_databases: Vec<String>,
 }
 
 impl Default for PlanConfig {
@@ -27,6 +30,7 @@ impl Default for PlanConfig {
             map_bytes: 64 << 20,
             flush_bytes: 64 << 20,
             max_line_bytes: 32 << 20,
+            geoip_databases: Vec::new(),
         }
     }
 }

@@ -1,22 +1,50 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, only where it is missing:
 # python3 with pyarrow and Hugging Face datasets (they read releases the way dataset users
-# do) and gzip.
+# do), the default GeoIP database, and gzip.
+#   infra/dev/setup.sh          everything the tests need
+#   infra/dev/setup.sh --demo   only what `coordinator demo` needs (the GeoIP database)
 set -euo pipefail
+mode="${1:-all}"
+
+pip_install() {
+  python3 -m pip install --quiet --disable-pip-version-check "$1" \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$1"
+}
 
 if ! command -v python3 >/dev/null 2>&1; then
   echo "setup: installing python3" >&2
   apt-get update -qq && apt-get install -y -qq python3 python3-pip >/dev/null
 fi
+# The embedded default's GeoIP database: GeoLite2-City as shipped in the PyPI package
+# maxminddb-geolite2 (2018), copied to where the coordinator looks by default, named with its
+# build date so dated-database selection works.
+geoip_dir="${XDG_DATA_HOME:-$HOME/.local/share}/wildchat/geoip"
+if ! ls "$geoip_dir"/GeoLite2-City-*.mmdb >/dev/null 2>&1; then
+  echo "setup: installing the GeoLite2-City database (maxminddb-geolite2)" >&2
+  python3 -c 'import _maxminddb_geolite2' >/dev/null 2>&1 || pip_install maxminddb-geolite2
+  mkdir -p "$geoip_dir"
+  python3 - "$geoip_dir" <<'PY'
+import datetime, os, shutil, sys
+import _maxminddb_geolite2, maxminddb
+source = os.path.join(os.path.dirname(_maxminddb_geolite2.__file__), "GeoLite2-City.mmdb")
+built = datetime.datetime.fromtimestamp(maxminddb.open_database(source).metadata().build_epoch, datetime.timezone.utc)
+target = os.path.join(sys.argv[1], f"GeoLite2-City-{built:%Y-%m-%d}.mmdb")
+shutil.copyfile(source, target + ".part")
+os.replace(target + ".part", target)
+print(f"setup: geoip database at {target}", file=sys.stderr)
+PY
+fi
+if [ "$mode" = "--demo" ]; then
+  exit 0
+fi
 if ! python3 -c 'import pyarrow' >/dev/null 2>&1; then
   echo "setup: installing pyarrow" >&2
-  python3 -m pip install --quiet --disable-pip-version-check pyarrow \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages pyarrow
+  pip_install pyarrow
 fi
 if ! python3 -c 'import datasets' >/dev/null 2>&1; then
   echo "setup: installing datasets" >&2
-  python3 -m pip install --quiet --disable-pip-version-check datasets \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages datasets
+  pip_install datasets
 fi
 if ! command -v gzip >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq gzip >/dev/null

@@ -1,8 +1,9 @@
 """Reads a release directory with pyarrow the way a dataset user would and reports, as JSON
 on stdout: whether every shard's schema equals the WildChat-1M features exactly, the number
 of rows, each conversation's turn_identifier sequence (first to last), how many
-conversation_hash values differ from Python's own computation, and (with --datasets) the
-row count Hugging Face `datasets` loads."""
+conversation_hash values differ from Python's own computation, how many user turns carry a
+country and a well-formed hashed_ip, and (with --datasets) the row count Hugging Face
+`datasets` loads. With --dump PATH every row is also written to PATH as JSON lines."""
 
 import hashlib
 import json
@@ -50,11 +51,14 @@ def wildchat_1m_schema() -> pa.Schema:
 def main() -> None:
     release = Path(sys.argv[1])
     with_datasets = "--datasets" in sys.argv[2:]
+    dump_path = sys.argv[sys.argv.index("--dump") + 1] if "--dump" in sys.argv else None
+    dump = open(dump_path, "w") if dump_path else None
     manifest = json.loads((release / "manifest.json").read_text())
     expected = wildchat_1m_schema()
     report = {"schema_ok": True, "schema_problems": [], "rows": 0, "conversations": [],
               "turns": 0, "shards": 0, "hash_mismatches": 0,
-              "datasets_rows": None}
+              "datasets_rows": None, "with_country": 0, "hashed_ip_ok": 0,
+              "user_turns": 0}
     paths = []
     for shard in manifest["variants"]["full"]["shards"]:
         path = release.parent.parent / shard["key"]
@@ -65,11 +69,21 @@ def main() -> None:
             report["schema_ok"] = False
             report["schema_problems"].append(f"{path}: {table.schema} != {expected}")
         report["rows"] += table.num_rows
+        if dump:
+            for record in table.to_pylist():
+                dump.write(json.dumps(record, default=str) + "\n")
         for row in table.select(["conversation", "turn", "conversation_hash"]).to_pylist():
             turns = row["conversation"]
             ids = [t["turn_identifier"] for t in turns if t["role"] == "user"]
             report["conversations"].append(ids)
             report["turns"] += row["turn"]
+            for t in turns:
+                if t["role"] != "user":
+                    continue
+                report["user_turns"] += 1
+                report["with_country"] += t["country"] is not None
+                hashed = t["hashed_ip"] or ""
+                report["hashed_ip_ok"] += len(hashed) == 64 and all(c in "0123456789abcdef" for c in hashed)
             plain = json.dumps([{"content": t["content"], "role": t["role"]} for t in turns])
             if hashlib.sha256(plain.encode()).hexdigest()[:32] != row["conversation_hash"]:
                 report["hash_mismatches"] += 1
@@ -78,6 +92,8 @@ def main() -> None:
 
         loaded = datasets.load_dataset("parquet", data_files=paths, split="train")
         report["datasets_rows"] = loaded.num_rows
+    if dump:
+        dump.close()
     json.dump(report, sys.stdout)
 
 

@@ -23,9 +23,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A coordinator command with the test salt in its environment.
+pub fn coordinator_command() -> Command {
+    let mut command = Command::new(binary("coordinator"));
+    command.env("WILDCHAT__IP_SALT", TEST_SALT_HEX);
+    command
+}
+
 /// Runs the coordinator with `args`, returning its output; panics with its stderr on failure.
 pub fn coordinator(args: &[&str]) -> Output {
-    let output = Command::new(binary("coordinator"))
+    let output = coordinator_command()
         .args(args)
         .output()
         .expect("starting the coordinator");
@@ -76,23 +83,38 @@ pub struct PyarrowReport {
     pub conversations: Vec<Vec<i64>>,
     pub hash_mismatches: u64,
     pub datasets_rows: Option<u64>,
+    pub user_turns: u64,
+    pub with_country: u64,
+    pub hashed_ip_ok: u64,
 }
 
+/// The salt every test run uses (through WILDCHAT__IP_SALT).
+pub const TEST_SALT_HEX: &str = "5eed5a17c0ffee00deadbeef5eed5a17";
+
 pub fn read_release_with_pyarrow(release_dir: &Path) -> PyarrowReport {
-    read_release(release_dir, false)
+    read_release(release_dir, false, None)
+}
+
+/// As [`read_release_with_pyarrow`], and writes every row as JSON lines to `dump`.
+pub fn read_and_dump_release(release_dir: &Path, dump: &Path) -> PyarrowReport {
+    read_release(release_dir, false, Some(dump))
 }
 
 /// As [`read_release_with_pyarrow`], and also loads the shards with Hugging Face `datasets`.
 pub fn read_release_with_pyarrow_and_datasets(release_dir: &Path) -> PyarrowReport {
-    read_release(release_dir, true)
+    read_release(release_dir, true, None)
 }
 
-fn read_release(release_dir: &Path, with_datasets: bool) -> PyarrowReport {
+fn read_release(release_dir: &Path, with_datasets: bool, dump: Option<&Path>) -> PyarrowReport {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_release.py");
     let output = Command::new("python3")
         .arg(&script)
         .arg(release_dir)
         .args(with_datasets.then_some("--datasets"))
+        .args(
+            dump.map(|path| vec!["--dump".as_ref(), path.as_os_str()])
+                .unwrap_or_default(),
+        )
         .env("HF_DATASETS_OFFLINE", "1")
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_HOME", std::env::temp_dir().join("wildchat-tests-hf"))

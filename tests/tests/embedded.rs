@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 use e2e_tests::{
-    coordinator, last_line, read_json, read_release_with_pyarrow, read_release_with_pyarrow_and_datasets,
-    read_truth_conversations,
+    coordinator, last_line, read_and_dump_release, read_json, read_release_with_pyarrow,
+    read_release_with_pyarrow_and_datasets, read_truth_conversations, TEST_SALT_HEX,
 };
 
 fn read_manifest(store: &Path, version: &str) -> serde_json::Value {
@@ -137,7 +137,7 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
     }
 
     // Releases are immutable.
-    let refused = std::process::Command::new(e2e_tests::binary("coordinator"))
+    let refused = e2e_tests::coordinator_command()
         .args([
             "run",
             "--store",
@@ -295,8 +295,35 @@ fn flate2_free_gzip(text: &str) -> Vec<u8> {
     child.wait_with_output().unwrap().stdout
 }
 
+/// Every client IP in the raw objects of a store, as the pipeline extracts it.
+fn raw_client_ips(store: &Path) -> std::collections::HashSet<String> {
+    use shared::lines::{Compression, RangeLines};
+    let mut ips = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(store.join("raw")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let decoder = Compression::from_key(&name)
+            .decoder(std::fs::File::open(&path).unwrap())
+            .unwrap();
+        let mut lines = RangeLines::new(decoder, 0, None, 1 << 30);
+        let mut buffer = Vec::new();
+        while let Some(_) = lines.next_line(&mut buffer).unwrap() {
+            if let Ok(parsed) = shared::raw::parse_raw_line(&buffer) {
+                ips.insert(parsed.row.ip);
+            }
+        }
+    }
+    ips
+}
+
+/// Tokens that could be an IP address: maximal runs of hex digits, '.' and ':'.
+fn ip_like_tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|character: char| !(character.is_ascii_hexdigit() || character == '.' || character == ':'))
+        .filter(|token| token.len() >= 3)
+}
+
 #[test]
-fn demo_produces_a_release_pyarrow_reads() {
+fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("demo");
     let output = coordinator(&[
@@ -305,7 +332,8 @@ fn demo_produces_a_release_pyarrow_reads() {
         "1500",
         "--store",
         store.to_str().unwrap(),
-        "--quiet",
+        "--log",
+        "info",
     ]);
     let release_dir = std::path::PathBuf::from(last_line(&output));
     assert!(release_dir.starts_with(&store), "{}", release_dir.display());
@@ -314,6 +342,46 @@ fn demo_produces_a_release_pyarrow_reads() {
     assert!(report.schema_ok, "{:?}", report.schema_problems);
     assert_eq!(report.rows as usize, read_truth_conversations(&store).len());
     assert_eq!(report.datasets_rows, Some(report.rows), "datasets loads every row");
+    assert_eq!(
+        report.hashed_ip_ok, report.user_turns,
+        "every user turn has a salted ip hash"
+    );
+    assert!(
+        report.with_country * 10 >= report.user_turns * 9,
+        "the default GeoLite2 database locates most addresses: {} of {}",
+        report.with_country,
+        report.user_turns
+    );
+
+    // No raw IP and not the salt in the release, the manifest, the summary or the logs.
+    let dump = dir.path().join("release.jsonl");
+    read_and_dump_release(&release_dir, &dump);
+    let ips = raw_client_ips(&store);
+    assert!(ips.len() > 100, "the input has many addresses");
+    let texts = [
+        ("release rows", std::fs::read_to_string(&dump).unwrap()),
+        (
+            "manifest",
+            std::fs::read_to_string(release_dir.join("manifest.json")).unwrap(),
+        ),
+        ("stdout", String::from_utf8_lossy(&output.stdout).to_string()),
+        ("logs", String::from_utf8_lossy(&output.stderr).to_string()),
+    ];
+    assert!(
+        texts[3].1.contains("row quarantined"),
+        "the logs were captured at info level"
+    );
+    for (name, text) in &texts {
+        assert!(
+            !text.to_lowercase().contains(TEST_SALT_HEX),
+            "the salt appears in the {name}"
+        );
+        let leaked: Vec<&str> = ip_like_tokens(text)
+            .filter(|token| ips.contains(*token))
+            .take(5)
+            .collect();
+        assert!(leaked.is_empty(), "raw ips appear in the {name}: {leaked:?}");
+    }
 }
 
 #[test]
@@ -342,7 +410,7 @@ fn a_killed_run_resumes_without_redoing_finished_jobs_and_gives_the_same_release
         "--quiet",
     ];
 
-    let mut child = std::process::Command::new(e2e_tests::binary("coordinator"))
+    let mut child = e2e_tests::coordinator_command()
         .args(["run", "--store", store_arg, "--version", "resumed"])
         .args(common)
         .stdout(std::process::Stdio::null())

@@ -8,6 +8,7 @@ use std::hash::Hash;
 use shared::canonical_json::conversation_hash;
 use shared::raw::LinkRow;
 
+use crate::enrich::Enrichment;
 use crate::release::{Conversation, Header, Turn};
 
 /// The most frequent value; ties go to the value seen first.
@@ -26,19 +27,21 @@ pub fn most_frequent<T: Eq + Hash + Clone>(values: impl IntoIterator<Item = T>) 
 
 /// Builds the conversation for `chain` (indices into `rows`, first to last). The rows' texts
 /// are moved into the record, not copied: each row belongs to at most one conversation.
-pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize]) -> Conversation {
+pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: &Enrichment) -> Conversation {
     debug_assert!(!chain.is_empty(), "a conversation has at least one row");
     let mut turns = Vec::with_capacity(chain.len() * 2);
     for &index in chain {
         let row = &mut rows[index];
+        // A user turn is located with the database dated for its reply.
+        let place = enrichment.locate(&row.ip, row.timestamp_us);
         turns.push(Turn {
             content: std::mem::take(&mut row.user_content),
             role: "user",
             turn_identifier: row.id,
             timestamp_us: None,
-            country: None,
-            state: None,
-            hashed_ip: None,
+            country: place.country,
+            state: place.state,
+            hashed_ip: enrichment.hash_ip(&row.ip),
             header: Some(Header {
                 accept_language: row.accept_language.clone(),
                 user_agent: row.user_agent.clone(),
@@ -64,7 +67,12 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize]) -> Conversat
         });
     }
     let last = &rows[chain[chain.len() - 1]];
-    let header = most_frequent(turns.iter().filter_map(|turn| turn.header.clone()));
+    let user_turns = || turns.iter().filter(|turn| turn.role == "user");
+    let header = most_frequent(user_turns().filter_map(|turn| turn.header.clone()));
+    let hashed_ip = most_frequent(user_turns().filter_map(|turn| turn.hashed_ip.clone()));
+    // Country and state are taken as a pair so the conversation never mixes two places.
+    let place = most_frequent(user_turns().map(|turn| (turn.country.clone(), turn.state.clone())));
+    let (country, state) = place.unwrap_or((None, None));
     let hash = conversation_hash(turns.iter().map(|turn| (turn.content.as_str(), turn.role)));
     Conversation {
         conversation_hash: hash,
@@ -75,9 +83,9 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize]) -> Conversat
         language: None,
         toxic: None,
         redacted: None,
-        state: None,
-        country: None,
-        hashed_ip: None,
+        state,
+        country,
+        hashed_ip,
         header,
     }
 }

@@ -2,6 +2,8 @@
 //! embedded default runs the same loop as tasks in its own process.
 
 pub mod assemble;
+pub mod enrich;
+pub mod geo;
 pub mod jobs;
 pub mod link;
 pub mod release;

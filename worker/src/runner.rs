@@ -12,6 +12,7 @@ use shared::store::ObjectStore;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::enrich::Enrichment;
 use crate::jobs::run_job;
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,7 @@ pub struct RunnerOptions {
     pub queues: Vec<String>,
     pub heartbeat_interval: Duration,
     pub idle_poll: Duration,
+    pub enrichment: Arc<Enrichment>,
 }
 
 /// Counters a runner updates for progress lines and metrics.
@@ -74,7 +76,7 @@ async fn process_lease(
     let result = match serde_json::from_value::<JobPayload>(lease.job.payload.clone()) {
         Err(error) => Err(anyhow::anyhow!("invalid job payload: {error}")),
         Ok(payload) => {
-            let job_future = run_job(store.clone(), payload);
+            let job_future = run_job(store.clone(), payload, options.enrichment.clone());
             tokio::pin!(job_future);
             let mut ticker = tokio::time::interval(options.heartbeat_interval);
             ticker.tick().await;

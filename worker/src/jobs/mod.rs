@@ -9,6 +9,8 @@ use std::sync::Arc;
 use shared::jobs::JobPayload;
 use shared::store::ObjectStore;
 
+use crate::enrich::Enrichment;
+
 /// What a finished job reports to the runner (for progress and metrics).
 #[derive(Debug, Clone, Default)]
 pub struct JobReport {
@@ -16,7 +18,11 @@ pub struct JobReport {
 }
 
 /// Runs any job payload.
-pub async fn run_job(store: Arc<dyn ObjectStore>, payload: JobPayload) -> anyhow::Result<JobReport> {
+pub async fn run_job(
+    store: Arc<dyn ObjectStore>,
+    payload: JobPayload,
+    enrichment: Arc<Enrichment>,
+) -> anyhow::Result<JobReport> {
     match payload {
         JobPayload::Map(job) => {
             let outcome = map::run_map_job(store, job).await?;
@@ -25,7 +31,7 @@ pub async fn run_job(store: Arc<dyn ObjectStore>, payload: JobPayload) -> anyhow
             })
         }
         JobPayload::Partition(job) => {
-            let outcome = partition::run_partition_job(store, job).await?;
+            let outcome = partition::run_partition_job(store, job, enrichment).await?;
             Ok(JobReport {
                 rows: outcome.counters.get("turns"),
             })

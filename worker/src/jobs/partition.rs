@@ -13,6 +13,7 @@ use shared::raw::LinkRow;
 use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
 use crate::assemble::assemble_conversation;
+use crate::enrich::Enrichment;
 use crate::link::link_rows;
 use crate::release::write_parquet;
 
@@ -29,7 +30,11 @@ pub fn decode_fragment(key: &str, compressed: &[u8], rows: &mut Vec<LinkRow>) ->
 }
 
 /// Runs a partition job, or returns the recorded outcome if it already completed.
-pub async fn run_partition_job(store: Arc<dyn ObjectStore>, job: PartitionJob) -> anyhow::Result<PartitionOutcome> {
+pub async fn run_partition_job(
+    store: Arc<dyn ObjectStore>,
+    job: PartitionJob,
+    enrichment: Arc<Enrichment>,
+) -> anyhow::Result<PartitionOutcome> {
     let layout = RunLayout::new(&job.run_id);
     let marker_key = layout.partition_marker(job.partition);
     if store.head(&marker_key).await?.is_some() {
@@ -43,7 +48,7 @@ pub async fn run_partition_job(store: Arc<dyn ObjectStore>, job: PartitionJob) -
             .with_context(|| format!("reading fragment {key}"))?;
         decode_fragment(key, &compressed, &mut rows)?;
     }
-    let (outcome, shard_bytes) = tokio::task::spawn_blocking(move || build_shard(job.partition, rows))
+    let (outcome, shard_bytes) = tokio::task::spawn_blocking(move || build_shard(job.partition, rows, &enrichment))
         .await
         .context("partition job task panicked")??;
     if let (Some(shard), Some(bytes)) = (&outcome.shard, shard_bytes) {
@@ -70,12 +75,16 @@ pub async fn run_partition_job(store: Arc<dyn ObjectStore>, job: PartitionJob) -
 }
 
 /// Links and assembles one partition and encodes its shard (pure, CPU only).
-pub fn build_shard(partition: u32, mut rows: Vec<LinkRow>) -> anyhow::Result<(PartitionOutcome, Option<Vec<u8>>)> {
+pub fn build_shard(
+    partition: u32,
+    mut rows: Vec<LinkRow>,
+    enrichment: &Enrichment,
+) -> anyhow::Result<(PartitionOutcome, Option<Vec<u8>>)> {
     let linked = link_rows(&rows);
     let conversations: Vec<_> = linked
         .conversations
         .iter()
-        .map(|chain| assemble_conversation(&mut rows, chain))
+        .map(|chain| assemble_conversation(&mut rows, chain, enrichment))
         .collect();
     drop(rows);
     let mut counters = Counters::default();

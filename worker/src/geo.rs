@@ -1,0 +1,986 @@
+//! Salted IP hashing and GeoIP lookups for the released logs (WildChat, arXiv 2405.01470):
+//! each user turn's IP is replaced by a salted SHA-256 and by the country and state that the
+//! GeoIP database dated closest before the reply resolves it to. Raw IPs and the salt never
+//! reach a log line or an error message.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::NaiveDate;
+use maxminddb::{MaxMindDbError, Mmap, Reader};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Databases up to this size get a full `Reader::verify()` at open time. The verifier walks
+/// every network and decodes every record (about a millisecond for the 21 kB test database),
+/// which would make opening a production-sized City database (about 60 MB) take seconds, so
+/// larger files only get the metadata checks and probe lookups.
+const FULL_VERIFY_MAX_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Addresses looked up once at open time: a corrupt data section usually fails to decode
+/// on one of them, long before the first real lookup would hit it.
+const PROBE_ADDRESSES: &[&str] = &[
+    "1.1.1.1",
+    "8.8.8.8",
+    "81.2.69.142",
+    "89.160.20.128",
+    "175.16.199.0",
+    "216.160.83.56",
+    "2001:4860:4860::8888",
+    "2001:218::",
+    "2a02:cf40::",
+];
+
+const MICROSECONDS_PER_DAY: i64 = 86_400_000_000;
+
+/// Everything that can go wrong while loading the salt or the GeoIP databases. No variant
+/// carries an IP address or salt bytes, so errors are safe to log.
+#[derive(Debug, thiserror::Error)]
+pub enum GeoError {
+    #[error("invalid ip salt: {reason}")]
+    InvalidSalt { reason: String },
+    #[error("cannot read the ip salt file {}", path.display())]
+    SaltFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("geoip database {} does not exist", path.display())]
+    MissingDatabase { path: PathBuf },
+    #[error("geoip database {} is unreadable or corrupt: {message}", path.display())]
+    CorruptDatabase { path: PathBuf, message: String },
+    #[error(
+        "geoip database spec {spec:?} has no date (none in the file name, none given as \
+         PATH@YYYY-MM-DD), which is required when more than one database is used"
+    )]
+    NoDate { spec: String },
+    #[error(
+        "geoip database {} has type {database_type:?}, expected a city or country database",
+        path.display()
+    )]
+    WrongDatabaseType { path: PathBuf, database_type: String },
+    #[error("invalid geoip database spec {spec:?}: {reason}")]
+    InvalidSpec { spec: String, reason: String },
+    #[error("no geoip database was given")]
+    NoDatabases,
+}
+
+/// The secret salt prepended to every IP before hashing. Its bytes are never printed.
+#[derive(Clone)]
+pub struct IpSalt {
+    salt_bytes: Vec<u8>,
+}
+
+impl fmt::Debug for IpSalt {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("IpSalt(<redacted>)")
+    }
+}
+
+impl IpSalt {
+    /// Parses hex text (upper or lower case, surrounding whitespace ignored). The error
+    /// describes the problem without echoing any of the text, which may be the real salt.
+    pub fn from_hex(text: &str) -> Result<IpSalt, GeoError> {
+        let trimmed_text = text.trim();
+        if trimmed_text.is_empty() {
+            return Err(GeoError::InvalidSalt {
+                reason: "the salt is empty".to_string(),
+            });
+        }
+        match hex::decode(trimmed_text) {
+            Ok(salt_bytes) => Ok(IpSalt { salt_bytes }),
+            Err(hex::FromHexError::OddLength) => Err(GeoError::InvalidSalt {
+                reason: "the salt has an odd number of hex digits".to_string(),
+            }),
+            Err(_) => Err(GeoError::InvalidSalt {
+                reason: "the salt contains a character that is not a hex digit".to_string(),
+            }),
+        }
+    }
+
+    /// Reads the salt as hex text from a file (a trailing newline is fine).
+    pub fn from_file(path: &Path) -> Result<IpSalt, GeoError> {
+        let file_text = std::fs::read_to_string(path).map_err(|source| GeoError::SaltFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        IpSalt::from_hex(&file_text).map_err(|error| match error {
+            GeoError::InvalidSalt { reason } => GeoError::InvalidSalt {
+                reason: format!("{reason} (in {})", path.display()),
+            },
+            other_error => other_error,
+        })
+    }
+
+    /// 32 random bytes, for the demo only: a real release must reuse one stored salt so that
+    /// the same IP hashes the same way across runs.
+    ///
+    /// `rand` is only a dev-dependency of this crate, so the bytes come from the kernel's
+    /// CSPRNG (/dev/urandom); where that cannot be read, they fall back to SHA-256 over std's
+    /// randomly keyed SipHash, which is seeded from the OS and good enough for a demo.
+    pub fn random() -> IpSalt {
+        let mut salt_bytes = [0u8; 32];
+        let read_from_kernel = std::fs::File::open("/dev/urandom")
+            .and_then(|mut urandom| std::io::Read::read_exact(&mut urandom, &mut salt_bytes));
+        if read_from_kernel.is_err() {
+            salt_bytes = fallback_random_bytes();
+        }
+        IpSalt {
+            salt_bytes: salt_bytes.to_vec(),
+        }
+    }
+
+    /// Lowercase hex of sha256(salt_bytes || ip_utf8), the same as Python's
+    /// `hashlib.sha256(salt + ip.encode()).hexdigest()`. The ip text is hashed as given (no
+    /// normalisation), as the reference pipeline did.
+    pub fn hash_ip(&self, ip: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(&self.salt_bytes);
+        hasher.update(ip.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
+fn fallback_random_bytes() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = Sha256::new();
+    for round in 0u64..4 {
+        // Each RandomState gets fresh OS-seeded keys (incremented per instance).
+        let mut sip_hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        sip_hasher.write_u64(round);
+        hasher.update(sip_hasher.finish().to_le_bytes());
+    }
+    let nanoseconds_since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|duration| duration.as_nanos())
+        .unwrap_or_default();
+    hasher.update(nanoseconds_since_epoch.to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.finalize().into()
+}
+
+/// Where an IP was, as the released data shows it: English names, or None when unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GeoAnswer {
+    pub country: Option<String>,
+    pub state: Option<String>,
+}
+
+/// One database on the command line: its path and the date from which it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoDatabaseSpec {
+    pub path: PathBuf,
+    pub date: Option<NaiveDate>,
+}
+
+impl GeoDatabaseSpec {
+    /// "PATH" or "PATH@YYYY-MM-DD". Without an explicit date the date is taken from the file
+    /// name (the first YYYY-MM-DD or YYYYMMDD in it that is a real date and not part of a
+    /// longer run of digits, e.g. GeoLite2-City-2018-07-03.mmdb or GeoLite2-City_20180703.mmdb).
+    /// An '@' followed by something with a path separator belongs to the path.
+    pub fn parse(text: &str) -> Result<GeoDatabaseSpec, GeoError> {
+        let trimmed_text = text.trim();
+        let invalid_spec = |reason: &str| GeoError::InvalidSpec {
+            spec: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let (path_text, explicit_date) = match trimmed_text.rsplit_once('@') {
+            Some((path_text, date_text)) if !date_text.contains(['/', '\\']) => {
+                let date = NaiveDate::parse_from_str(date_text.trim(), "%Y-%m-%d")
+                    .map_err(|_| invalid_spec("the date after '@' is not a valid YYYY-MM-DD"))?;
+                (path_text, Some(date))
+            }
+            _ => (trimmed_text, None),
+        };
+        if path_text.is_empty() {
+            return Err(invalid_spec("the path is empty"));
+        }
+        let path = PathBuf::from(path_text);
+        let date = explicit_date.or_else(|| {
+            path.file_name()
+                .and_then(|file_name| file_name.to_str())
+                .and_then(date_in_file_name)
+        });
+        Ok(GeoDatabaseSpec { path, date })
+    }
+}
+
+/// The first YYYY-MM-DD or YYYYMMDD in a file name that is a valid date and is not part of a
+/// longer run of digits (so "GeoLite2" or a build number never passes for a date).
+fn date_in_file_name(file_name: &str) -> Option<NaiveDate> {
+    let name_bytes = file_name.as_bytes();
+    let is_digit_at = |index: usize| name_bytes.get(index).is_some_and(u8::is_ascii_digit);
+    for start in 0..name_bytes.len() {
+        if !is_digit_at(start) || (start > 0 && is_digit_at(start - 1)) {
+            continue;
+        }
+        for (pattern_length, format) in [(10, "%Y-%m-%d"), (8, "%Y%m%d")] {
+            let end = start + pattern_length;
+            if end > name_bytes.len() || is_digit_at(end) {
+                continue;
+            }
+            let candidate = &name_bytes[start..end];
+            let shape_matches = candidate.iter().enumerate().all(|(position, byte)| {
+                if pattern_length == 10 && (position == 4 || position == 7) {
+                    *byte == b'-'
+                } else {
+                    byte.is_ascii_digit()
+                }
+            });
+            if !shape_matches {
+                continue;
+            }
+            // The candidate is pure ASCII, so it is valid UTF-8.
+            let Ok(candidate_text) = std::str::from_utf8(candidate) else {
+                continue;
+            };
+            if let Ok(date) = NaiveDate::parse_from_str(candidate_text, format) {
+                return Some(date);
+            }
+        }
+    }
+    None
+}
+
+/// Just the fields a lookup needs. Fields not named here are skipped without being expanded
+/// by the decoder, which keeps a lookup cheap compared with decoding the full City record.
+#[derive(Deserialize, Default)]
+struct CountryAndSubdivisions<'record> {
+    #[serde(borrow, default)]
+    country: NamedPlace<'record>,
+    #[serde(borrow, default)]
+    subdivisions: Vec<NamedPlace<'record>>,
+}
+
+#[derive(Deserialize, Default)]
+struct NamedPlace<'record> {
+    #[serde(borrow, default)]
+    names: EnglishName<'record>,
+}
+
+#[derive(Deserialize, Default)]
+struct EnglishName<'record> {
+    #[serde(borrow, default)]
+    en: Option<&'record str>,
+}
+
+struct OpenDatabase {
+    path: PathBuf,
+    file_name: String,
+    /// The date the database applies from; None only for a single undated database.
+    date: Option<NaiveDate>,
+    /// `date` as days since 1970-01-01, compared with reply timestamps without any range
+    /// limits of chrono's date-time types.
+    first_day_number: i64,
+    reader: Reader<Mmap>,
+}
+
+/// The GeoIP databases of a run, sorted by date and memory-mapped; shared by all threads of a
+/// worker behind an Arc.
+pub struct GeoResolver {
+    databases: Vec<OpenDatabase>,
+    lookup_error_count: AtomicU64,
+}
+
+// Every worker thread shares one resolver.
+const _: () = {
+    const fn assert_send_and_sync<T: Send + Sync>() {}
+    assert_send_and_sync::<GeoResolver>()
+};
+
+impl fmt::Debug for GeoResolver {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("GeoResolver")
+            .field("databases", &self.describe())
+            .field("lookup_errors", &self.lookup_errors())
+            .finish()
+    }
+}
+
+impl GeoResolver {
+    /// Opens every database memory-mapped. A missing file, an unreadable or corrupt database,
+    /// a database that is not a City/Country database, or an undated spec among several is an
+    /// error naming the path. A single undated database is used for every date.
+    pub fn open(specs: &[GeoDatabaseSpec]) -> Result<GeoResolver, GeoError> {
+        if specs.is_empty() {
+            return Err(GeoError::NoDatabases);
+        }
+        if specs.len() > 1 {
+            if let Some(undated_spec) = specs.iter().find(|spec| spec.date.is_none()) {
+                return Err(GeoError::NoDate {
+                    spec: undated_spec.path.display().to_string(),
+                });
+            }
+        }
+        let mut databases = specs.iter().map(open_database).collect::<Result<Vec<_>, _>>()?;
+        // Stable, so of two databases with the same date the one given later wins.
+        databases.sort_by_key(|database| database.first_day_number);
+        for database in &databases {
+            tracing::info!(
+                database = %database.path.display(),
+                date = ?database.date,
+                database_type = %database.reader.metadata().database_type,
+                "opened geoip database"
+            );
+        }
+        Ok(GeoResolver {
+            databases,
+            lookup_error_count: AtomicU64::new(0),
+        })
+    }
+
+    /// The database for a reply finished at `timestamp_us` (UTC microseconds): the newest one
+    /// dated on or before that day, else the earliest. Returns its index in date order.
+    pub fn database_for(&self, timestamp_us: i64) -> usize {
+        let reply_day_number = timestamp_us.div_euclid(MICROSECONDS_PER_DAY);
+        let databases_on_or_before = self
+            .databases
+            .partition_point(|database| database.first_day_number <= reply_day_number);
+        databases_on_or_before.saturating_sub(1)
+    }
+
+    /// English country name and English name of the most specific subdivision, from the
+    /// database for `timestamp_us`. Anything unknown is None; an unparsable ip gives the
+    /// default answer. A database error for one address is counted, not raised, so one bad
+    /// record cannot stop a job.
+    pub fn lookup(&self, ip: &str, timestamp_us: i64) -> GeoAnswer {
+        let Ok(parsed_address) = ip.trim().parse::<IpAddr>() else {
+            return GeoAnswer::default();
+        };
+        // ::ffff:a.b.c.d is how dual-stack servers report IPv4 clients; resolve it through
+        // the IPv4 tree so that IPv4-only databases answer it as well.
+        let address = match parsed_address {
+            IpAddr::V6(address_v6) => address_v6.to_ipv4_mapped().map_or(parsed_address, IpAddr::V4),
+            IpAddr::V4(_) => parsed_address,
+        };
+        let Some(database) = self.databases.get(self.database_for(timestamp_us)) else {
+            return GeoAnswer::default();
+        };
+        if address.is_ipv6() && database.reader.metadata().ip_version == 4 {
+            return GeoAnswer::default();
+        }
+        match lookup_names(&database.reader, address) {
+            Ok(answer) => answer,
+            Err(error) => {
+                let errors_before = self.lookup_error_count.fetch_add(1, Ordering::Relaxed);
+                // The first error is worth a warning; the rest only feed the run counter.
+                if errors_before == 0 {
+                    tracing::warn!(
+                        database = %database.path.display(),
+                        %error,
+                        "geoip lookup failed for the ip; answering unknown"
+                    );
+                } else {
+                    tracing::debug!(
+                        database = %database.path.display(),
+                        %error,
+                        "geoip lookup failed for the ip; answering unknown"
+                    );
+                }
+                GeoAnswer::default()
+            }
+        }
+    }
+
+    /// Number of lookups that hit a database error, for the run counters.
+    pub fn lookup_errors(&self) -> u64 {
+        self.lookup_error_count.load(Ordering::Relaxed)
+    }
+
+    /// (file name, date) of each database in date order. A single undated database reports
+    /// the build date from its metadata, since it has no other.
+    pub fn describe(&self) -> Vec<(String, NaiveDate)> {
+        self.databases
+            .iter()
+            .map(|database| {
+                let date = database.date.unwrap_or_else(|| build_date(&database.reader));
+                (database.file_name.clone(), date)
+            })
+            .collect()
+    }
+}
+
+fn build_date(reader: &Reader<Mmap>) -> NaiveDate {
+    i64::try_from(reader.metadata().build_epoch)
+        .ok()
+        .and_then(|build_epoch| chrono::DateTime::from_timestamp(build_epoch, 0))
+        .map(|build_time| build_time.date_naive())
+        .unwrap_or_default()
+}
+
+fn lookup_names(reader: &Reader<Mmap>, address: IpAddr) -> Result<GeoAnswer, MaxMindDbError> {
+    let lookup_result = reader.lookup(address)?;
+    let Some(record) = lookup_result.decode::<CountryAndSubdivisions>()? else {
+        return Ok(GeoAnswer::default());
+    };
+    Ok(GeoAnswer {
+        country: record.country.names.en.map(str::to_string),
+        state: record
+            .subdivisions
+            .last()
+            .and_then(|subdivision| subdivision.names.en)
+            .map(str::to_string),
+    })
+}
+
+fn open_database(spec: &GeoDatabaseSpec) -> Result<OpenDatabase, GeoError> {
+    let path = spec.path.clone();
+    let corrupt = |message: String| GeoError::CorruptDatabase {
+        path: spec.path.clone(),
+        message,
+    };
+    let file_metadata = match std::fs::metadata(&path) {
+        Ok(file_metadata) => file_metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(GeoError::MissingDatabase { path });
+        }
+        Err(error) => return Err(corrupt(format!("cannot read it: {error}"))),
+    };
+    if !file_metadata.is_file() {
+        return Err(corrupt("it is not a regular file".to_string()));
+    }
+    // SAFETY: the databases are read-only inputs that nothing modifies while a run uses them;
+    // an operator replacing one must do so by renaming a new file into place, never by
+    // rewriting it, because a mapped file that shrinks under us is undefined behaviour.
+    let reader = unsafe { Reader::open_mmap(&path) }.map_err(|error| corrupt(error.to_string()))?;
+
+    let database_type = reader.metadata().database_type.clone();
+    let is_location_database = ["City", "Country", "Enterprise"]
+        .iter()
+        .any(|kind| database_type.contains(kind));
+    if !is_location_database {
+        return Err(GeoError::WrongDatabaseType { path, database_type });
+    }
+
+    // Opening only parses the metadata, so a broken search tree or data section would
+    // otherwise surface as lookup errors mid-run. Small databases (tests, fixtures) get the
+    // crate's full verifier; every database gets probe lookups through the same decoding
+    // path as real lookups.
+    if file_metadata.len() <= FULL_VERIFY_MAX_BYTES {
+        reader
+            .verify()
+            .map_err(|error| corrupt(format!("verification failed: {error}")))?;
+    }
+    for probe_address_text in PROBE_ADDRESSES {
+        let Ok(probe_address) = probe_address_text.parse::<IpAddr>() else {
+            continue;
+        };
+        if probe_address.is_ipv6() && reader.metadata().ip_version == 4 {
+            continue;
+        }
+        lookup_names(&reader, probe_address).map_err(|error| corrupt(format!("a probe lookup failed: {error}")))?;
+    }
+
+    let file_name = path
+        .file_name()
+        .map(|file_name| file_name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let first_day_number = spec.date.map_or(i64::MIN, |date| {
+        date.signed_duration_since(chrono::DateTime::UNIX_EPOCH.date_naive())
+            .num_days()
+    });
+    Ok(OpenDatabase {
+        path,
+        file_name,
+        date: spec.date,
+        first_day_number,
+        reader,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maxminddb::geoip2;
+    use rand::{Rng, SeedableRng};
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    const GEO_DATA_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/geo");
+    const TEST_CITY_DATABASE: &str = "GeoLite2-City-Test.mmdb";
+    const BROKEN_DATABASE: &str = "GeoIP2-City-Test-Broken-Double-Format.mmdb";
+    const EXPECTED_CSV: &str = "expected_GeoLite2-City-Test.csv";
+
+    /// A path in the shared geo data. Missing data fails the test rather than skipping it,
+    /// so a broken checkout cannot pass silently.
+    fn geo_data_path(file_name: &str) -> PathBuf {
+        let directory = Path::new(GEO_DATA_DIRECTORY);
+        assert!(
+            directory.is_dir(),
+            "the shared geo test data directory {} is missing (expected /work/shared/data/geo)",
+            directory.display()
+        );
+        let path = directory.join(file_name);
+        assert!(path.is_file(), "missing geo test data file {}", path.display());
+        path
+    }
+
+    fn undated_test_resolver() -> GeoResolver {
+        let spec = GeoDatabaseSpec {
+            path: geo_data_path(TEST_CITY_DATABASE),
+            date: None,
+        };
+        GeoResolver::open(&[spec]).expect("the test city database opens")
+    }
+
+    fn microseconds_at(year: i32, month: u32, day: u32, hms_micro: (u32, u32, u32, u32)) -> i64 {
+        let (hour, minute, second, microsecond) = hms_micro;
+        NaiveDate::from_ymd_opt(year, month, day)
+            .and_then(|date| date.and_hms_micro_opt(hour, minute, second, microsecond))
+            .expect("a valid test date")
+            .and_utc()
+            .timestamp_micros()
+    }
+
+    fn answer(country: Option<&str>, state: Option<&str>) -> GeoAnswer {
+        GeoAnswer {
+            country: country.map(str::to_string),
+            state: state.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn hash_matches_a_vector_computed_once_with_python() {
+        let salt = IpSalt::from_hex("00112233445566778899AABBCCDDEEFF").expect("valid salt");
+        // hashlib.sha256(bytes.fromhex('00112233445566778899aabbccddeeff') + ip.encode()).hexdigest()
+        assert_eq!(
+            salt.hash_ip("203.0.113.7"),
+            "682963cd715f6a49877596c31375c4ee806e1a6a97cb57a98c2820de1a2a0b8a"
+        );
+        assert_eq!(
+            salt.hash_ip("2001:db8::1"),
+            "c5db1f6c55d232be2f2b718bb0fb685652c5e7697607ea2d453fb66d75012f59"
+        );
+    }
+
+    #[test]
+    fn hash_matches_python_hashlib_for_many_vectors() {
+        let mut random_generator = rand_chacha::ChaCha8Rng::seed_from_u64(2405_01470);
+        let mut vectors: Vec<(String, String)> = Vec::new();
+        let fixed_ips = [
+            "",
+            "127.0.0.1",
+            " 1.2.3.4 ",
+            "::1",
+            "::",
+            "::ffff:81.2.69.142",
+            "::FFFF:81.2.69.142",
+            "fe80::1%eth0",
+            "2001:DB8::1",
+            "not an ip",
+            "ünïcode",
+        ];
+        for (vector_index, fixed_ip) in fixed_ips.iter().enumerate() {
+            let salt_hex = hex::encode(vec![vector_index as u8; vector_index + 1]);
+            vectors.push((salt_hex, fixed_ip.to_string()));
+        }
+        for vector_index in 0..60 {
+            let salt_length = random_generator.random_range(1..=64);
+            let salt_bytes: Vec<u8> = (0..salt_length).map(|_| random_generator.random()).collect();
+            let ip = match vector_index % 3 {
+                0 => std::net::Ipv4Addr::from(random_generator.random::<u32>()).to_string(),
+                1 => std::net::Ipv6Addr::from(random_generator.random::<u128>()).to_string(),
+                _ => format!("::ffff:{}", std::net::Ipv4Addr::from(random_generator.random::<u32>())),
+            };
+            vectors.push((hex::encode(salt_bytes), ip));
+        }
+        assert!(vectors.len() >= 50);
+
+        let python_script = "import sys, json, hashlib\n\
+            for line in sys.stdin:\n\
+            \x20   salt_hex, ip = json.loads(line)\n\
+            \x20   print(hashlib.sha256(bytes.fromhex(salt_hex) + ip.encode()).hexdigest())\n";
+        let mut python = Command::new("python3")
+            .arg("-c")
+            .arg(python_script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 must be installed to check the hashes against hashlib");
+        {
+            let mut python_input = python.stdin.take().expect("python stdin is piped");
+            for (salt_hex, ip) in &vectors {
+                let line = serde_json::to_string(&(salt_hex, ip)).expect("json encodes");
+                writeln!(python_input, "{line}").expect("writing to python3");
+            }
+        }
+        let python_output = python.wait_with_output().expect("python3 runs");
+        assert!(python_output.status.success(), "python3 failed");
+        let python_hashes: Vec<String> = String::from_utf8(python_output.stdout)
+            .expect("python prints utf-8")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(python_hashes.len(), vectors.len());
+
+        for (vector_index, ((salt_hex, ip), python_hash)) in vectors.iter().zip(&python_hashes).enumerate() {
+            // Exercise the accepted spellings: upper case and surrounding whitespace.
+            let salt_text = match vector_index % 3 {
+                0 => salt_hex.clone(),
+                1 => salt_hex.to_uppercase(),
+                _ => format!("  {salt_hex}\n"),
+            };
+            let salt = IpSalt::from_hex(&salt_text).expect("valid salt");
+            assert_eq!(&salt.hash_ip(ip), python_hash, "vector {vector_index}");
+        }
+    }
+
+    #[test]
+    fn invalid_salts_are_rejected_without_echoing_them() {
+        for bad_salt_text in ["", "   \n", "abc", "zz", "0g", "de ad"] {
+            let error = IpSalt::from_hex(bad_salt_text).expect_err("invalid salt rejected");
+            assert!(matches!(error, GeoError::InvalidSalt { .. }), "{error:?}");
+        }
+        let secret_looking_text = "ab12cd34ef56ab12cd3";
+        let message = IpSalt::from_hex(secret_looking_text)
+            .expect_err("odd length rejected")
+            .to_string();
+        assert!(!message.contains(secret_looking_text), "{message}");
+        let message = IpSalt::from_hex("ab12cd34ef56xx")
+            .expect_err("non-hex rejected")
+            .to_string();
+        assert!(!message.contains("ab12cd34"), "{message}");
+    }
+
+    #[test]
+    fn salt_debug_is_redacted() {
+        let salt_hex = "deadbeefcafebabe0123456789abcdef";
+        let salt = IpSalt::from_hex(salt_hex).expect("valid salt");
+        let debug_text = format!("{salt:?}");
+        assert_eq!(debug_text, "IpSalt(<redacted>)");
+        assert!(!debug_text.to_lowercase().contains("deadbeef"));
+        assert!(!format!("{:?}", Some(salt.clone())).contains("deadbeef"));
+        assert_eq!(format!("{:?}", IpSalt::random()), "IpSalt(<redacted>)");
+    }
+
+    #[test]
+    fn salt_from_file_and_random() {
+        let mut salt_file = tempfile::NamedTempFile::new().expect("tempfile");
+        writeln!(salt_file, "  00112233445566778899AABBCCDDEEFF").expect("write salt");
+        let salt = IpSalt::from_file(salt_file.path()).expect("salt file reads");
+        assert_eq!(
+            salt.hash_ip("203.0.113.7"),
+            "682963cd715f6a49877596c31375c4ee806e1a6a97cb57a98c2820de1a2a0b8a"
+        );
+
+        let missing_path = salt_file.path().with_extension("missing");
+        let error = IpSalt::from_file(&missing_path).expect_err("missing salt file");
+        assert!(matches!(error, GeoError::SaltFile { .. }), "{error:?}");
+
+        let first_random_salt = IpSalt::random();
+        let second_random_salt = IpSalt::random();
+        assert_eq!(first_random_salt.salt_bytes.len(), 32);
+        assert_ne!(first_random_salt.salt_bytes, second_random_salt.salt_bytes);
+        assert_ne!(fallback_random_bytes(), fallback_random_bytes());
+    }
+
+    #[test]
+    fn every_expected_csv_row_resolves_as_expected() {
+        let resolver = undated_test_resolver();
+        let independent_reader =
+            Reader::open_readfile(geo_data_path(TEST_CITY_DATABASE)).expect("the test city database reads");
+        let csv_text = std::fs::read_to_string(geo_data_path(EXPECTED_CSV)).expect("expected csv reads");
+        let mut csv_lines = csv_text.lines();
+        assert_eq!(
+            csv_lines.next(),
+            Some(
+                "ip,source_network,country_iso,subdivision_isos,city_en,\
+                 registered_country_iso,matches_source_json"
+            )
+        );
+        let mut checked_rows = 0;
+        let mut rows_with_state = 0;
+        for csv_line in csv_lines.filter(|line| !line.trim().is_empty()) {
+            let columns: Vec<&str> = csv_line.split(',').collect();
+            assert_eq!(columns.len(), 7, "row {csv_line:?}");
+            let (ip, country_iso, subdivision_isos) = (columns[0], columns[2], columns[3]);
+
+            let record: geoip2::City = independent_reader
+                .lookup(ip.parse().expect("csv ip parses"))
+                .expect("lookup works")
+                .decode()
+                .expect("record decodes")
+                .expect("every csv ip is in the database");
+            let expected_country_iso = (!country_iso.is_empty()).then_some(country_iso);
+            assert_eq!(record.country.iso_code, expected_country_iso, "row {csv_line:?}");
+            let record_subdivision_isos: Vec<&str> = record
+                .subdivisions
+                .iter()
+                .map(|subdivision| subdivision.iso_code.unwrap_or_default())
+                .collect();
+            let expected_subdivision_isos: Vec<&str> = if subdivision_isos.is_empty() {
+                Vec::new()
+            } else {
+                subdivision_isos.split('|').collect()
+            };
+            assert_eq!(record_subdivision_isos, expected_subdivision_isos, "row {csv_line:?}");
+
+            let expected_country_name = expected_country_iso.map(|_| {
+                record
+                    .country
+                    .names
+                    .english
+                    .expect("a country with an iso code has an english name")
+            });
+            let expected_state_name = expected_subdivision_isos.last().map(|last_iso| {
+                record
+                    .subdivisions
+                    .iter()
+                    .find(|subdivision| subdivision.iso_code == Some(*last_iso))
+                    .and_then(|subdivision| subdivision.names.english)
+                    .expect("the most specific subdivision has an english name")
+            });
+            let resolved = resolver.lookup(ip, 0);
+            assert_eq!(
+                resolved,
+                answer(expected_country_name, expected_state_name),
+                "row {csv_line:?}"
+            );
+            if resolved.state.is_some() {
+                rows_with_state += 1;
+            }
+            checked_rows += 1;
+        }
+        assert!(checked_rows >= 200, "only {checked_rows} csv rows");
+        assert!(rows_with_state >= 5, "only {rows_with_state} rows with a state");
+        assert_eq!(resolver.lookup_errors(), 0);
+    }
+
+    #[test]
+    fn literal_names_unknown_addresses_and_ipv4_mapped() {
+        let resolver = undated_test_resolver();
+        let england = answer(Some("United Kingdom"), Some("England"));
+        assert_eq!(resolver.lookup("81.2.69.142", 0), england);
+        assert_eq!(resolver.lookup("::ffff:81.2.69.142", 0), england);
+        assert_eq!(resolver.lookup("::FFFF:81.2.69.142", i64::MAX), england);
+        assert_eq!(
+            resolver.lookup("2.125.160.216", 0),
+            answer(Some("United Kingdom"), Some("West Berkshire"))
+        );
+        assert_eq!(
+            resolver.lookup("216.160.83.56", 0),
+            answer(Some("United States"), Some("Washington"))
+        );
+        assert_eq!(
+            resolver.lookup("89.160.20.128", 0),
+            answer(Some("Sweden"), Some("Östergötland County"))
+        );
+        assert_eq!(resolver.lookup("2001:218::1", i64::MIN), answer(Some("Japan"), None));
+        for unknown_address in ["192.0.2.1", "10.0.0.1", "::1", "::ffff:192.0.2.1"] {
+            assert_eq!(
+                resolver.lookup(unknown_address, 0),
+                GeoAnswer::default(),
+                "{unknown_address}"
+            );
+        }
+        for unparsable_ip in ["", "not an ip", "81.2.69", "81.2.69.142:443", "fe80::1%eth0"] {
+            assert_eq!(
+                resolver.lookup(unparsable_ip, 0),
+                GeoAnswer::default(),
+                "{unparsable_ip:?}"
+            );
+        }
+        assert_eq!(resolver.lookup_errors(), 0);
+        assert_eq!(resolver.database_for(i64::MIN), 0);
+        assert_eq!(resolver.database_for(i64::MAX), 0);
+        let described = resolver.describe();
+        assert_eq!(described.len(), 1);
+        assert_eq!(described[0].0, TEST_CITY_DATABASE);
+    }
+
+    #[test]
+    fn broken_missing_and_non_mmdb_databases_fail_cleanly_at_open() {
+        let broken_path = geo_data_path(BROKEN_DATABASE);
+        let error = GeoResolver::open(&[GeoDatabaseSpec {
+            path: broken_path.clone(),
+            date: None,
+        }])
+        .expect_err("the broken database is rejected at open");
+        match &error {
+            GeoError::CorruptDatabase { path, .. } => assert_eq!(path, &broken_path),
+            other_error => panic!("expected CorruptDatabase, got {other_error:?}"),
+        }
+        assert!(error.to_string().contains(BROKEN_DATABASE), "{error}");
+
+        let temporary_directory = tempfile::tempdir().expect("tempdir");
+        let missing_path = temporary_directory.path().join("GeoLite2-City-2020-01-01.mmdb");
+        let error = GeoResolver::open(&[
+            GeoDatabaseSpec::parse(missing_path.to_str().expect("utf-8 temp path")).expect("spec parses")
+        ])
+        .expect_err("a missing database is rejected");
+        assert!(
+            matches!(&error, GeoError::MissingDatabase { path } if path == &missing_path),
+            "{error:?}"
+        );
+
+        let garbage_path = temporary_directory.path().join("garbage.mmdb");
+        std::fs::write(&garbage_path, b"this is not a maxmind database\n".repeat(40)).expect("write garbage");
+        let empty_path = temporary_directory.path().join("empty.mmdb");
+        std::fs::write(&empty_path, b"").expect("write empty file");
+        for not_a_database in [garbage_path, empty_path, temporary_directory.path().into()] {
+            let error = GeoResolver::open(&[GeoDatabaseSpec {
+                path: not_a_database.clone(),
+                date: None,
+            }])
+            .expect_err("a non-mmdb file is rejected");
+            assert!(
+                matches!(&error, GeoError::CorruptDatabase { path, .. } if path == &not_a_database),
+                "{error:?}"
+            );
+        }
+
+        let error = GeoResolver::open(&[]).expect_err("no databases");
+        assert!(matches!(error, GeoError::NoDatabases), "{error:?}");
+    }
+
+    #[test]
+    fn dated_databases_are_chosen_at_the_day_boundaries() {
+        let temporary_directory = tempfile::tempdir().expect("tempdir");
+        let source_path = geo_data_path(TEST_CITY_DATABASE);
+        let first_path = temporary_directory.path().join("X-2018-01-01.mmdb");
+        let second_path = temporary_directory.path().join("X_20190101.mmdb");
+        let third_path = temporary_directory.path().join("X-latest.mmdb");
+        for copy_path in [&first_path, &second_path, &third_path] {
+            std::fs::copy(&source_path, copy_path).expect("copy the test database");
+        }
+        let spec_texts = [
+            format!("{}@2020-06-30", third_path.display()),
+            first_path.display().to_string(),
+            second_path.display().to_string(),
+        ];
+        let specs: Vec<GeoDatabaseSpec> = spec_texts
+            .iter()
+            .map(|spec_text| GeoDatabaseSpec::parse(spec_text).expect("spec parses"))
+            .collect();
+        let resolver = GeoResolver::open(&specs).expect("dated databases open");
+        let date = |year, month, day| NaiveDate::from_ymd_opt(year, month, day).expect("date");
+        assert_eq!(
+            resolver.describe(),
+            vec![
+                ("X-2018-01-01.mmdb".to_string(), date(2018, 1, 1)),
+                ("X_20190101.mmdb".to_string(), date(2019, 1, 1)),
+                ("X-latest.mmdb".to_string(), date(2020, 6, 30)),
+            ]
+        );
+
+        let cases = [
+            (i64::MIN, 0),
+            (0, 0),
+            (microseconds_at(2017, 12, 31, (23, 59, 59, 999_999)), 0),
+            (microseconds_at(2018, 1, 1, (0, 0, 0, 0)), 0),
+            (microseconds_at(2018, 12, 31, (23, 59, 59, 999_999)), 0),
+            (microseconds_at(2019, 1, 1, (0, 0, 0, 0)), 1),
+            (microseconds_at(2020, 6, 29, (23, 59, 59, 999_999)), 1),
+            (microseconds_at(2020, 6, 30, (0, 0, 0, 0)), 2),
+            (microseconds_at(2020, 6, 30, (12, 0, 0, 0)), 2),
+            (microseconds_at(2262, 1, 1, (0, 0, 0, 0)), 2),
+            (i64::MAX, 2),
+        ];
+        for (timestamp_us, expected_index) in cases {
+            assert_eq!(
+                resolver.database_for(timestamp_us),
+                expected_index,
+                "timestamp {timestamp_us}"
+            );
+        }
+        // Sanity-check the helper against known epoch values.
+        assert_eq!(microseconds_at(2018, 1, 1, (0, 0, 0, 0)), 1_514_764_800_000_000);
+        assert_eq!(
+            microseconds_at(2018, 12, 31, (23, 59, 59, 999_999)),
+            1_546_300_799_999_999
+        );
+        let england = answer(Some("United Kingdom"), Some("England"));
+        for (timestamp_us, _) in cases {
+            assert_eq!(resolver.lookup("81.2.69.142", timestamp_us), england);
+        }
+
+        let undated_path = temporary_directory.path().join("X-undated.mmdb");
+        std::fs::copy(&source_path, &undated_path).expect("copy the test database");
+        let two_specs = [
+            GeoDatabaseSpec::parse(&first_path.display().to_string()).expect("spec parses"),
+            GeoDatabaseSpec::parse(&undated_path.display().to_string()).expect("spec parses"),
+        ];
+        let error = GeoResolver::open(&two_specs).expect_err("undated among several");
+        assert!(matches!(&error, GeoError::NoDate { spec } if spec.contains("X-undated")));
+        let both_undated = [
+            GeoDatabaseSpec {
+                path: undated_path.clone(),
+                date: None,
+            },
+            GeoDatabaseSpec {
+                path: source_path.clone(),
+                date: None,
+            },
+        ];
+        let error = GeoResolver::open(&both_undated).expect_err("two undated databases");
+        assert!(matches!(error, GeoError::NoDate { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn spec_parsing() {
+        let date = |year, month, day| NaiveDate::from_ymd_opt(year, month, day);
+        let cases = [
+            ("GeoLite2-City.mmdb", "GeoLite2-City.mmdb", None),
+            (
+                "/data/GeoLite2-City-2018-07-03.mmdb",
+                "/data/GeoLite2-City-2018-07-03.mmdb",
+                date(2018, 7, 3),
+            ),
+            (
+                "GeoLite2-City_20180703.mmdb",
+                "GeoLite2-City_20180703.mmdb",
+                date(2018, 7, 3),
+            ),
+            ("x.mmdb@2020-06-30", "x.mmdb", date(2020, 6, 30)),
+            (
+                " GeoLite2-City-2018-07-03.mmdb@2019-02-28 ",
+                "GeoLite2-City-2018-07-03.mmdb",
+                date(2019, 2, 28),
+            ),
+            // The directory's date does not count, only the file name's.
+            ("/2017-01-01/GeoLite2-City.mmdb", "/2017-01-01/GeoLite2-City.mmdb", None),
+            (
+                "/data/a@b/GeoLite2-City-2019-01-01.mmdb",
+                "/data/a@b/GeoLite2-City-2019-01-01.mmdb",
+                date(2019, 1, 1),
+            ),
+            ("GeoLite2-City-20181301.mmdb", "GeoLite2-City-20181301.mmdb", None),
+            ("build-123456789.mmdb", "build-123456789.mmdb", None),
+            (
+                "City-2018-13-01-then-20190102.mmdb",
+                "City-2018-13-01-then-20190102.mmdb",
+                date(2019, 1, 2),
+            ),
+        ];
+        for (spec_text, expected_path, expected_date) in cases {
+            let spec = GeoDatabaseSpec::parse(spec_text).expect("spec parses");
+            assert_eq!(
+                spec,
+                GeoDatabaseSpec {
+                    path: PathBuf::from(expected_path),
+                    date: expected_date,
+                },
+                "{spec_text:?}"
+            );
+        }
+        for bad_spec_text in [
+            "x.mmdb@2020-13-01",
+            "x.mmdb@2020-02-30",
+            "x.mmdb@20200630",
+            "x.mmdb@",
+            "@2020-06-30",
+            "",
+            "   ",
+        ] {
+            let error = GeoDatabaseSpec::parse(bad_spec_text).expect_err("bad spec rejected");
+            assert!(
+                matches!(error, GeoError::InvalidSpec { .. }),
+                "{bad_spec_text:?}: {error:?}"
+            );
+        }
+    }
+}
