@@ -307,7 +307,7 @@ fn raw_client_ips(store: &Path) -> std::collections::HashSet<String> {
             .unwrap();
         let mut lines = RangeLines::new(decoder, 0, None, 1 << 30);
         let mut buffer = Vec::new();
-        while let Some(_) = lines.next_line(&mut buffer).unwrap() {
+        while lines.next_line(&mut buffer).unwrap().is_some() {
             if let Ok(parsed) = shared::raw::parse_raw_line(&buffer) {
                 ips.insert(parsed.row.ip);
             }

@@ -1,0 +1,87 @@
+//! `worker stage ...`: single stages over JSON lines, as DESIGN §9 specifies them.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use e2e_tests::binary;
+
+fn run_stage(args: &[&str], input: &str, salt_hex: &str) -> (i32, String, String) {
+    let mut child = Command::new(binary("worker"))
+        .args(args)
+        .env("WILDCHAT__IP_SALT", salt_hex)
+        .env_remove("WILDCHAT__GEOIP")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the worker");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+fn python_hash(salt_hex: &str, ip: &str) -> String {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib,sys; print(hashlib.sha256(bytes.fromhex(sys.argv[1]) + sys.argv[2].encode()).hexdigest())",
+            salt_hex,
+            ip,
+        ])
+        .output()
+        .expect("python3 is installed");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn geo_stage_annotates_each_line_and_reports_bad_lines() {
+    let database = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/geo/GeoLite2-City-Test.mmdb"
+    );
+    assert!(
+        std::path::Path::new(database).exists(),
+        "shared test data missing at {database}"
+    );
+    let salt = "0011aabbccddeeff";
+    let input = concat!(
+        "{\"ip\": \"81.2.69.142\", \"date\": \"2023-01-01 00:00:00\", \"keep\": 1}\n",
+        "{\"ip\": \"::ffff:81.2.69.142\"}\n",
+        "{\"ip\": \"10.0.0.1\", \"date\": \"2023-01-01T00:00:00Z\"}\n",
+        "not json\n",
+        "{\"date\": \"2023-01-01\"}\n",
+    );
+    let (code, stdout, stderr) = run_stage(&["stage", "geo", "--geoip", database], input, salt);
+    assert_eq!(code, 1, "bad lines make the exit status non-zero: {stderr}");
+    assert!(stderr.contains("stdin line 4: invalid json"), "{stderr}");
+    assert!(stderr.contains("stdin line 5: missing string field ip"), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["country"], "United Kingdom");
+    assert_eq!(lines[0]["state"], "England");
+    assert_eq!(lines[0]["keep"], 1);
+    assert_eq!(lines[0]["hashed_ip"], python_hash(salt, "81.2.69.142"));
+    assert_eq!(lines[1]["country"], "United Kingdom");
+    assert_eq!(lines[2]["country"], serde_json::Value::Null);
+    assert_eq!(lines[2]["state"], serde_json::Value::Null);
+    assert!(!stdout.contains(salt) && !stderr.contains(salt));
+}
+
+#[test]
+fn geo_stage_refuses_a_broken_database_at_start_up() {
+    let database = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/geo/GeoIP2-City-Test-Broken-Double-Format.mmdb"
+    );
+    let (code, stdout, stderr) = run_stage(&["stage", "geo", "--geoip", database], "{\"ip\": \"1.2.3.4\"}\n", "00");
+    assert_ne!(code, 0);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("GeoIP2-City-Test-Broken-Double-Format.mmdb"),
+        "{stderr}"
+    );
+}
