@@ -68,9 +68,14 @@ pub async fn quarantine_samples(
     Ok(samples)
 }
 
+/// One labelled, right-aligned line of the summary table.
+fn row(out: &mut String, label: &str, value: String) {
+    let _ = writeln!(out, "  {label:<28} {value:>14}");
+}
+
 fn reason_rows(out: &mut String, title: &str, counts: &BTreeMap<String, u64>) {
     let total: u64 = counts.values().sum();
-    let _ = writeln!(out, "  {title:<28} {:>14}", thousands(total));
+    row(out, title, thousands(total));
     for (reason, count) in counts {
         let _ = writeln!(out, "    {reason:<26} {:>14}", thousands(*count));
     }
@@ -95,61 +100,29 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
         report.plan.run_id,
         if report.resumed { ", resumed" } else { "" }
     );
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
-        "input objects",
-        thousands(report.plan.inputs.len() as u64)
-    );
-    let _ = writeln!(out, "  {:<28} {:>14}", "input size", mebibytes(input_bytes));
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
-        "map jobs",
-        thousands(report.plan.map_jobs.len() as u64)
-    );
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
-        "lines read",
-        thousands(counters.get("lines_read"))
-    );
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
-        "rows accepted",
-        thousands(counters.get("rows_read"))
-    );
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
-        "blank lines skipped",
-        thousands(counters.get("blank_lines"))
-    );
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
+    row(&mut out, "input objects", thousands(report.plan.inputs.len() as u64));
+    row(&mut out, "input size", mebibytes(input_bytes));
+    row(&mut out, "map jobs", thousands(report.plan.map_jobs.len() as u64));
+    row(&mut out, "lines read", thousands(counters.get("lines_read")));
+    row(&mut out, "rows accepted", thousands(counters.get("rows_read")));
+    row(&mut out, "blank lines skipped", thousands(counters.get("blank_lines")));
+    row(
+        &mut out,
         "lone surrogates dropped",
-        thousands(counters.get("lone_surrogates_dropped"))
+        thousands(counters.get("lone_surrogates_dropped")),
     );
     reason_rows(&mut out, "rows quarantined", &counters.group("quarantined"));
     reason_rows(&mut out, "chains dropped", &counters.group("chains_dropped"));
     reason_rows(&mut out, "rows in dropped chains", &counters.group("rows_dropped"));
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
-        "conversations",
-        thousands(counters.get("conversations"))
-    );
-    let _ = writeln!(out, "  {:<28} {:>14}", "turns", thousands(counters.get("turns")));
-    let _ = writeln!(out, "  {:<28} {:>14}", "shards (full)", thousands(shard_count as u64));
-    let _ = writeln!(out, "  {:<28} {:>14}", "release size", mebibytes(shard_bytes));
+    row(&mut out, "conversations", thousands(counters.get("conversations")));
+    row(&mut out, "turns", thousands(counters.get("turns")));
+    row(&mut out, "shards (full)", thousands(shard_count as u64));
+    row(&mut out, "release size", mebibytes(shard_bytes));
     let _ = writeln!(out, "  {:<28} {:>13.1}s", "elapsed", seconds);
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>14}",
+    row(
+        &mut out,
         "throughput (lines/s)",
-        thousands((counters.get("lines_read") as f64 / seconds.max(1e-3)) as u64)
+        thousands((counters.get("lines_read") as f64 / seconds.max(1e-3)) as u64),
     );
     if !samples.is_empty() {
         let _ = writeln!(out, "  first quarantined rows:");

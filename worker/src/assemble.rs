@@ -35,10 +35,6 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
         // A user turn is located with the database dated for its reply.
         let place = enrichment.locate(&row.ip, row.timestamp_us);
         turns.push(Turn {
-            content: std::mem::take(&mut row.user_content),
-            role: "user",
-            turn_identifier: row.id,
-            timestamp_us: None,
             country: place.country,
             state: place.state,
             hashed_ip: enrichment.hash_ip(&row.ip),
@@ -46,24 +42,11 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
                 accept_language: row.accept_language.clone(),
                 user_agent: row.user_agent.clone(),
             }),
-            language: None,
-            redacted: None,
-            toxic: None,
-            detoxify: None,
+            ..Turn::new("user", std::mem::take(&mut row.user_content), row.id)
         });
         turns.push(Turn {
-            content: std::mem::take(&mut row.assistant_content),
-            role: "assistant",
-            turn_identifier: row.id,
             timestamp_us: Some(row.timestamp_us),
-            country: None,
-            state: None,
-            hashed_ip: None,
-            header: None,
-            language: None,
-            redacted: None,
-            toxic: None,
-            detoxify: None,
+            ..Turn::new("assistant", std::mem::take(&mut row.assistant_content), row.id)
         });
     }
     let last = &rows[chain[chain.len() - 1]];
@@ -93,6 +76,64 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
+
+    fn row(id: i64, ip: &str, user_agent: &str) -> LinkRow {
+        LinkRow {
+            id,
+            timestamp_us: 1_700_000_000_000_000 + id,
+            model: "gpt-4-0314".into(),
+            fingerprint: "f".into(),
+            ip: ip.into(),
+            user_agent: Some(user_agent.into()),
+            accept_language: None,
+            current_hash: String::new(),
+            prev_hash: None,
+            user_content: format!("question {id}"),
+            assistant_content: format!("answer {id}"),
+        }
+    }
+
+    #[test]
+    fn conversation_fields_take_the_most_frequent_user_turn_values() {
+        let database = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/geo/GeoLite2-City-Test.mmdb"
+        );
+        let spec = GeoDatabaseSpec::parse(database).unwrap();
+        let enrichment = Enrichment {
+            salt: Some(IpSalt::from_hex("abcd").unwrap()),
+            geo: Some(GeoResolver::open(&[spec]).unwrap()),
+        };
+        // The second address moves the user out of the database; the first one wins 2 to 1.
+        let mut rows = vec![
+            row(1, "81.2.69.142", "a"),
+            row(2, "10.1.1.1", "b"),
+            row(3, "81.2.69.142", "b"),
+        ];
+        let conversation = assemble_conversation(&mut rows, &[0, 1, 2], &enrichment);
+        assert_eq!(conversation.turn, 3);
+        assert_eq!(conversation.turns.len(), 6);
+        assert_eq!(conversation.model, "gpt-4-0314");
+        assert_eq!(conversation.timestamp_us, 1_700_000_000_000_003);
+        assert_eq!(conversation.country.as_deref(), Some("United Kingdom"));
+        assert_eq!(conversation.state.as_deref(), Some("England"));
+        assert_eq!(conversation.hashed_ip, enrichment.hash_ip("81.2.69.142"));
+        assert_eq!(
+            conversation
+                .header
+                .as_ref()
+                .and_then(|header| header.user_agent.as_deref()),
+            Some("b")
+        );
+        assert_eq!(conversation.turns[2].country, None);
+        assert_eq!(conversation.turns[1].timestamp_us, Some(1_700_000_000_000_001));
+        assert_eq!(conversation.turns[1].hashed_ip, None, "assistant turns carry no ip");
+        assert_eq!(
+            conversation.conversation_hash,
+            conversation_hash(conversation.turns.iter().map(|turn| (turn.content.as_str(), turn.role)))
+        );
+    }
 
     #[test]
     fn most_frequent_breaks_ties_by_first_occurrence() {

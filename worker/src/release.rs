@@ -71,6 +71,26 @@ pub struct Turn {
     pub detoxify: Option<DetoxifyScores>,
 }
 
+impl Turn {
+    /// A turn with every stage annotation unset.
+    pub fn new(role: &'static str, content: String, turn_identifier: i64) -> Turn {
+        Turn {
+            content,
+            role,
+            turn_identifier,
+            timestamp_us: None,
+            country: None,
+            state: None,
+            hashed_ip: None,
+            header: None,
+            language: None,
+            redacted: None,
+            toxic: None,
+            detoxify: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
     pub conversation_hash: String,
@@ -338,35 +358,16 @@ mod tests {
         let mut conversation_turns = Vec::new();
         for index in 0..turns {
             conversation_turns.push(Turn {
-                content: format!("question {index}"),
-                role: "user",
-                turn_identifier: index as i64,
-                timestamp_us: None,
-                country: None,
-                state: None,
-                hashed_ip: None,
                 header: Some(Header {
                     accept_language: None,
                     user_agent: Some("ua".into()),
                 }),
-                language: None,
-                redacted: None,
-                toxic: None,
-                detoxify: None,
+                ..Turn::new("user", format!("question {index}"), index as i64)
             });
             conversation_turns.push(Turn {
-                content: format!("answer {index}"),
-                role: "assistant",
-                turn_identifier: index as i64,
                 timestamp_us: Some(1_700_000_000_000_000),
-                country: None,
-                state: None,
-                hashed_ip: None,
-                header: None,
-                language: None,
-                redacted: None,
-                toxic: None,
                 detoxify: Some([None, None, None, None, None, None, Some(0.5)]),
+                ..Turn::new("assistant", format!("answer {index}"), index as i64)
             });
         }
         Conversation {
