@@ -518,7 +518,7 @@ mod tests {
         let directory = Path::new(GEO_DATA_DIRECTORY);
         assert!(
             directory.is_dir(),
-            "the shared geo test data directory {} is missing (expected /work/shared/data/geo)",
+            "the shared geo test data directory {} is missing (shared/ lies beside the repository checkout)",
             directory.display()
         );
         let path = directory.join(file_name);
