@@ -21,22 +21,25 @@ fn counter(manifest: &serde_json::Value, path: &[&str]) -> u64 {
     value.as_u64().unwrap_or(0)
 }
 
-#[test]
-fn release_equals_the_generators_ground_truth_across_partitions() {
+/// A temporary store holding generated raw logs and their ground truth.
+fn generated_store(conversations: u64, seed: u64, objects: Option<usize>) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
+    let (conversations, seed) = (conversations.to_string(), seed.to_string());
+    let mut args = vec!["generate", "--conversations", &conversations, "--seed", &seed];
+    args.extend(["--store", store.to_str().unwrap()]);
+    let objects = objects.map(|count| count.to_string());
+    if let Some(objects) = &objects {
+        args.extend(["--objects", objects]);
+    }
+    coordinator(&args);
+    (dir, store)
+}
+
+#[test]
+fn release_equals_the_generators_ground_truth_across_partitions() {
+    let (_dir, store) = generated_store(20000, 7, Some(6));
     let store_arg = store.to_str().unwrap();
-    coordinator(&[
-        "generate",
-        "--conversations",
-        "20000",
-        "--seed",
-        "7",
-        "--store",
-        store_arg,
-        "--objects",
-        "6",
-    ]);
     let output = coordinator(&[
         "run",
         "--store",
@@ -170,18 +173,8 @@ fn raw_row(id: i64, headers: serde_json::Value, messages: serde_json::Value) -> 
 
 #[test]
 fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
+    let (_dir, store) = generated_store(300, 3, None);
     let store_arg = store.to_str().unwrap();
-    coordinator(&[
-        "generate",
-        "--conversations",
-        "300",
-        "--seed",
-        "3",
-        "--store",
-        store_arg,
-    ]);
     let generated = read_json(&store.join("truth/summary.json"));
 
     let good_headers = serde_json::json!({"user-agent": "UA", "x-forwarded-for": "203.0.113.5"});
@@ -386,20 +379,8 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
 
 #[test]
 fn a_killed_run_resumes_without_redoing_finished_jobs_and_gives_the_same_release() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
+    let (_dir, store) = generated_store(6000, 11, Some(3));
     let store_arg = store.to_str().unwrap();
-    coordinator(&[
-        "generate",
-        "--conversations",
-        "6000",
-        "--seed",
-        "11",
-        "--store",
-        store_arg,
-        "--objects",
-        "3",
-    ]);
     let common = [
         "--partitions",
         "8",
