@@ -118,6 +118,9 @@ fn main() -> anyhow::Result<()> {
             embedded_workers: workers,
             progress: false,
             enrichment: Arc::new(worker::enrich::Enrichment::default()),
+            poll_interval: std::time::Duration::from_millis(100),
+            progress_interval: std::time::Duration::from_secs(10),
+            embedded_heartbeat: std::time::Duration::from_secs(10),
         };
         let store_handle: Arc<dyn ObjectStore> = Arc::new(store.clone());
         let queue = Arc::new(MemoryQueue::new(QueueConfig::default()));

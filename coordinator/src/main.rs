@@ -1,21 +1,23 @@
 //! The coordinator command line (DESIGN §9): demo, generate, run and status.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use backends::{open_queue, open_store};
 use bytes_free::put_blocking;
 use clap::{Args, Parser, Subcommand};
 use coordinator::generate::{generate, GenerateOptions};
 use coordinator::pipeline::{run_pipeline, RunOptions};
 use coordinator::plan::PlanConfig;
+use coordinator::summary::render_queue_status;
 use coordinator::summary::{quarantine_samples, render_status, render_summary, thousands};
-use shared::queue::{MemoryQueue, Queue, QueueConfig};
+use shared::queue::{Queue, QueueConfig};
 use shared::store::ObjectStore;
-use shared::uri::open_store;
 use worker::enrich::Enrichment;
-use worker::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
+use worker::resources::{load_enrichment, EnrichmentSettings, SaltPolicy};
 
 #[derive(Parser)]
 #[command(
@@ -88,7 +90,8 @@ struct GenerateArgs {
 
 #[derive(Args, Clone)]
 struct Tuning {
-    /// Worker tasks (embedded queue); default: one per core.
+    /// Worker tasks in this process; default: one per core with the in-process queue, none
+    /// with a shared queue (external `worker run` processes serve it).
     #[arg(long, env = "WILDCHAT__WORKERS")]
     workers: Option<usize>,
     /// Partitions (and release shards) of the linking phase; default: about one per 256 MiB
@@ -107,14 +110,26 @@ struct Tuning {
     /// No progress line on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Seconds between progress lines when stderr is not a terminal.
+    #[arg(long, env = "WILDCHAT__PROGRESS_SECS", default_value_t = 10)]
+    progress_secs: u64,
+    /// A lease not refreshed for this long is reclaimed (embedded workers; `worker run`
+    /// processes take their own setting).
+    #[arg(long, env = "WILDCHAT__LEASE_TIMEOUT_MS", default_value_t = 120_000)]
+    lease_timeout_ms: u64,
+    /// Attempts per job before it is dead-lettered (embedded workers).
+    #[arg(long, env = "WILDCHAT__MAX_ATTEMPTS", default_value_t = 4)]
+    max_attempts: u32,
 }
 
 #[derive(Args)]
 struct RunArgs {
     #[arg(long, env = "WILDCHAT__STORE")]
     store: String,
-    /// `embedded` (in-process queue and workers).
-    #[arg(long, env = "WILDCHAT__QUEUE", default_value = "embedded")]
+    /// `memory` (alias `embedded`: in-process queue and workers) or
+    /// `redis://[user:password@]host:port[/db]` (a URL with a password is better given as
+    /// WILDCHAT__QUEUE: flags show in process listings).
+    #[arg(long, env = "WILDCHAT__QUEUE", default_value = "memory")]
     queue: String,
     /// Release version to commit; it must not exist yet.
     #[arg(long)]
@@ -133,6 +148,10 @@ struct StatusArgs {
     run_id: Option<String>,
     #[arg(long, env = "WILDCHAT__STORE")]
     store: String,
+    /// Also show the live state a shared queue holds (announced runs, queue depths, retries,
+    /// dead letters).
+    #[arg(long, env = "WILDCHAT__QUEUE")]
+    queue: Option<String>,
 }
 
 mod bytes_free {
@@ -159,6 +178,7 @@ fn main() -> ExitCode {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
@@ -182,28 +202,81 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Demo(args) => demo(args).await,
         Command::Generate(args) => {
-            let store = open_store(&args.store).map_err(anyhow::Error::msg)?;
+            let store = open_store(&args.store).await.map_err(anyhow::Error::msg)?;
             generate_into(store, args.conversations, args.seed, args.objects).await
         }
         Command::Run(args) => {
-            let store = open_store(&args.store).map_err(anyhow::Error::msg)?;
-            if args.queue != "embedded" {
-                bail!(
-                    "queue {:?} is not supported by this build yet; use --queue embedded",
-                    args.queue
+            let store = open_store(&args.store).await.map_err(anyhow::Error::msg)?;
+            let in_process = is_in_process_queue(&args.queue);
+            let queue = open_queue(&args.queue, queue_config(&args.tuning))
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let run_id = args.run_id.clone().unwrap_or_else(|| args.version.clone());
+            let embedded_workers = match (args.tuning.workers, in_process) {
+                (Some(workers), true) => workers.max(1),
+                (None, true) => default_workers(),
+                (Some(workers), false) => workers,
+                (None, false) => 0,
+            };
+            // Only workers in this process need the salt and the language models; the GeoIP
+            // databases are opened either way, to record them in the manifest.
+            let salt_policy = if embedded_workers > 0 {
+                SaltPolicy::Required
+            } else {
+                SaltPolicy::NotNeeded
+            };
+            let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone());
+            let (enrichment, geoip) = load_enrichment(&settings, salt_policy, embedded_workers > 0)?;
+            if !in_process {
+                eprintln!(
+                    "run {run_id}: queue {}, {embedded_workers} worker(s) in this process; start `worker run` processes against the same store and queue",
+                    backends::redis_queue::redact_url(&args.queue)
                 );
             }
-            let run_id = args.run_id.clone().unwrap_or_else(|| args.version.clone());
-            let (enrichment, geoip) = load_enrichment(&args.enrich, false)?;
-            let release_path = run_and_report(store, &run_id, &args.version, &args.tuning, enrichment, geoip).await?;
+            let release_path = run_and_report(
+                store,
+                queue,
+                &run_id,
+                &args.version,
+                &args.tuning,
+                embedded_workers,
+                enrichment,
+                geoip,
+            )
+            .await?;
             println!("{release_path}");
             Ok(())
         }
         Command::Status(args) => {
-            let store = open_store(&args.store).map_err(anyhow::Error::msg)?;
+            let store = open_store(&args.store).await.map_err(anyhow::Error::msg)?;
             print!("{}", render_status(store.as_ref(), args.run_id.as_deref()).await?);
+            if let Some(queue_uri) = args.queue.as_deref().filter(|uri| !is_in_process_queue(uri)) {
+                let queue = open_queue(queue_uri, QueueConfig::default())
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                print!(
+                    "{}",
+                    render_queue_status(
+                        queue.as_ref(),
+                        &backends::redis_queue::redact_url(queue_uri),
+                        args.run_id.as_deref()
+                    )
+                    .await?
+                );
+            }
             Ok(())
         }
+    }
+}
+
+fn is_in_process_queue(uri: &str) -> bool {
+    matches!(uri.trim(), "" | "memory" | "embedded")
+}
+
+fn queue_config(tuning: &Tuning) -> QueueConfig {
+    QueueConfig {
+        lease_timeout: std::time::Duration::from_millis(tuning.lease_timeout_ms.max(100)),
+        max_attempts: tuning.max_attempts.max(1),
     }
 }
 
@@ -245,18 +318,22 @@ fn default_workers() -> usize {
         .unwrap_or(2)
 }
 
-/// Runs the pipeline on the embedded default, prints the summary and returns the release path.
+/// Runs the pipeline, prints the summary and returns the release path.
+#[allow(clippy::too_many_arguments)]
 async fn run_and_report(
     store: Arc<dyn ObjectStore>,
+    queue: Arc<dyn Queue>,
     run_id: &str,
     version: &str,
     tuning: &Tuning,
+    embedded_workers: usize,
     enrichment: Enrichment,
     geoip_databases: Vec<String>,
 ) -> anyhow::Result<String> {
     if tuning.partitions == Some(0) {
         bail!("--partitions must be at least 1");
     }
+    let lease_timeout = queue_config(tuning).lease_timeout;
     let options = RunOptions {
         run_id: run_id.to_string(),
         version: version.to_string(),
@@ -268,80 +345,18 @@ async fn run_and_report(
             geoip_databases,
             ..PlanConfig::default()
         },
-        embedded_workers: tuning.workers.unwrap_or_else(default_workers).max(1),
+        embedded_workers,
         progress: !tuning.quiet,
         enrichment: Arc::new(enrichment),
+        poll_interval: std::time::Duration::from_millis(if std::io::stderr().is_terminal() { 200 } else { 500 }),
+        progress_interval: std::time::Duration::from_secs(tuning.progress_secs.max(1)),
+        embedded_heartbeat: (lease_timeout / 4).max(std::time::Duration::from_millis(25)),
     };
-    let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::new(QueueConfig::default()));
     let report = run_pipeline(store.clone(), queue, &options).await?;
     let samples = quarantine_samples(store.as_ref(), &report.map_outcomes, 5).await?;
     print!("{}", render_summary(&report, &samples));
     let release_dir = format!("{}/releases/{}", store.describe().trim_end_matches('/'), version);
     Ok(release_dir)
-}
-
-/// Where `infra/dev/setup.sh` installs the default GeoIP database.
-fn default_geoip_directory() -> Option<PathBuf> {
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
-    Some(data_home.join("wildchat/geoip"))
-}
-
-/// Loads the salt and the GeoIP databases, failing at start-up (not mid-run) when a
-/// configured one is missing or corrupt. Returns the enrichment and a description of the
-/// databases for the manifest.
-fn load_enrichment(args: &EnrichArgs, demo: bool) -> anyhow::Result<(Enrichment, Vec<String>)> {
-    let salt = match (&args.salt_file, std::env::var("WILDCHAT__IP_SALT")) {
-        (Some(path), _) => IpSalt::from_file(path).context("loading the ip salt")?,
-        (None, Ok(hex)) => IpSalt::from_hex(&hex).context("reading WILDCHAT__IP_SALT")?,
-        (None, Err(_)) if demo => {
-            eprintln!("demo: using a random ip salt for this run (hashed_ip values are not comparable across runs)");
-            IpSalt::random()
-        }
-        (None, Err(_)) => bail!(
-            "an ip salt is required: pass --salt-file FILE (hex) or set WILDCHAT__IP_SALT; it is never written anywhere"
-        ),
-    };
-    let mut specs = args.geoip.clone();
-    if specs.is_empty() {
-        if let Some(directory) = default_geoip_directory() {
-            if let Ok(entries) = std::fs::read_dir(&directory) {
-                let mut found: Vec<String> = entries
-                    .filter_map(Result::ok)
-                    .map(|entry| entry.path())
-                    .filter(|path| path.extension().is_some_and(|extension| extension == "mmdb"))
-                    .map(|path| path.display().to_string())
-                    .collect();
-                found.sort();
-                specs = found;
-            }
-        }
-    }
-    let geo = if specs.is_empty() {
-        eprintln!(
-            "warning: no geoip database configured (--geoip, or run infra/dev/setup.sh): country and state will be null"
-        );
-        None
-    } else {
-        let parsed = specs
-            .iter()
-            .map(|spec| GeoDatabaseSpec::parse(spec))
-            .collect::<Result<Vec<_>, _>>()
-            .context("reading --geoip")?;
-        Some(GeoResolver::open(&parsed).context("opening the geoip databases")?)
-    };
-    let described = geo
-        .as_ref()
-        .map(|resolver| {
-            resolver
-                .describe()
-                .into_iter()
-                .map(|(name, date)| format!("{name}@{date}"))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok((Enrichment { salt: Some(salt), geo }, described))
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
@@ -362,7 +377,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             std::fs::remove_dir_all(&directory).with_context(|| format!("clearing {}", directory.display()))?;
         }
     }
-    let store = open_store(&root.display().to_string()).map_err(anyhow::Error::msg)?;
+    let store = open_store(&root.display().to_string())
+        .await
+        .map_err(anyhow::Error::msg)?;
     eprintln!(
         "demo: generating {} conversations into {}",
         thousands(args.conversations),
@@ -370,8 +387,23 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     generate_into(store.clone(), args.conversations, args.seed, None).await?;
     let version = format!("demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
-    let (enrichment, geoip) = load_enrichment(&args.enrich, true)?;
-    let release_path = run_and_report(store, &version, &version, &args.tuning, enrichment, geoip).await?;
+    let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone());
+    let (enrichment, geoip) = load_enrichment(&settings, SaltPolicy::RandomIfMissing, true)?;
+    let queue = open_queue("memory", queue_config(&args.tuning))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let workers = args.tuning.workers.unwrap_or_else(default_workers).max(1);
+    let release_path = run_and_report(
+        store,
+        queue,
+        &version,
+        &version,
+        &args.tuning,
+        workers,
+        enrichment,
+        geoip,
+    )
+    .await?;
     println!("{release_path}");
     Ok(())
 }

@@ -1,21 +1,33 @@
 //! Running a release: plan (or resume), enqueue the map jobs and wait at the barrier,
 //! enqueue the partition jobs and wait, then commit the release with its manifest last.
-//! The embedded default runs workers as tasks in this process on the same code path.
+//! The embedded default runs workers as tasks in this process on the same code path; with a
+//! shared queue the workers are other processes that find the run through its announcement.
+//!
+//! A barrier is decided by the store, not the queue: a phase is over when every job's
+//! completion marker exists. The queue's counters only drive progress and two alarms: dead
+//! letters (the run fails naming the job and its last error) and lost jobs (nothing waiting or
+//! leased while markers are missing, as after a Redis restart that lost its data), which are
+//! enqueued again. So a restarted coordinator or a rebuilt queue never redoes finished jobs
+//! and never waits on work nobody holds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use serde::de::DeserializeOwned;
 use shared::counters::Counters;
-use shared::jobs::{JobPayload, MapOutcome, PartitionJob, PartitionOutcome, RunLayout, MAP_QUEUE, PARTITION_QUEUE};
-use shared::queue::{Job, Queue};
-use shared::store::{get_json, ObjectStore};
+use shared::jobs::{
+    run_queue, JobPayload, MapOutcome, PartitionJob, PartitionOutcome, RunLayout, MAP_QUEUE, PARTITION_QUEUE,
+};
+use shared::queue::{Job, Queue, QueueError, QueueStats, RunAnnouncement};
+use shared::retry::Backoff;
+use shared::store::{ObjectStore, StoreError};
 use tokio::sync::watch;
+use tracing::{info, warn};
 use worker::enrich::Enrichment;
-use worker::runner::{run_worker_loop, RunnerOptions, RunnerStats};
+use worker::runner::{run_worker_loop, QueueSource, RunnerOptions, RunnerStats};
 
 use crate::commit::{commit_release, manifest_key, CommitReport};
 use crate::plan::{plan_or_resume, PlanConfig, RunPlan};
@@ -28,8 +40,14 @@ pub struct RunOptions {
     /// Worker tasks started in this process (0 when external workers serve the queue).
     pub embedded_workers: usize,
     pub progress: bool,
-    /// Salt and GeoIP databases the embedded workers use.
+    /// Salt, GeoIP databases and language models the embedded workers use.
     pub enrichment: Arc<Enrichment>,
+    /// How often the coordinator looks at the queue and the store while it waits.
+    pub poll_interval: Duration,
+    /// How often a non-interactive progress line is printed.
+    pub progress_interval: Duration,
+    /// Heartbeat period of the embedded workers (shorter than the queue's lease timeout).
+    pub embedded_heartbeat: Duration,
 }
 
 /// Everything the summary needs.
@@ -41,10 +59,34 @@ pub struct RunReport {
     pub map_outcomes: Vec<MapOutcome>,
     pub commit: CommitReport,
     pub elapsed: Duration,
+    /// Attempts the queue retried (failed or expired leases), both phases together.
+    pub queue_retries: u64,
+    /// Jobs enqueued again because the queue had lost them.
+    pub jobs_requeued: u64,
 }
 
-fn queue_name(run_id: &str, kind: &str) -> String {
-    format!("{run_id}/{kind}")
+/// The job of one phase, with the key of its completion marker.
+struct PhaseJob {
+    id: String,
+    marker: String,
+    payload: JobPayload,
+}
+
+/// What waiting at one barrier found out.
+struct PhaseResult<T> {
+    /// One outcome per job, in the order the jobs were given.
+    outcomes: Vec<T>,
+    retries: u64,
+    requeued: u64,
+}
+
+/// Shared by both phases of one run.
+struct Watch<'a> {
+    store: &'a dyn ObjectStore,
+    queue: &'a dyn Queue,
+    options: &'a RunOptions,
+    plan: &'a RunPlan,
+    queues: Vec<String>,
 }
 
 pub async fn run_pipeline(
@@ -61,20 +103,20 @@ pub async fn run_pipeline(
         );
     }
     let (plan, resumed) = plan_or_resume(store.as_ref(), &options.run_id, &options.version, &options.config).await?;
-    let layout = RunLayout::new(&plan.run_id);
-    let map_queue = queue_name(&plan.run_id, MAP_QUEUE);
-    let partition_queue = queue_name(&plan.run_id, PARTITION_QUEUE);
+    let map_queue = run_queue(&plan.run_id, MAP_QUEUE);
+    let partition_queue = run_queue(&plan.run_id, PARTITION_QUEUE);
 
     let (stop_sender, stop_receiver) = watch::channel(false);
     let stats = Arc::new(RunnerStats::default());
     let mut workers = Vec::new();
     for index in 0..options.embedded_workers {
         let runner_options = RunnerOptions {
-            worker_name: format!("embedded-{index}"),
-            queues: vec![partition_queue.clone(), map_queue.clone()],
-            heartbeat_interval: Duration::from_secs(10),
+            worker_name: format!("embedded-{}-{index}", std::process::id()),
+            queues: QueueSource::Fixed(vec![partition_queue.clone(), map_queue.clone()]),
+            heartbeat_interval: options.embedded_heartbeat,
             idle_poll: Duration::from_millis(50),
             enrichment: options.enrichment.clone(),
+            observer: None,
         };
         workers.push(tokio::spawn(run_worker_loop(
             store.clone(),
@@ -85,101 +127,28 @@ pub async fn run_pipeline(
         )));
     }
 
-    let result = async {
-        // Map phase: enqueue what has no completion marker yet.
-        let mut pending_map = Vec::new();
-        for job in &plan.map_jobs {
-            if store.head(&layout.map_marker(&job.job_id)).await?.is_none() {
-                pending_map.push(Job {
-                    id: job.job_id.clone(),
-                    payload: serde_json::to_value(JobPayload::Map(job.clone()))?,
-                });
-            }
-        }
-        let total_bytes: u64 = plan.inputs.iter().map(|object| object.size).sum();
-        let phase_total = pending_map.len() as u64;
-        queue.enqueue(&map_queue, pending_map).await?;
-        wait_for_phase(
-            queue.as_ref(),
-            &map_queue,
-            "map",
-            phase_total,
-            &stats,
-            options.progress,
-            Some(total_bytes),
-        )
-        .await?;
-
-        let mut map_outcomes = Vec::with_capacity(plan.map_jobs.len());
-        for job in &plan.map_jobs {
-            let outcome: MapOutcome = get_json(store.as_ref(), &layout.map_marker(&job.job_id))
-                .await
-                .with_context(|| format!("reading the outcome of map job {}", job.job_id))?;
-            map_outcomes.push(outcome);
-        }
-        let mut counters = Counters::default();
-        let mut fragments_by_partition: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-        for outcome in &map_outcomes {
-            counters.merge(&outcome.counters);
-            for fragment in &outcome.fragments {
-                fragments_by_partition
-                    .entry(fragment.partition)
-                    .or_default()
-                    .push(fragment.key.clone());
-            }
-        }
-
-        // Partition phase.
-        let mut pending_partitions = Vec::new();
-        for partition in 0..plan.config.partitions {
-            if store.head(&layout.partition_marker(partition)).await?.is_none() {
-                let job = PartitionJob {
-                    run_id: plan.run_id.clone(),
-                    partition,
-                    fragments: fragments_by_partition.remove(&partition).unwrap_or_default(),
-                };
-                pending_partitions.push(Job {
-                    id: format!("p{partition:05}"),
-                    payload: serde_json::to_value(JobPayload::Partition(job))?,
-                });
-            }
-        }
-        let phase_total = pending_partitions.len() as u64;
-        stats.rows.store(0, Ordering::Relaxed);
-        queue.enqueue(&partition_queue, pending_partitions).await?;
-        wait_for_phase(
-            queue.as_ref(),
-            &partition_queue,
-            "link",
-            phase_total,
-            &stats,
-            options.progress,
-            None,
-        )
-        .await?;
-
-        let mut partition_outcomes = Vec::with_capacity(plan.config.partitions as usize);
-        for partition in 0..plan.config.partitions {
-            let outcome: PartitionOutcome = get_json(store.as_ref(), &layout.partition_marker(partition))
-                .await
-                .with_context(|| format!("reading the outcome of partition {partition}"))?;
-            counters.merge(&outcome.counters);
-            partition_outcomes.push(outcome);
-        }
-        let commit = commit_release(store.as_ref(), &plan, &partition_outcomes, &map_outcomes, &counters).await?;
-        Ok::<_, anyhow::Error>((counters, map_outcomes, commit))
-    }
-    .await;
+    let watch = Watch {
+        store: store.as_ref(),
+        queue: queue.as_ref(),
+        options,
+        plan: &plan,
+        queues: vec![partition_queue.clone(), map_queue.clone()],
+    };
+    let result = run_phases(&watch, &map_queue, &partition_queue).await;
 
     let _ = stop_sender.send(true);
     for worker in workers {
         match worker.await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(error = %format!("{error:#}"), "embedded worker stopped with an error"),
-            Err(join_error) => tracing::warn!(error = %join_error, "embedded worker panicked"),
+            Ok(Err(error)) => warn!(error = %format!("{error:#}"), "embedded worker stopped with an error"),
+            Err(join_error) => warn!(error = %join_error, "embedded worker panicked"),
         }
     }
-    let (counters, map_outcomes, commit) = result?;
+    // Workers stop looking at this run's queues; a restarted coordinator announces it again.
+    if let Err(error) = queue.withdraw_run(&plan.run_id).await {
+        warn!(run = %plan.run_id, error = %error, "cannot withdraw the run announcement");
+    }
+    let (counters, map_outcomes, commit, queue_retries, jobs_requeued) = result?;
     Ok(RunReport {
         plan,
         resumed,
@@ -187,74 +156,342 @@ pub async fn run_pipeline(
         map_outcomes,
         commit,
         elapsed: started.elapsed(),
+        queue_retries,
+        jobs_requeued,
     })
 }
 
-/// Waits until every job of the phase completed; fails with the dead letters if any job
-/// exhausted its attempts. Shows a progress line on stderr.
-async fn wait_for_phase(
-    queue: &dyn Queue,
-    queue_name: &str,
-    phase: &str,
-    total: u64,
-    stats: &RunnerStats,
-    show_progress: bool,
-    total_bytes: Option<u64>,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let interactive = std::io::stderr().is_terminal();
-    let mut last_printed = Instant::now();
-    loop {
-        let queue_stats = queue.stats(queue_name).await?;
-        let finished = queue_stats.completed + queue_stats.dead;
-        let elapsed = started.elapsed().as_secs_f64();
-        let print_due = interactive || last_printed.elapsed() >= Duration::from_secs(10);
-        if show_progress && (print_due || finished >= total) {
-            let rows = stats.rows.load(Ordering::Relaxed);
-            let rate = rows as f64 / elapsed.max(1e-3);
-            let eta = if queue_stats.completed > 0 && finished < total {
-                let per_job = elapsed / queue_stats.completed as f64;
-                format!("{:.0}s", per_job * (total - finished) as f64)
-            } else {
-                "-".to_string()
-            };
-            let unit = if total_bytes.is_some() { "lines" } else { "turns" };
-            let line = format!(
-                "{phase:>4}: jobs {}/{total} | {rows} {unit} | {rate:.0} {unit}/s | eta {eta} | retries {} | dead {}",
-                queue_stats.completed, queue_stats.retries, queue_stats.dead
-            );
-            if interactive {
-                eprint!("\r\x1b[2K{line}");
-                if finished >= total {
-                    eprintln!();
-                }
-            } else {
-                eprintln!("{line}");
-            }
-            last_printed = Instant::now();
+type PhasesOutcome = (Counters, Vec<MapOutcome>, CommitReport, u64, u64);
+
+async fn run_phases(watch: &Watch<'_>, map_queue: &str, partition_queue: &str) -> anyhow::Result<PhasesOutcome> {
+    let plan = watch.plan;
+    let layout = RunLayout::new(&plan.run_id);
+    let map_jobs = plan
+        .map_jobs
+        .iter()
+        .map(|job| PhaseJob {
+            id: job.job_id.clone(),
+            marker: layout.map_marker(&job.job_id),
+            payload: JobPayload::Map(job.clone()),
+        })
+        .collect();
+    let mapped: PhaseResult<MapOutcome> = watch
+        .run_phase("map", map_queue, map_jobs, "lines", |outcome: &MapOutcome| {
+            outcome.counters.get("lines_read")
+        })
+        .await?;
+
+    let mut counters = Counters::default();
+    let mut fragments_by_partition: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for outcome in &mapped.outcomes {
+        counters.merge(&outcome.counters);
+        for fragment in &outcome.fragments {
+            fragments_by_partition
+                .entry(fragment.partition)
+                .or_default()
+                .push(fragment.key.clone());
         }
-        if finished >= total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(if interactive { 200 } else { 500 })).await;
     }
-    let dead = queue.dead_letters(queue_name).await?;
-    if !dead.is_empty() {
-        let details: Vec<String> = dead
+    let partition_jobs = (0..plan.config.partitions)
+        .map(|partition| PhaseJob {
+            id: format!("p{partition:05}"),
+            marker: layout.partition_marker(partition),
+            payload: JobPayload::Partition(PartitionJob {
+                run_id: plan.run_id.clone(),
+                partition,
+                fragments: fragments_by_partition.remove(&partition).unwrap_or_default(),
+            }),
+        })
+        .collect();
+    let linked: PhaseResult<PartitionOutcome> = watch
+        .run_phase(
+            "link",
+            partition_queue,
+            partition_jobs,
+            "turns",
+            |outcome: &PartitionOutcome| outcome.counters.get("turns"),
+        )
+        .await?;
+    for outcome in &linked.outcomes {
+        counters.merge(&outcome.counters);
+    }
+    watch.announce("commit", 0, 0).await?;
+    let commit = commit_release(watch.store, plan, &linked.outcomes, &mapped.outcomes, &counters).await?;
+    Ok((
+        counters,
+        mapped.outcomes,
+        commit,
+        mapped.retries + linked.retries,
+        mapped.requeued + linked.requeued,
+    ))
+}
+
+/// Reads a completion marker; `None` while the job has not completed.
+async fn read_marker<T: DeserializeOwned>(store: &dyn ObjectStore, key: &str) -> anyhow::Result<Option<T>> {
+    match store.get(key).await {
+        Ok(body) => {
+            let outcome =
+                serde_json::from_slice(&body).with_context(|| format!("completion marker {key} is not valid"))?;
+            Ok(Some(outcome))
+        }
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(error) => Err(anyhow::Error::new(error).context(format!("reading completion marker {key}"))),
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Consecutive idle looks (nothing waiting or leased, markers missing) before jobs count as lost.
+const IDLE_LOOKS_BEFORE_REQUEUE: u32 = 2;
+/// Markers are re-read at least this often even when the queue's counters do not move.
+const MARKER_REFRESH: Duration = Duration::from_secs(10);
+
+impl Watch<'_> {
+    /// Calls the queue, riding out a restart of its backend with backoff.
+    async fn queue_call<T, F, Fut>(&self, operation: &str, call: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, QueueError>>,
+    {
+        Backoff::CONTROL
+            .retry(call, QueueError::is_retryable, |error, attempt| {
+                warn!(operation, attempt, error = %error, "queue call failed, retrying");
+            })
+            .await
+            .with_context(|| format!("queue {operation} failed"))
+    }
+
+    async fn announce(&self, phase: &str, jobs_done: u64, jobs_total: u64) -> anyhow::Result<()> {
+        let announcement = RunAnnouncement {
+            run_id: self.plan.run_id.clone(),
+            version: self.plan.version.clone(),
+            queues: self.queues.clone(),
+            phase: phase.to_string(),
+            jobs_done,
+            jobs_total,
+            updated_ms: unix_ms(),
+        };
+        self.queue_call("announce run", || self.queue.announce_run(&announcement))
+            .await
+    }
+
+    async fn enqueue(&self, queue_name: &str, jobs: &[PhaseJob], ids: &BTreeSet<String>) -> anyhow::Result<()> {
+        let mut batch = Vec::with_capacity(ids.len());
+        for job in jobs.iter().filter(|job| ids.contains(&job.id)) {
+            batch.push(Job {
+                id: job.id.clone(),
+                payload: serde_json::to_value(&job.payload)
+                    .with_context(|| format!("encoding the payload of job {}", job.id))?,
+            });
+        }
+        self.queue_call("enqueue", || self.queue.enqueue(queue_name, batch.clone()))
+            .await
+    }
+
+    /// Enqueues the jobs without a completion marker and waits until every marker exists.
+    async fn run_phase<T: DeserializeOwned>(
+        &self,
+        phase: &str,
+        queue_name: &str,
+        jobs: Vec<PhaseJob>,
+        unit: &str,
+        rows_of: impl Fn(&T) -> u64,
+    ) -> anyhow::Result<PhaseResult<T>> {
+        let total = jobs.len() as u64;
+        let mut outcomes: Vec<Option<T>> = Vec::with_capacity(jobs.len());
+        let mut outstanding = BTreeSet::new();
+        for job in &jobs {
+            let outcome = read_marker::<T>(self.store, &job.marker).await?;
+            if outcome.is_none() {
+                outstanding.insert(job.id.clone());
+            }
+            outcomes.push(outcome);
+        }
+        let index_of: BTreeMap<&str, usize> = jobs
             .iter()
-            .take(10)
+            .enumerate()
+            .map(|(index, job)| (job.id.as_str(), index))
+            .collect();
+        let done_before = total - outstanding.len() as u64;
+        self.announce(phase, done_before, total).await?;
+        if !outstanding.is_empty() {
+            self.enqueue(queue_name, &jobs, &outstanding).await?;
+        }
+        info!(run = %self.plan.run_id, phase, total, already_done = done_before, "phase started");
+
+        let started = Instant::now();
+        let interactive = self.options.progress && std::io::stderr().is_terminal();
+        let mut last_printed: Option<Instant> = None;
+        let mut last_refresh = Instant::now();
+        let mut last_counts: Option<(u64, u64)> = None;
+        let mut idle_looks = 0u32;
+        let mut requeued = 0u64;
+        let mut requeues_without_effect = 0u32;
+        let mut rows_now = 0u64;
+        let mut queue_stats;
+        loop {
+            queue_stats = self.queue_call("stats", || self.queue.stats(queue_name)).await?;
+            let counts = (queue_stats.completed, queue_stats.dead);
+            let idle = queue_stats.waiting + queue_stats.leased == 0;
+            if idle || last_counts != Some(counts) || last_refresh.elapsed() >= MARKER_REFRESH {
+                last_counts = Some(counts);
+                last_refresh = Instant::now();
+                let candidates: Vec<String> = outstanding.iter().cloned().collect();
+                for job_id in candidates {
+                    let Some(&index) = index_of.get(job_id.as_str()) else {
+                        continue;
+                    };
+                    if let Some(outcome) = read_marker::<T>(self.store, &jobs[index].marker).await? {
+                        rows_now += rows_of(&outcome);
+                        outcomes[index] = Some(outcome);
+                        outstanding.remove(&job_id);
+                    }
+                }
+            }
+            let done = total - outstanding.len() as u64;
+            let finished = outstanding.is_empty();
+            if self.options.progress {
+                let due = interactive
+                    || finished
+                    || last_printed.is_none_or(|at| at.elapsed() >= self.options.progress_interval);
+                if due {
+                    let line = progress_line(
+                        phase,
+                        unit,
+                        done,
+                        total,
+                        done - done_before,
+                        rows_now,
+                        started.elapsed(),
+                        &queue_stats,
+                    );
+                    if interactive {
+                        eprint!("\r\x1b[2K{line}");
+                        if finished {
+                            eprintln!();
+                        }
+                    } else {
+                        eprintln!("{line}");
+                    }
+                    last_printed = Some(Instant::now());
+                }
+            }
+            if finished {
+                break;
+            }
+            if queue_stats.dead > 0 {
+                self.fail_on_dead_letters(phase, queue_name, &outstanding).await?;
+            }
+            if idle {
+                idle_looks += 1;
+            } else {
+                idle_looks = 0;
+                requeues_without_effect = 0;
+            }
+            if idle_looks >= IDLE_LOOKS_BEFORE_REQUEUE {
+                idle_looks = 0;
+                if requeues_without_effect >= 3 {
+                    let sample: Vec<&str> = outstanding.iter().take(5).map(String::as_str).collect();
+                    bail!(
+                        "{} {phase} job(s) have no completion marker in {} but queue {queue_name} holds none of them (for example {}); the queue records them as done: inspect or remove the run's keys in the queue backend, then resume",
+                        outstanding.len(),
+                        self.store.describe(),
+                        sample.join(", ")
+                    );
+                }
+                warn!(
+                    run = %self.plan.run_id,
+                    phase,
+                    jobs = outstanding.len(),
+                    queue = %queue_name,
+                    "jobs missing from the queue (was its data lost?); enqueuing them again"
+                );
+                self.enqueue(queue_name, &jobs, &outstanding).await?;
+                requeued += outstanding.len() as u64;
+                requeues_without_effect += 1;
+            }
+            self.announce(phase, done, total).await?;
+            tokio::time::sleep(self.options.poll_interval).await;
+        }
+        let outcomes = outcomes.into_iter().flatten().collect::<Vec<T>>();
+        if outcomes.len() != jobs.len() {
+            bail!(
+                "internal error: {phase} barrier passed with {} of {} outcomes",
+                outcomes.len(),
+                jobs.len()
+            );
+        }
+        info!(run = %self.plan.run_id, phase, retries = queue_stats.retries, requeued, "phase done");
+        Ok(PhaseResult {
+            outcomes,
+            retries: queue_stats.retries,
+            requeued,
+        })
+    }
+
+    /// Fails the run when a job this phase still needs has exhausted its attempts.
+    async fn fail_on_dead_letters(
+        &self,
+        phase: &str,
+        queue_name: &str,
+        outstanding: &BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        let dead = self
+            .queue_call("dead letters", || self.queue.dead_letters(queue_name))
+            .await?;
+        let blocking: Vec<String> = dead
+            .iter()
+            .filter(|letter| outstanding.contains(&letter.job_id))
             .map(|letter| {
                 format!(
-                    "{} after {} attempts: {}",
+                    "{phase} job {} failed for good after {} attempts: {}",
                     letter.job_id, letter.attempts, letter.last_error
                 )
             })
             .collect();
+        if blocking.is_empty() {
+            return Ok(());
+        }
+        let shown = blocking.iter().take(10).cloned().collect::<Vec<_>>().join("\n  ");
+        let more = blocking
+            .len()
+            .checked_sub(10)
+            .filter(|extra| *extra > 0)
+            .map(|extra| format!("\n  ... and {extra} more"))
+            .unwrap_or_default();
         bail!(
-            "{} {phase} job(s) failed for good; nothing was committed:\n  {}",
-            dead.len(),
-            details.join("\n  ")
-        );
+            "run {}: {} {phase} job(s) were dead-lettered; nothing was committed:\n  {shown}{more}\nfix the cause, then rerun with a new --run-id (this run's queue keeps its dead letters)",
+            self.plan.run_id,
+            blocking.len()
+        )
     }
-    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn progress_line(
+    phase: &str,
+    unit: &str,
+    done: u64,
+    total: u64,
+    done_here: u64,
+    rows: u64,
+    elapsed: Duration,
+    queue_stats: &QueueStats,
+) -> String {
+    let seconds = elapsed.as_secs_f64().max(1e-3);
+    let rate = rows as f64 / seconds;
+    let eta = if done_here > 0 && done < total {
+        format!("{:.0}s", seconds / done_here as f64 * (total - done) as f64)
+    } else {
+        "-".to_string()
+    };
+    format!(
+        "{phase:>4}: jobs {done}/{total} | {rows} {unit} | {rate:.0} {unit}/s | eta {eta} | retries {} | dead letters {}",
+        queue_stats.retries, queue_stats.dead
+    )
 }

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use shared::counters::Counters;
-use shared::jobs::{MapOutcome, QuarantineRecord, RunLayout};
+use shared::jobs::{run_queue, MapOutcome, QuarantineRecord, RunLayout, MAP_QUEUE, PARTITION_QUEUE};
+use shared::queue::Queue;
 use shared::store::{get_json, ObjectStore};
 
 use crate::commit::manifest_key;
@@ -117,6 +118,10 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
     row(&mut out, "conversations", thousands(counters.get("conversations")));
     row(&mut out, "turns", thousands(counters.get("turns")));
     row(&mut out, "shards (full)", thousands(shard_count as u64));
+    row(&mut out, "job retries (queue)", thousands(report.queue_retries));
+    if report.jobs_requeued > 0 {
+        row(&mut out, "jobs re-enqueued (lost)", thousands(report.jobs_requeued));
+    }
     row(&mut out, "release size", mebibytes(shard_bytes));
     let _ = writeln!(out, "  {:<28} {:>13.1}s", "elapsed", seconds);
     row(
@@ -216,6 +221,66 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
     let _ = writeln!(out, "  inputs      {} objects", plan.inputs.len());
     if committed {
         let _ = writeln!(out, "  release     {}", manifest_key(&plan.version));
+    }
+    Ok(out)
+}
+
+/// `coordinator status --queue URI`: the live state a shared queue holds: the runs
+/// coordinators announce, and for one run the depth, retries and dead letters of its queues.
+pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Option<&str>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0);
+    let runs = queue.active_runs().await.context("reading the announced runs")?;
+    let _ = writeln!(out, "queue {location}");
+    let announced: Vec<_> = runs
+        .iter()
+        .filter(|run| run_id.is_none_or(|wanted| run.run_id == wanted))
+        .collect();
+    if announced.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no coordinator announces {} there now",
+            run_id.map_or("any run".to_string(), |id| format!("run {id}"))
+        );
+    }
+    for run in announced {
+        let _ = writeln!(
+            out,
+            "  run {} (version {}): phase {}, jobs {}/{}, announced {:.0}s ago",
+            run.run_id,
+            run.version,
+            run.phase,
+            run.jobs_done,
+            run.jobs_total,
+            now_ms.saturating_sub(run.updated_ms) as f64 / 1000.0
+        );
+    }
+    let Some(run_id) = run_id else {
+        return Ok(out);
+    };
+    for (label, kind) in [("map", MAP_QUEUE), ("link", PARTITION_QUEUE)] {
+        let name = run_queue(run_id, kind);
+        let stats = queue
+            .stats(&name)
+            .await
+            .with_context(|| format!("reading queue {name}"))?;
+        let _ = writeln!(
+            out,
+            "  {label:<5} queue  waiting {} | leased {} | completed {} | retries {} | dead letters {}",
+            stats.waiting, stats.leased, stats.completed, stats.retries, stats.dead
+        );
+        if stats.dead > 0 {
+            for letter in queue.dead_letters(&name).await? {
+                let _ = writeln!(
+                    out,
+                    "    dead: {label} job {} after {} attempts: {}",
+                    letter.job_id, letter.attempts, letter.last_error
+                );
+            }
+        }
     }
     Ok(out)
 }

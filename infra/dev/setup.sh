@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, only where it is missing:
 # python3 with pyarrow and Hugging Face datasets (they read releases the way dataset users
-# do), the default GeoIP database, and gzip.
+# do), the default GeoIP database, gzip, and the servers the distributed backends are tested
+# against: redis-server (Debian package) and moto_server (PyPI moto[server], an S3 server).
 #   infra/dev/setup.sh          everything the tests need
 #   infra/dev/setup.sh --demo   only what `coordinator demo` needs (the GeoIP database)
 set -euo pipefail
@@ -49,4 +50,14 @@ fi
 if ! command -v gzip >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq gzip >/dev/null
 fi
-echo "setup: ok (python3 $(python3 -c 'import pyarrow; print("pyarrow", pyarrow.__version__)'))" >&2
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "setup: installing redis-server" >&2
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+fi
+# moto before 5.2.2 answers CompleteMultipartUpload with a root element the Rust SDK rejects.
+if ! command -v moto_server >/dev/null 2>&1 \
+  || ! python3 -c 'import re, sys, moto; sys.exit(tuple(map(int, re.findall(r"\d+", moto.__version__)[:3])) < (5, 2, 2))' >/dev/null 2>&1; then
+  echo "setup: installing moto[server]>=5.2.2" >&2
+  pip_install 'moto[server]>=5.2.2'
+fi
+echo "setup: ok (python3 $(python3 -c 'import pyarrow; print("pyarrow", pyarrow.__version__)'), $(redis-server --version | cut -d' ' -f1-3))" >&2

@@ -136,6 +136,11 @@ impl RunLayout {
     }
 }
 
+/// The queue holding one kind of job of one run (`<run>/map`, `<run>/partition`).
+pub fn run_queue(run_id: &str, kind: &str) -> String {
+    format!("{run_id}/{kind}")
+}
+
 /// A map job id that is stable for (object, range) and safe as a key component.
 pub fn map_job_id(object_index: usize, start: u64) -> String {
     format!("o{object_index:05}-b{start:012}")

@@ -8,5 +8,6 @@ pub mod lines;
 pub mod pyrepr;
 pub mod queue;
 pub mod raw;
+pub mod retry;
 pub mod store;
 pub mod uri;

@@ -24,7 +24,8 @@ pub struct Lease {
     pub job: Job,
     /// 1 for the first delivery.
     pub attempt: u32,
-    pub token: u64,
+    /// Identifies this delivery to the backend (a counter in memory, a stream entry id in Redis).
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,24 @@ pub struct QueueStats {
     pub completed: u64,
     pub dead: u64,
     pub retries: u64,
+}
+
+/// A run whose jobs workers should serve: the run state a coordinator keeps in the queue
+/// backend (Redis in production) so workers can find the run and `coordinator status` can show
+/// it from another shell. It is rewritten on every watch tick, so a backend that lost its data
+/// learns it again from a live coordinator; the plan and job markers stay in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunAnnouncement {
+    pub run_id: String,
+    pub version: String,
+    /// Queues to poll, highest priority first.
+    pub queues: Vec<String>,
+    /// `map`, `partition` or `commit`.
+    pub phase: String,
+    pub jobs_done: u64,
+    pub jobs_total: u64,
+    /// Unix milliseconds of the coordinator's latest announcement.
+    pub updated_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -90,13 +109,28 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     async fn fail(&self, lease: &Lease, error: &str) -> Result<FailureOutcome, QueueError>;
     async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError>;
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Publishes (or refreshes) a run's state so workers serve its queues.
+    async fn announce_run(&self, run: &RunAnnouncement) -> Result<(), QueueError>;
+    /// Removes a run from the active set (it committed or failed for good).
+    async fn withdraw_run(&self, run_id: &str) -> Result<(), QueueError>;
+    /// Every announced run, sorted by run id.
+    async fn active_runs(&self) -> Result<Vec<RunAnnouncement>, QueueError>;
+}
+
+impl QueueError {
+    /// Whether repeating the call may succeed (a dropped connection, a timeout).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            QueueError::Backend { retryable, .. } => *retryable,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct LeasedJob {
     job: Job,
     attempt: u32,
-    token: u64,
+    token: String,
     expires: Instant,
 }
 
@@ -116,6 +150,7 @@ struct QueueState {
 pub struct MemoryQueue {
     config: QueueConfig,
     state: Mutex<HashMap<String, QueueState>>,
+    runs: Mutex<BTreeMap<String, RunAnnouncement>>,
     next_token: std::sync::atomic::AtomicU64,
 }
 
@@ -124,6 +159,7 @@ impl MemoryQueue {
         MemoryQueue {
             config,
             state: Mutex::new(HashMap::new()),
+            runs: Mutex::new(BTreeMap::new()),
             next_token: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -135,6 +171,14 @@ impl MemoryQueue {
             Err(poisoned) => poisoned.into_inner(),
         };
         work(guard.entry(queue.to_string()).or_default())
+    }
+
+    fn with_runs<T>(&self, work: impl FnOnce(&mut BTreeMap<String, RunAnnouncement>) -> T) -> T {
+        let mut guard = match self.runs.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        work(&mut guard)
     }
 
     fn reclaim_expired(&self, state: &mut QueueState, now: Instant) {
@@ -191,7 +235,10 @@ impl Queue for MemoryQueue {
 
     async fn lease(&self, queue: &str, _worker: &str) -> Result<Option<Lease>, QueueError> {
         let now = Instant::now();
-        let token = self.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = self
+            .next_token
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_string();
         let lease = self.with_queue(queue, |state| {
             self.reclaim_expired(state, now);
             while let Some((job, previous_attempts)) = state.waiting.pop_front() {
@@ -204,7 +251,7 @@ impl Queue for MemoryQueue {
                     LeasedJob {
                         job: job.clone(),
                         attempt,
-                        token,
+                        token: token.clone(),
                         expires: now + self.config.lease_timeout,
                     },
                 );
@@ -280,6 +327,20 @@ impl Queue for MemoryQueue {
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError> {
         Ok(self.with_queue(queue, |state| state.dead.values().cloned().collect()))
     }
+
+    async fn announce_run(&self, run: &RunAnnouncement) -> Result<(), QueueError> {
+        self.with_runs(|runs| runs.insert(run.run_id.clone(), run.clone()));
+        Ok(())
+    }
+
+    async fn withdraw_run(&self, run_id: &str) -> Result<(), QueueError> {
+        self.with_runs(|runs| runs.remove(run_id));
+        Ok(())
+    }
+
+    async fn active_runs(&self) -> Result<Vec<RunAnnouncement>, QueueError> {
+        Ok(self.with_runs(|runs| runs.values().cloned().collect()))
+    }
 }
 
 #[cfg(test)]
@@ -338,6 +399,26 @@ mod tests {
             assert!(queue.heartbeat(&lease).await.unwrap());
         }
         assert!(queue.lease("map", "other").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn announced_runs_are_listed_until_withdrawn() {
+        let queue = quick_queue(3);
+        let run = |run_id: &str, done: u64| RunAnnouncement {
+            run_id: run_id.to_string(),
+            version: "v1".to_string(),
+            queues: vec![format!("{run_id}/partition"), format!("{run_id}/map")],
+            phase: "map".to_string(),
+            jobs_done: done,
+            jobs_total: 10,
+            updated_ms: 1,
+        };
+        queue.announce_run(&run("b", 0)).await.unwrap();
+        queue.announce_run(&run("a", 0)).await.unwrap();
+        queue.announce_run(&run("b", 4)).await.unwrap();
+        assert_eq!(queue.active_runs().await.unwrap(), vec![run("a", 0), run("b", 4)]);
+        queue.withdraw_run("a").await.unwrap();
+        assert_eq!(queue.active_runs().await.unwrap(), vec![run("b", 4)]);
     }
 
     #[tokio::test]

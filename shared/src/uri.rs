@@ -1,9 +1,7 @@
-//! Store URIs: a directory path, `file:///path`, or `s3://bucket/prefix`.
+//! Store URIs: a directory path, `file:///path`, or `s3://bucket/prefix`. Opening one is
+//! `backends::open_store`, which holds both backends.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use crate::store::{LocalStore, ObjectStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUri {
@@ -42,19 +40,6 @@ pub fn parse_store_uri(uri: &str) -> Result<StoreUri, String> {
         return Err("empty store uri".to_string());
     }
     Ok(StoreUri::Local(PathBuf::from(uri)))
-}
-
-/// Opens the store a URI names.
-pub fn open_store(uri: &str) -> Result<Arc<dyn ObjectStore>, String> {
-    match parse_store_uri(uri)? {
-        StoreUri::Local(path) => match LocalStore::open(&path) {
-            Ok(store) => Ok(Arc::new(store)),
-            Err(error) => Err(format!("cannot open store {}: {error}", path.display())),
-        },
-        StoreUri::S3 { bucket, .. } => Err(format!(
-            "s3 store s3://{bucket}/ is not supported by this build yet; use a local directory"
-        )),
-    }
 }
 
 #[cfg(test)]

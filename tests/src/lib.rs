@@ -1,5 +1,8 @@
 //! Helpers shared by the end-to-end tests: locating the built binaries, running them, and
-//! reading releases and ground truth the way a user would.
+//! reading releases and ground truth the way a user would. `cluster` runs the distributed
+//! deployment (Redis, an S3 server, coordinator and worker processes).
+
+pub mod cluster;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -137,4 +140,89 @@ pub fn last_line(output: &Output) -> String {
         .find(|line| !line.trim().is_empty())
         .unwrap_or("")
         .to_string()
+}
+
+/// A temporary store holding generated raw logs and their ground truth.
+pub fn generated_store(conversations: u64, seed: u64, objects: Option<usize>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = dir.path().join("store");
+    let (conversations, seed) = (conversations.to_string(), seed.to_string());
+    let store_arg = store.to_str().expect("a utf-8 temporary path").to_string();
+    let mut args = vec!["generate", "--conversations", &conversations, "--seed", &seed];
+    args.extend(["--store", &store_arg]);
+    let objects = objects.map(|count| count.to_string());
+    if let Some(objects) = &objects {
+        args.extend(["--objects", objects]);
+    }
+    coordinator(&args);
+    (dir, store)
+}
+
+pub fn read_manifest(store: &Path, version: &str) -> serde_json::Value {
+    read_json(&store.join("releases").join(version).join("manifest.json"))
+}
+
+/// A counter of a manifest by its path under `counters`, 0 when absent.
+pub fn manifest_counter(manifest: &serde_json::Value, path: &[&str]) -> u64 {
+    let mut value = &manifest["counters"];
+    for part in path {
+        value = &value[*part];
+    }
+    value.as_u64().unwrap_or(0)
+}
+
+/// (sha256, rows) of every shard of the full variant, in order.
+pub fn shard_digests(manifest: &serde_json::Value) -> Vec<(String, u64)> {
+    manifest["variants"]["full"]["shards"]
+        .as_array()
+        .expect("the manifest lists shards")
+        .iter()
+        .map(|shard| {
+            (
+                shard["sha256"].as_str().expect("a shard sha256").to_string(),
+                shard["rows"].as_u64().expect("a shard row count"),
+            )
+        })
+        .collect()
+}
+
+/// Checks a release against the generator's ground truth in `truth_store` the way the
+/// embedded test does: the schema, Python's conversation_hash, exactly the expected
+/// conversations (none lost, none duplicated) and every counter of the manifest.
+pub fn assert_release_matches_truth(release_dir: &Path, truth_store: &Path) -> PyarrowReport {
+    let manifest = read_json(&release_dir.join("manifest.json"));
+    let summary = read_json(&truth_store.join("truth/summary.json"));
+    let mut expected = read_truth_conversations(truth_store);
+    let report = read_release_with_pyarrow(release_dir);
+    assert!(report.schema_ok, "{:?}", report.schema_problems);
+    assert_eq!(report.hash_mismatches, 0, "conversation_hash must equal Python's");
+    let mut actual = report.conversations.clone();
+    actual.sort();
+    expected.sort();
+    assert_eq!(actual.len(), expected.len(), "conversation count");
+    let duplicated = actual.windows(2).filter(|pair| pair[0] == pair[1]).count();
+    assert_eq!(duplicated, 0, "duplicated conversations");
+    for (actual_ids, expected_ids) in actual.iter().zip(&expected) {
+        assert_eq!(actual_ids, expected_ids);
+    }
+    let expected_count = |key: &str| summary[key].as_u64().expect("a truth summary count");
+    assert_eq!(report.rows, expected_count("expected_conversations"));
+    assert_eq!(report.turns, expected_count("expected_turns"));
+    assert_eq!(manifest_counter(&manifest, &["conversations"]), expected.len() as u64);
+    assert_eq!(
+        manifest_counter(&manifest, &["chains_dropped", "missing_parent"]),
+        summary["chains_dropped"]["missing_parent"].as_u64().unwrap_or(0)
+    );
+    for (reason, count) in summary["quarantined"].as_object().expect("truth quarantine counts") {
+        assert_eq!(
+            manifest_counter(&manifest, &["quarantined", reason]),
+            count.as_u64().unwrap_or(0),
+            "quarantined {reason}"
+        );
+    }
+    assert_eq!(
+        manifest_counter(&manifest, &["rows_read"]),
+        expected_count("rows_written")
+    );
+    report
 }

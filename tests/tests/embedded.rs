@@ -5,36 +5,10 @@ use std::io::Write;
 use std::path::Path;
 
 use e2e_tests::{
-    coordinator, last_line, read_and_dump_release, read_json, read_release_with_pyarrow,
-    read_release_with_pyarrow_and_datasets, read_truth_conversations, TEST_SALT_HEX,
+    assert_release_matches_truth, coordinator, generated_store, last_line, manifest_counter as counter,
+    read_and_dump_release, read_json, read_manifest, read_release_with_pyarrow_and_datasets, read_truth_conversations,
+    shard_digests, TEST_SALT_HEX,
 };
-
-fn read_manifest(store: &Path, version: &str) -> serde_json::Value {
-    read_json(&store.join("releases").join(version).join("manifest.json"))
-}
-
-fn counter(manifest: &serde_json::Value, path: &[&str]) -> u64 {
-    let mut value = &manifest["counters"];
-    for part in path {
-        value = &value[*part];
-    }
-    value.as_u64().unwrap_or(0)
-}
-
-/// A temporary store holding generated raw logs and their ground truth.
-fn generated_store(conversations: u64, seed: u64, objects: Option<usize>) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let (conversations, seed) = (conversations.to_string(), seed.to_string());
-    let mut args = vec!["generate", "--conversations", &conversations, "--seed", &seed];
-    args.extend(["--store", store.to_str().unwrap()]);
-    let objects = objects.map(|count| count.to_string());
-    if let Some(objects) = &objects {
-        args.extend(["--objects", objects]);
-    }
-    coordinator(&args);
-    (dir, store)
-}
 
 #[test]
 fn release_equals_the_generators_ground_truth_across_partitions() {
@@ -64,37 +38,8 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
     let map_jobs = plan["map_jobs"].as_array().unwrap();
     assert!(map_jobs.len() > 6, "plain objects must be split into byte ranges");
 
-    let mut expected = read_truth_conversations(&store);
-    let summary = read_json(&store.join("truth/summary.json"));
-    let report = read_release_with_pyarrow(&release_dir);
-    assert!(report.schema_ok, "{:?}", report.schema_problems);
-    assert_eq!(report.hash_mismatches, 0, "conversation_hash must equal Python's");
+    let report = assert_release_matches_truth(&release_dir, &store);
     assert_eq!(report.shards as usize, shards.len());
-    let mut actual = report.conversations;
-    actual.sort();
-    expected.sort();
-    assert_eq!(actual.len(), expected.len(), "conversation count");
-    assert_eq!(report.rows, summary["expected_conversations"].as_u64().unwrap());
-    assert_eq!(report.turns, summary["expected_turns"].as_u64().unwrap());
-    for (actual_ids, expected_ids) in actual.iter().zip(&expected) {
-        assert_eq!(actual_ids, expected_ids);
-    }
-    assert_eq!(counter(&manifest, &["conversations"]), expected.len() as u64);
-    assert_eq!(
-        counter(&manifest, &["chains_dropped", "missing_parent"]),
-        summary["chains_dropped"]["missing_parent"].as_u64().unwrap()
-    );
-    for (reason, count) in summary["quarantined"].as_object().unwrap() {
-        assert_eq!(
-            counter(&manifest, &["quarantined", reason]),
-            count.as_u64().unwrap(),
-            "quarantined {reason}"
-        );
-    }
-    assert_eq!(
-        counter(&manifest, &["rows_read"]),
-        summary["rows_written"].as_u64().unwrap()
-    );
 
     let status = coordinator(&["status", "v1", "--store", store_arg]);
     let status_text = String::from_utf8_lossy(&status.stdout);
@@ -116,20 +61,7 @@ fn release_equals_the_generators_ground_truth_across_partitions() {
         "--quiet",
     ]);
     let again = read_manifest(&store, "v2");
-    let digests = |manifest: &serde_json::Value| -> Vec<(String, u64)> {
-        manifest["variants"]["full"]["shards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|shard| {
-                (
-                    shard["sha256"].as_str().unwrap().to_string(),
-                    shard["rows"].as_u64().unwrap(),
-                )
-            })
-            .collect()
-    };
-    assert_eq!(digests(&manifest), digests(&again));
+    assert_eq!(shard_digests(&manifest), shard_digests(&again));
     for shard in shards {
         let key = shard["key"].as_str().unwrap();
         let twin = key.replace("releases/v1/", "releases/v2/");

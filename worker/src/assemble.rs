@@ -35,6 +35,7 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
         // A user turn is located with the database dated for its reply.
         let place = enrichment.locate(&row.ip, row.timestamp_us);
         turns.push(Turn {
+            language: enrichment.language_of(&row.user_content),
             country: place.country,
             state: place.state,
             hashed_ip: enrichment.hash_ip(&row.ip),
@@ -45,6 +46,7 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
             ..Turn::new("user", std::mem::take(&mut row.user_content), row.id)
         });
         turns.push(Turn {
+            language: enrichment.language_of(&row.assistant_content),
             timestamp_us: Some(row.timestamp_us),
             ..Turn::new("assistant", std::mem::take(&mut row.assistant_content), row.id)
         });
@@ -56,6 +58,8 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
     // Country and state are taken as a pair so the conversation never mixes two places.
     let place = most_frequent(user_turns().map(|turn| (turn.country.clone(), turn.state.clone())));
     let (country, state) = place.unwrap_or((None, None));
+    // The most frequent turn label, ties to the first (DESIGN §6).
+    let language = most_frequent(turns.iter().filter_map(|turn| turn.language.clone()));
     let hash = conversation_hash(turns.iter().map(|turn| (turn.content.as_str(), turn.role)));
     Conversation {
         conversation_hash: hash,
@@ -63,7 +67,7 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
         timestamp_us: last.timestamp_us,
         turns,
         turn: chain.len() as i64,
-        language: None,
+        language,
         toxic: None,
         redacted: None,
         state,
@@ -104,6 +108,7 @@ mod tests {
         let enrichment = Enrichment {
             salt: Some(IpSalt::from_hex("abcd").unwrap()),
             geo: Some(GeoResolver::open(&[spec]).unwrap()),
+            language: None,
         };
         // The second address moves the user out of the database; the first one wins 2 to 1.
         let mut rows = vec![

@@ -1,8 +1,11 @@
-//! Per-worker enrichment resources: the IP salt and the GeoIP databases. They come from the
-//! worker's own configuration (never from a job payload or the store), are loaded once and
-//! shared by every job the worker runs.
+//! Per-worker enrichment resources: the IP salt, the GeoIP databases and the language models.
+//! They come from the worker's own configuration (never from a job payload or the store), are
+//! loaded once and shared by every job the worker runs.
+
+use std::sync::Arc;
 
 use crate::geo::{GeoAnswer, GeoResolver, IpSalt};
+use crate::language::LanguageDetector;
 
 #[derive(Default)]
 pub struct Enrichment {
@@ -10,6 +13,8 @@ pub struct Enrichment {
     pub salt: Option<IpSalt>,
     /// None leaves `country` and `state` null.
     pub geo: Option<GeoResolver>,
+    /// None leaves `language` null (only tests and tools run without it).
+    pub language: Option<Arc<LanguageDetector>>,
 }
 
 impl std::fmt::Debug for Enrichment {
@@ -18,6 +23,7 @@ impl std::fmt::Debug for Enrichment {
             .debug_struct("Enrichment")
             .field("salt", &self.salt.as_ref().map(|_| "<redacted>"))
             .field("geo", &self.geo.as_ref().map(GeoResolver::describe))
+            .field("language", &self.language.is_some())
             .finish()
     }
 }
@@ -25,6 +31,11 @@ impl std::fmt::Debug for Enrichment {
 impl Enrichment {
     pub fn hash_ip(&self, ip: &str) -> Option<String> {
         self.salt.as_ref().map(|salt| salt.hash_ip(ip))
+    }
+
+    /// The release language label of a turn's text.
+    pub fn language_of(&self, text: &str) -> Option<String> {
+        self.language.as_ref().map(|detector| detector.label(text).to_string())
     }
 
     /// Country and most specific subdivision of `ip` in the database dated for `timestamp_us`.

@@ -1,6 +1,5 @@
-//! The worker binary. `worker stage NAME` runs one stage over JSON lines on stdin (DESIGN §9).
-//! The distributed job loop against Redis and S3 arrives with the distributed runtime; today
-//! the embedded default runs the same loop inside the coordinator.
+//! The worker binary (DESIGN §9). `worker run` is the distributed job loop against a shared
+//! queue and store; `worker stage NAME` runs one stage over JSON lines on stdin.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -10,16 +9,30 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use worker::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
+use worker::language::LanguageDetector;
+use worker::service::settings::{load_settings, FlagOverrides};
+use worker::service::{init_logging, run_service};
 
 #[derive(Parser)]
-#[command(name = "worker", version, about = "Runs pipeline jobs and single stages")]
+#[command(
+    name = "worker",
+    version,
+    about = "Runs pipeline jobs and single stages",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// `worker --store URI --queue URI ...` (DESIGN §9) is `worker run --store URI --queue URI ...`.
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve pipeline jobs from a shared queue until SIGTERM/SIGINT (then finish the current
+    /// job and exit 0). Settings: defaults < --config FILE < WILDCHAT__* environment < flags.
+    Run(Box<RunArgs>),
     /// Run one stage on JSON lines from stdin, writing each line plus its annotations to stdout.
     Stage(StageArgs),
 }
@@ -28,6 +41,8 @@ enum Command {
 enum StageName {
     /// Input {"ip": "...", "date": "..."}; adds "country", "state", "hashed_ip".
     Geo,
+    /// Input {"text": "..."}; adds "language" (the release label, e.g. "English" or "Nolang").
+    Language,
 }
 
 #[derive(clap::Args)]
@@ -41,11 +56,88 @@ struct StageArgs {
     salt_file: Option<PathBuf>,
 }
 
+/// Flags of `worker run`; each overrides the same key of the config file and environment.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML settings file (keys: see README, "Distributed run").
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Store URI: a directory, file:///path or s3://bucket/prefix [store].
+    #[arg(long)]
+    store: Option<String>,
+    /// Queue URI: redis://[user:password@]host:port[/db] [queue]. Prefer WILDCHAT__QUEUE or the
+    /// file for a URL with a password: flags show in process listings.
+    #[arg(long)]
+    queue: Option<String>,
+    /// Serve only this run instead of every announced one [run].
+    #[arg(long)]
+    run: Option<String>,
+    /// Consumer name in the queue (default: hostname-pid) [name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Jobs run at once [slots].
+    #[arg(long)]
+    slots: Option<usize>,
+    /// Serve /healthz and /metrics on HOST:PORT [listen].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Log filter, e.g. info or worker=debug [log].
+    #[arg(long)]
+    log: Option<String>,
+    /// json or text [log_format].
+    #[arg(long)]
+    log_format: Option<String>,
+    /// File holding the IP salt as hex [ip_salt_file]; or WILDCHAT__IP_SALT with the hex.
+    #[arg(long)]
+    salt_file: Option<PathBuf>,
+    /// GeoIP City database PATH or PATH@YYYY-MM-DD, repeatable [geoip].
+    #[arg(long = "geoip")]
+    geoip: Vec<String>,
+    /// Lease timeout in milliseconds [lease_timeout_ms].
+    #[arg(long)]
+    lease_timeout_ms: Option<u64>,
+    /// Heartbeat period in milliseconds; 0 = a quarter of the lease [heartbeat_ms].
+    #[arg(long)]
+    heartbeat_ms: Option<u64>,
+    /// Attempts per job before it is dead-lettered [max_attempts].
+    #[arg(long)]
+    max_attempts: Option<u32>,
+}
+
+fn run_worker(args: RunArgs) -> anyhow::Result<()> {
+    let mut flags = FlagOverrides {
+        geoip: args.geoip.clone(),
+        ..FlagOverrides::default()
+    };
+    flags.set("store", args.store);
+    flags.set("queue", args.queue);
+    flags.set("run", args.run);
+    flags.set("name", args.name);
+    flags.set("slots", args.slots);
+    flags.set("listen", args.listen);
+    flags.set("log", args.log);
+    flags.set("log_format", args.log_format);
+    flags.set("ip_salt_file", args.salt_file.map(|path| path.display().to_string()));
+    flags.set("lease_timeout_ms", args.lease_timeout_ms);
+    flags.set("heartbeat_ms", args.heartbeat_ms);
+    flags.set("max_attempts", args.max_attempts);
+    let settings = load_settings(args.config.as_deref(), std::env::vars(), &flags)?;
+    init_logging(&settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_service(settings))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Stage(args) => match args.stage {
+        None => run_worker(cli.run).map(|()| 0),
+        Some(Command::Run(args)) => run_worker(*args).map(|()| 0),
+        Some(Command::Stage(args)) => match args.stage {
             StageName::Geo => run_geo_stage(&args),
+            StageName::Language => run_language_stage(),
         },
     };
     match result {
@@ -59,6 +151,53 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `annotate` over each non-empty stdin line, writing the annotated object to stdout;
+/// returns the number of lines that failed (each reported on stderr with its line number).
+fn annotate_lines(
+    mut annotate: impl FnMut(&mut serde_json::Map<String, Value>) -> Result<(), String>,
+) -> anyhow::Result<u64> {
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = 0u64;
+    for (index, line) in stdin.lines().enumerate() {
+        let line_number = index + 1;
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let annotated = serde_json::from_str::<Value>(&line)
+            .map_err(|error| format!("invalid json: {error}"))
+            .and_then(|mut value| match &mut value {
+                Value::Object(object) => annotate(object).map(|()| value),
+                _ => Err("line is not a json object".to_string()),
+            });
+        match annotated {
+            Ok(annotated) => {
+                serde_json::to_writer(&mut stdout, &annotated)?;
+                stdout.write_all(b"\n")?;
+            }
+            Err(reason) => {
+                failed += 1;
+                eprintln!("stdin line {line_number}: {reason}");
+            }
+        }
+    }
+    stdout.flush()?;
+    Ok(failed)
+}
+
+fn run_language_stage() -> anyhow::Result<u64> {
+    let detector = LanguageDetector::load().context("loading the language models")?;
+    annotate_lines(|object| {
+        let Some(Value::String(text)) = object.get("text") else {
+            return Err("missing string field text".to_string());
+        };
+        let label = detector.label(text).to_string();
+        object.insert("language".into(), Value::String(label));
+        Ok(())
+    })
 }
 
 /// Returns the number of input lines that failed (each reported on stderr).
@@ -79,35 +218,14 @@ fn run_geo_stage(args: &StageArgs) -> anyhow::Result<u64> {
         .context("reading --geoip")?;
     let resolver = GeoResolver::open(&specs).context("opening the geoip databases")?;
 
-    let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut failed = 0u64;
-    for (index, line) in stdin.lines().enumerate() {
-        let line_number = index + 1;
-        let line = line.context("reading stdin")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match annotate_geo(&line, &salt, &resolver) {
-            Ok(annotated) => {
-                serde_json::to_writer(&mut stdout, &annotated)?;
-                stdout.write_all(b"\n")?;
-            }
-            Err(reason) => {
-                failed += 1;
-                eprintln!("stdin line {line_number}: {reason}");
-            }
-        }
-    }
-    stdout.flush()?;
-    Ok(failed)
+    annotate_lines(|object| annotate_geo(object, &salt, &resolver))
 }
 
-fn annotate_geo(line: &str, salt: &IpSalt, resolver: &GeoResolver) -> Result<Value, String> {
-    let mut value: Value = serde_json::from_str(line).map_err(|error| format!("invalid json: {error}"))?;
-    let Value::Object(object) = &mut value else {
-        return Err("line is not a json object".to_string());
-    };
+fn annotate_geo(
+    object: &mut serde_json::Map<String, Value>,
+    salt: &IpSalt,
+    resolver: &GeoResolver,
+) -> Result<(), String> {
     let Some(Value::String(ip)) = object.get("ip") else {
         return Err("missing string field ip".to_string());
     };
@@ -121,5 +239,5 @@ fn annotate_geo(line: &str, salt: &IpSalt, resolver: &GeoResolver) -> Result<Val
     object.insert("country".into(), answer.country.map_or(Value::Null, Value::String));
     object.insert("state".into(), answer.state.map_or(Value::Null, Value::String));
     object.insert("hashed_ip".into(), Value::String(salt.hash_ip(&ip)));
-    Ok(value)
+    Ok(())
 }

@@ -1,28 +1,66 @@
 //! The worker loop: lease a job, run it while a heartbeat keeps the lease, record the
 //! completion once or report the failure so the queue retries or dead-letters it. Stateless:
-//! everything a job needs is in its payload and the store.
+//! everything a job needs is in its payload and the store. Queue trouble (a Redis restart) is
+//! ridden out with backoff; it never stops the loop, only `stop` does.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::jobs::JobPayload;
-use shared::queue::{Completion, FailureOutcome, Lease, Queue};
+use shared::queue::{Completion, FailureOutcome, Lease, Queue, QueueError};
+use shared::retry::Backoff;
 use shared::store::ObjectStore;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::enrich::Enrichment;
 use crate::jobs::run_job;
 
+/// Where a runner looks for jobs.
+#[derive(Debug, Clone)]
+pub enum QueueSource {
+    /// These queues, highest priority first (embedded workers, `worker run --run RUN`).
+    Fixed(Vec<String>),
+    /// The queues of every run coordinators announce in the queue backend, re-read this often.
+    Announced { refresh: Duration },
+}
+
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
     pub worker_name: String,
-    /// Queues polled in order: earlier queues have priority.
-    pub queues: Vec<String>,
+    pub queues: QueueSource,
     pub heartbeat_interval: Duration,
     pub idle_poll: Duration,
     pub enrichment: Arc<Enrichment>,
+    /// Told about every job and queue error (metrics); None for the embedded workers.
+    pub observer: Option<Arc<dyn RunnerObserver>>,
+}
+
+/// How one leased job ended for this worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEnd {
+    /// This worker recorded the completion.
+    Completed,
+    /// The job ran, but another worker had recorded it first (a reclaimed or duplicate lease).
+    Duplicate,
+    /// The job failed; the queue retries it.
+    Failed,
+    /// The job failed for the last time.
+    DeadLettered,
+    /// The job ran but the queue could not be told; its lease expires and a rerun is a no-op.
+    Unrecorded,
+}
+
+/// Hooks for metrics. Implementations must be cheap and must not block.
+pub trait RunnerObserver: Send + Sync + std::fmt::Debug {
+    /// A job was leased (`kind` is `map`, `partition` or `invalid`).
+    fn job_started(&self, _kind: &'static str, _lease: &Lease) {}
+    fn job_finished(&self, _kind: &'static str, _end: JobEnd, _elapsed: Duration, _rows: u64) {}
+    /// A queue call failed (it is retried or the loop backs off).
+    fn queue_error(&self, _operation: &'static str, _error: &QueueError) {}
+    /// The lease expired while the job ran and another worker may hold it now.
+    fn lease_lost(&self, _kind: &'static str) {}
 }
 
 /// Counters a runner updates for progress lines and metrics.
@@ -33,6 +71,13 @@ pub struct RunnerStats {
     pub rows: AtomicU64,
 }
 
+/// Backoff of the loop itself while the queue does not answer.
+const LOOP_BACKOFF: Backoff = Backoff {
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(5),
+    max_attempts: u32::MAX,
+};
+
 /// Runs jobs until `stop` turns true; the current job is finished first.
 pub async fn run_worker_loop(
     store: Arc<dyn ObjectStore>,
@@ -41,26 +86,98 @@ pub async fn run_worker_loop(
     mut stop: watch::Receiver<bool>,
     stats: Arc<RunnerStats>,
 ) -> anyhow::Result<()> {
+    let mut discovery = Discovery::new(options.queues.clone());
+    let mut consecutive_failures = 0u32;
     loop {
         if *stop.borrow() {
             return Ok(());
         }
-        let mut leased = None;
-        for queue_name in &options.queues {
-            if let Some(lease) = queue.lease(queue_name, &options.worker_name).await? {
-                leased = Some(lease);
+        let queues = discovery.queues(queue.as_ref(), &options).await;
+        let mut leased = Ok(None);
+        for queue_name in &queues {
+            leased = queue.lease(queue_name, &options.worker_name).await;
+            if !matches!(leased, Ok(None)) {
                 break;
             }
         }
-        match leased {
-            Some(lease) => process_lease(&store, &queue, &options, &stats, lease).await?,
-            None => {
-                tokio::select! {
-                    _ = tokio::time::sleep(options.idle_poll) => {}
-                    _ = stop.changed() => {}
-                }
+        let pause = match leased {
+            Ok(Some(lease)) => {
+                consecutive_failures = 0;
+                process_lease(&store, &queue, &options, &stats, lease).await;
+                continue;
             }
+            Ok(None) => {
+                consecutive_failures = 0;
+                options.idle_poll
+            }
+            Err(error) => {
+                consecutive_failures = consecutive_failures.saturating_add(1);
+                report_queue_error(&options, "lease", &error);
+                LOOP_BACKOFF.delay(consecutive_failures).max(options.idle_poll)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => {}
         }
+    }
+}
+
+/// The queue list of a runner, re-read from the announced runs when it is due.
+struct Discovery {
+    source: QueueSource,
+    current: Vec<String>,
+    refreshed: Option<Instant>,
+}
+
+impl Discovery {
+    fn new(source: QueueSource) -> Discovery {
+        let current = match &source {
+            QueueSource::Fixed(queues) => queues.clone(),
+            QueueSource::Announced { .. } => Vec::new(),
+        };
+        Discovery {
+            source,
+            current,
+            refreshed: None,
+        }
+    }
+
+    async fn queues(&mut self, queue: &dyn Queue, options: &RunnerOptions) -> Vec<String> {
+        let QueueSource::Announced { refresh } = &self.source else {
+            return self.current.clone();
+        };
+        if self.refreshed.is_some_and(|at| at.elapsed() < *refresh) {
+            return self.current.clone();
+        }
+        self.refreshed = Some(Instant::now());
+        match queue.active_runs().await {
+            Ok(runs) => {
+                let queues: Vec<String> = runs.into_iter().flat_map(|run| run.queues).collect();
+                if queues != self.current {
+                    info!(worker = %options.worker_name, queues = ?queues, "serving queues");
+                }
+                self.current = queues;
+            }
+            // Keep serving the queues known so far; the next refresh tries again.
+            Err(error) => report_queue_error(options, "active runs", &error),
+        }
+        self.current.clone()
+    }
+}
+
+fn report_queue_error(options: &RunnerOptions, operation: &'static str, error: &QueueError) {
+    warn!(worker = %options.worker_name, operation, retryable = error.is_retryable(), error = %error, "queue call failed");
+    if let Some(observer) = &options.observer {
+        observer.queue_error(operation, error);
+    }
+}
+
+fn job_kind(payload: &Result<JobPayload, serde_json::Error>) -> &'static str {
+    match payload {
+        Ok(JobPayload::Map(_)) => "map",
+        Ok(JobPayload::Partition(_)) => "partition",
+        Err(_) => "invalid",
     }
 }
 
@@ -70,53 +187,101 @@ async fn process_lease(
     options: &RunnerOptions,
     stats: &RunnerStats,
     lease: Lease,
-) -> anyhow::Result<()> {
+) {
     let started = Instant::now();
     let job_id = lease.job.id.clone();
-    let result = match serde_json::from_value::<JobPayload>(lease.job.payload.clone()) {
+    let payload = serde_json::from_value::<JobPayload>(lease.job.payload.clone());
+    let kind = job_kind(&payload);
+    if let Some(observer) = &options.observer {
+        observer.job_started(kind, &lease);
+    }
+    debug!(job = %job_id, queue = %lease.queue, attempt = lease.attempt, "job leased");
+    let result = match payload {
         Err(error) => Err(anyhow::anyhow!("invalid job payload: {error}")),
         Ok(payload) => {
             let job_future = run_job(store.clone(), payload, options.enrichment.clone());
             tokio::pin!(job_future);
             let mut ticker = tokio::time::interval(options.heartbeat_interval);
             ticker.tick().await;
+            let mut lost = false;
             loop {
                 tokio::select! {
                     result = &mut job_future => break result,
-                    _ = ticker.tick() => {
-                        if !queue.heartbeat(&lease).await? {
+                    _ = ticker.tick() => match queue.heartbeat(&lease).await {
+                        Ok(true) => {}
+                        Ok(false) if !lost => {
+                            lost = true;
                             warn!(job = %job_id, worker = %options.worker_name, "lease lost while working; finishing anyway");
+                            if let Some(observer) = &options.observer {
+                                observer.lease_lost(kind);
+                            }
                         }
-                    }
+                        Ok(false) => {}
+                        // The next tick tries again; the lease outlives a few missed beats.
+                        Err(error) => report_queue_error(options, "heartbeat", &error),
+                    },
                 }
             }
         }
     };
-    match result {
+    let elapsed = started.elapsed();
+    let (end, rows) = match result {
         Ok(report) => {
             stats.jobs_done.fetch_add(1, Ordering::Relaxed);
             stats.rows.fetch_add(report.rows, Ordering::Relaxed);
-            match queue.complete(&lease).await? {
-                Completion::Recorded => {
-                    info!(job = %job_id, queue = %lease.queue, attempt = lease.attempt, elapsed_ms = started.elapsed().as_millis() as u64, "job done")
+            let completion = Backoff::CONTROL
+                .retry(
+                    || queue.complete(&lease),
+                    QueueError::is_retryable,
+                    |error, _| report_queue_error(options, "complete", error),
+                )
+                .await;
+            let end = match completion {
+                Ok(Completion::Recorded) => {
+                    info!(job = %job_id, queue = %lease.queue, attempt = lease.attempt, elapsed_ms = elapsed.as_millis() as u64, rows = report.rows, "job done");
+                    JobEnd::Completed
                 }
-                Completion::AlreadyComplete => {
-                    info!(job = %job_id, queue = %lease.queue, "job was already completed by another worker")
+                Ok(Completion::AlreadyComplete) => {
+                    info!(job = %job_id, queue = %lease.queue, "job was already completed by another worker");
+                    JobEnd::Duplicate
                 }
-            }
+                Err(error) => {
+                    report_queue_error(options, "complete", &error);
+                    warn!(job = %job_id, queue = %lease.queue, "completion not recorded; the lease expires and the rerun finds the marker");
+                    JobEnd::Unrecorded
+                }
+            };
+            (end, report.rows)
         }
         Err(error) => {
             stats.jobs_failed.fetch_add(1, Ordering::Relaxed);
             let message = format!("{error:#}");
-            match queue.fail(&lease, &message).await? {
-                FailureOutcome::WillRetry { attempt } => {
-                    warn!(job = %job_id, queue = %lease.queue, next_attempt = attempt, error = %message, "job failed, will retry")
+            let failure = Backoff::CONTROL
+                .retry(
+                    || queue.fail(&lease, &message),
+                    QueueError::is_retryable,
+                    |error, _| report_queue_error(options, "fail", error),
+                )
+                .await;
+            let end = match failure {
+                Ok(FailureOutcome::WillRetry { attempt }) => {
+                    warn!(job = %job_id, queue = %lease.queue, next_attempt = attempt, error = %message, "job failed, will retry");
+                    JobEnd::Failed
                 }
-                FailureOutcome::DeadLettered => {
-                    warn!(job = %job_id, queue = %lease.queue, error = %message, "job failed for the last time, dead-lettered")
+                Ok(FailureOutcome::DeadLettered) => {
+                    warn!(job = %job_id, queue = %lease.queue, error = %message, "job failed for the last time, dead-lettered");
+                    JobEnd::DeadLettered
                 }
-            }
+                Err(queue_error) => {
+                    report_queue_error(options, "fail", &queue_error);
+                    warn!(job = %job_id, queue = %lease.queue, error = %message, "job failed and the queue could not be told; the lease expires");
+                    JobEnd::Failed
+                }
+            };
+            (end, 0)
         }
+    };
+    if let Some(observer) = &options.observer {
+        observer.job_finished(kind, end, elapsed, rows);
     }
-    Ok(())
 }

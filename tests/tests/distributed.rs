@@ -1,0 +1,475 @@
+//! End-to-end runs of the real binaries as a distributed job: a real `redis-server` as the
+//! queue, a real S3-compatible server (`moto_server`) as the store, one coordinator process
+//! and several `worker run` processes, all on loopback. Each scenario checks the release
+//! against the generator's ground truth and, byte for byte, against the embedded run of the
+//! same input; the fault scenarios kill workers, the coordinator and Redis on the way.
+//!
+//! The scenarios run one at a time (they share two cores; lease timings stay meaningful).
+//! A longer chaos run is one command (see the README):
+//! `WILDCHAT_CHAOS_KILLS=60 WILDCHAT_CHAOS_CONVERSATIONS=20000 cargo test -p e2e-tests --test distributed workers_killed -- --nocapture`
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use e2e_tests::cluster::{metric_sum, Cluster, ProcessGuard, Worker};
+use e2e_tests::{
+    assert_release_matches_truth, coordinator, generated_store, read_json, read_manifest, shard_digests, TEST_SALT_HEX,
+};
+use rand::{Rng, SeedableRng};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+const PARTITIONS: &str = "6";
+const MAP_BYTES: &str = "2000000";
+/// Longest any one coordinator run may take before the test fails (and kills everything).
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+const WORKER_READY_LIMIT: Duration = Duration::from_secs(120);
+
+/// A cluster with generated input uploaded to its bucket, and the local copy holding the
+/// ground truth and the embedded reference release.
+struct Scenario {
+    cluster: Cluster,
+    _local_dir: tempfile::TempDir,
+    local: PathBuf,
+}
+
+impl Scenario {
+    fn new(conversations: u64, seed: u64) -> Scenario {
+        let cluster = Cluster::start();
+        let (local_dir, local) = generated_store(conversations, seed, Some(3));
+        cluster.upload(&local, "raw");
+        Scenario {
+            cluster,
+            _local_dir: local_dir,
+            local,
+        }
+    }
+
+    fn run_args(&self) -> Vec<&'static str> {
+        vec!["--partitions", PARTITIONS, "--map-bytes", MAP_BYTES, "--log", "info"]
+    }
+
+    /// The embedded run of the same input: the release the distributed one must equal.
+    fn embedded_reference(&self, version: &str) -> serde_json::Value {
+        let store = self.local.to_str().expect("a utf-8 path");
+        coordinator(&[
+            "run",
+            "--store",
+            store,
+            "--version",
+            version,
+            "--partitions",
+            PARTITIONS,
+            "--map-bytes",
+            MAP_BYTES,
+            "--workers",
+            "2",
+            "--quiet",
+        ]);
+        read_manifest(&self.local, version)
+    }
+
+    fn start_workers(&mut self, count: usize) -> Vec<Worker> {
+        let mut workers: Vec<Worker> = (0..count).map(|_| self.cluster.spawn_worker()).collect();
+        for worker in &mut workers {
+            assert!(
+                worker.wait_ready(WORKER_READY_LIMIT),
+                "{} did not become ready:\n{}",
+                worker.process.name,
+                worker.process.stderr_tail(20)
+            );
+        }
+        workers
+    }
+
+    /// Downloads the distributed release and checks it against the truth and the reference.
+    fn check_release(&self, version: &str, reference_version: &str) -> e2e_tests::PyarrowReport {
+        let download = tempfile::tempdir().expect("a temporary directory");
+        self.cluster.download(&format!("releases/{version}/"), download.path());
+        let release_dir = download.path().join("releases").join(version);
+        let manifest = read_json(&release_dir.join("manifest.json"));
+        let reference = self.embedded_reference(reference_version);
+        assert_eq!(
+            shard_digests(&manifest),
+            shard_digests(&reference),
+            "the distributed release differs from the embedded one"
+        );
+        for shard in manifest["variants"]["full"]["shards"].as_array().expect("shards") {
+            let key = shard["key"].as_str().expect("a shard key");
+            let twin = key.replace(
+                &format!("releases/{version}/"),
+                &format!("releases/{reference_version}/"),
+            );
+            assert_eq!(
+                std::fs::read(download.path().join(key)).expect("a downloaded shard"),
+                std::fs::read(self.local.join(&twin)).expect("a reference shard"),
+                "shard {key} differs byte for byte"
+            );
+        }
+        assert_eq!(
+            manifest["counters"], reference["counters"],
+            "counters are not double counted"
+        );
+        assert_release_matches_truth(&release_dir, &self.local)
+    }
+
+    fn map_markers(&self, run: &str) -> usize {
+        self.cluster.count_keys(&format!("runs/{run}/map/"), "/_SUCCESS.json")
+    }
+
+    fn map_jobs(&self, run: &str) -> usize {
+        let plan: serde_json::Value = self.cluster.runtime.block_on(async {
+            let body = shared::store::ObjectStore::get(&self.cluster.store, &format!("runs/{run}/plan.json"))
+                .await
+                .expect("the plan exists");
+            serde_json::from_slice(&body).expect("the plan is json")
+        });
+        plan["map_jobs"].as_array().expect("map jobs").len()
+    }
+
+    fn status(&self, run: &str) -> String {
+        let output = self
+            .cluster
+            .coordinator_command()
+            .args(["status", run, "--store", &self.cluster.store_uri()])
+            .args(["--queue", &self.cluster.queue_uri()])
+            .output()
+            .expect("running coordinator status");
+        assert!(
+            output.status.success(),
+            "coordinator status failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+/// Waits for the coordinator to succeed; on failure or timeout shows its and the workers' logs.
+fn wait_success(coordinator: &mut ProcessGuard, workers: &[Worker]) -> String {
+    let status = coordinator.wait_for(RUN_LIMIT);
+    let worker_logs = || {
+        workers
+            .iter()
+            .map(|worker| format!("--- {}\n{}", worker.process.name, worker.process.stderr_tail(15)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    match status {
+        Some(status) if status.success() => coordinator.stdout(),
+        Some(status) => panic!(
+            "coordinator failed with {status}\n{}\n{}",
+            coordinator.stderr_tail(40),
+            worker_logs()
+        ),
+        None => {
+            coordinator.kill();
+            panic!(
+                "coordinator did not finish within {}s\n{}\n{}",
+                RUN_LIMIT.as_secs(),
+                coordinator.stderr_tail(40),
+                worker_logs()
+            )
+        }
+    }
+}
+
+/// Waits until `ready` holds, checking every 50 ms, for at most `limit`.
+fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn jobs_done(workers: &[Worker]) -> f64 {
+    workers
+        .iter()
+        .map(|worker| metric_sum(&worker.metrics().unwrap_or_default(), "wildchat_worker_jobs_done_total"))
+        .sum()
+}
+
+fn summary_number(summary: &str, label: &str) -> u64 {
+    summary
+        .lines()
+        .find(|line| line.trim_start().starts_with(label))
+        .and_then(|line| line.split_whitespace().last())
+        .map(|value| value.replace(',', ""))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("the summary has no {label:?} row:\n{summary}"))
+}
+
+#[test]
+fn three_worker_processes_over_redis_and_s3_give_the_embedded_release() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(3000, 21);
+    let mut workers = scenario.start_workers(3);
+    let mut coordinator = scenario
+        .cluster
+        .spawn_coordinator("coordinator", "d1", &scenario.run_args());
+    let stdout = wait_success(&mut coordinator, &workers);
+    assert_eq!(
+        last_line_of(&stdout),
+        format!("{}/releases/d1", scenario.cluster.store_uri())
+    );
+    let progress = coordinator.stderr();
+    assert!(
+        progress.contains("map: jobs") && progress.contains("link: jobs") && progress.contains("dead letters 0"),
+        "progress lines on stderr:\n{progress}"
+    );
+
+    // Workers report over HTTP; together they recorded every job exactly once.
+    let map_jobs = scenario.map_jobs("d1");
+    let partitions: usize = PARTITIONS.parse().expect("a number");
+    assert_eq!(jobs_done(&workers) as usize, map_jobs + partitions);
+    let metrics = workers[0].metrics().expect("worker 0 serves /metrics");
+    for name in [
+        "wildchat_worker_jobs_done_total",
+        "wildchat_worker_rows_total",
+        "wildchat_worker_job_duration_seconds_bucket",
+        "wildchat_worker_queue_lag_seconds_count",
+        "wildchat_worker_jobs_in_progress",
+    ] {
+        assert!(metrics.contains(name), "missing {name}:\n{metrics}");
+    }
+    assert!(metrics.lines().all(|line| !line.contains(TEST_SALT_HEX)));
+
+    // Another shell sees the committed run, from the store and the queue.
+    let status = scenario.status("d1");
+    assert!(status.contains("committed"), "{status}");
+    assert!(status.contains("map   queue"), "{status}");
+
+    // SIGTERM: each worker finishes and exits 0.
+    for worker in &mut workers {
+        worker.process.terminate();
+    }
+    for worker in &mut workers {
+        let status = worker.process.wait_for(Duration::from_secs(30));
+        assert!(
+            status.is_some_and(|status| status.success()),
+            "{} did not stop cleanly on SIGTERM ({status:?}):\n{}",
+            worker.process.name,
+            worker.process.stderr_tail(10)
+        );
+        let logs = worker.process.stderr();
+        assert!(logs.contains("worker stopped"), "{logs}");
+        assert!(!logs.contains(TEST_SALT_HEX), "the salt reached a worker log");
+        for line in logs.lines().filter(|line| !line.trim().is_empty()) {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|error| panic!("worker log line is not json ({error}): {line}"));
+        }
+    }
+
+    scenario.check_release("d1", "embedded-d1");
+}
+
+fn last_line_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn workers_killed_at_random_moments_lose_and_duplicate_nothing() {
+    let _serial = one_at_a_time();
+    let kills_wanted: usize = std::env::var("WILDCHAT_CHAOS_KILLS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(12);
+    let conversations: u64 = std::env::var("WILDCHAT_CHAOS_CONVERSATIONS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(4000);
+    let seed: u64 = std::env::var("WILDCHAT_CHAOS_SEED")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("chaos: seed {seed} (WILDCHAT_CHAOS_SEED reproduces the kill schedule)");
+    let mut random = rand::rngs::StdRng::seed_from_u64(seed);
+
+    let mut scenario = Scenario::new(conversations, 22);
+    let mut workers = scenario.start_workers(3);
+    let mut coordinator = scenario
+        .cluster
+        .spawn_coordinator("coordinator", "chaos", &scenario.run_args());
+    let mut kills = 0;
+    let deadline = Instant::now() + RUN_LIMIT;
+    while kills < kills_wanted && coordinator.try_status().is_none() && Instant::now() < deadline {
+        // A random moment while a worker holds a job: pick one of the busy workers, or any
+        // worker when none is busy for a while. Replacements start without waiting, so kills
+        // also land while a worker is still loading its resources.
+        let mut busy = Vec::new();
+        wait_until(Duration::from_secs(5), || {
+            busy = (0..workers.len())
+                .filter(|slot| {
+                    workers[*slot]
+                        .metrics()
+                        .is_some_and(|metrics| metric_sum(&metrics, "wildchat_worker_jobs_in_progress") >= 1.0)
+                })
+                .collect();
+            !busy.is_empty()
+        });
+        let slot = if busy.is_empty() {
+            random.random_range(0..workers.len())
+        } else {
+            busy[random.random_range(0..busy.len())]
+        };
+        std::thread::sleep(Duration::from_millis(random.random_range(0..80)));
+        workers[slot].process.kill();
+        kills += 1;
+        workers[slot] = scenario.cluster.spawn_worker();
+    }
+    let stdout = wait_success(&mut coordinator, &workers);
+    assert!(
+        kills >= kills_wanted,
+        "the run finished after {kills} of {kills_wanted} kills; make the input larger"
+    );
+    let retries = summary_number(&stdout, "job retries (queue)");
+    let report = scenario.check_release("chaos", "embedded-chaos");
+    eprintln!(
+        "chaos: {kills} worker kills survived, {retries} job retries, {} conversations, rows lost 0, duplicated 0",
+        report.rows
+    );
+    assert!(retries >= 1, "no kill landed mid-job:\n{stdout}");
+}
+
+#[test]
+fn a_killed_coordinator_resumes_the_run_without_redoing_finished_jobs() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(3000, 23);
+    let workers = scenario.start_workers(3);
+    let mut first = scenario
+        .cluster
+        .spawn_coordinator("coordinator-1", "resumed", &scenario.run_args());
+    assert!(
+        wait_until(RUN_LIMIT, || scenario.map_markers("resumed") >= 2
+            || first.try_status().is_some()),
+        "no map job finished"
+    );
+    first.kill();
+    let finished_before = scenario.map_markers("resumed");
+    let map_jobs = scenario.map_jobs("resumed");
+    assert!(
+        finished_before < map_jobs,
+        "the map phase finished before the coordinator was killed; make the input larger"
+    );
+
+    // The killed coordinator's announcement is still in Redis; another shell sees it.
+    let status = scenario.status("resumed");
+    assert!(status.contains("run resumed (version resumed): phase map"), "{status}");
+    assert!(status.contains("map jobs"), "{status}");
+
+    let mut second = scenario
+        .cluster
+        .spawn_coordinator("coordinator-2", "resumed", &scenario.run_args());
+    let stdout = wait_success(&mut second, &workers);
+    assert!(stdout.contains("resumed"), "{stdout}");
+    let log = second.stderr();
+    let already_done = log
+        .lines()
+        .find(|line| line.contains("phase started") && (line.contains("phase=\"map\"") || line.contains("phase=map")))
+        .and_then(|line| line.split("already_done=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no map phase start in the log:\n{log}"));
+    assert!(
+        already_done >= finished_before,
+        "the restarted coordinator found {already_done} finished map jobs, fewer than the {finished_before} before"
+    );
+    // Every job was recorded exactly once across both coordinators.
+    let partitions: usize = PARTITIONS.parse().expect("a number");
+    assert_eq!(jobs_done(&workers) as usize, map_jobs + partitions);
+    scenario.check_release("resumed", "embedded-resumed");
+}
+
+#[test]
+fn a_redis_restart_that_loses_the_queue_is_rebuilt_from_the_store() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(3000, 24);
+    let workers = scenario.start_workers(3);
+    let mut coordinator = scenario
+        .cluster
+        .spawn_coordinator("coordinator", "rebuilt", &scenario.run_args());
+    assert!(
+        wait_until(RUN_LIMIT, || scenario.map_markers("rebuilt") >= 2
+            || coordinator.try_status().is_some()),
+        "no map job finished"
+    );
+    scenario.cluster.restart_redis();
+    let finished_at_restart = scenario.map_markers("rebuilt");
+    assert!(
+        finished_at_restart < scenario.map_jobs("rebuilt"),
+        "the map phase finished before Redis restarted; make the input larger"
+    );
+    let stdout = wait_success(&mut coordinator, &workers);
+    assert!(
+        summary_number(&stdout, "jobs re-enqueued (lost)") >= 1,
+        "the lost jobs were enqueued again:\n{stdout}"
+    );
+    scenario.check_release("rebuilt", "embedded-rebuilt");
+}
+
+#[test]
+fn a_dead_lettered_job_fails_the_run_naming_the_job_and_its_error() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(300, 25);
+    let mut coordinator =
+        scenario
+            .cluster
+            .spawn_coordinator("coordinator", "doomed", &["--partitions", "2", "--log", "info"]);
+    assert!(
+        wait_until(Duration::from_secs(60), || scenario
+            .cluster
+            .count_keys("runs/doomed/", "plan.json")
+            == 1),
+        "the run was never planned:\n{}",
+        coordinator.stderr_tail(20)
+    );
+    // The planned input disappears: its map job fails on every attempt.
+    let victim = scenario.cluster.runtime.block_on(async {
+        let store = &scenario.cluster.store;
+        let inputs = shared::store::ObjectStore::list(store, "raw/")
+            .await
+            .expect("listing raw/");
+        let victim = inputs.first().expect("an input object").key.clone();
+        shared::store::ObjectStore::delete(store, &victim)
+            .await
+            .expect("deleting an input");
+        victim
+    });
+    std::fs::write(
+        &scenario.cluster.worker_config,
+        "max_attempts = 2\nlease_timeout_ms = 2000\nidle_poll_ms = 100\ndiscover_ms = 250\nlog_format = \"json\"\n",
+    )
+    .expect("writing the worker config");
+    let _workers = scenario.start_workers(1);
+    let status = coordinator.wait_for(RUN_LIMIT);
+    assert!(
+        status.is_some_and(|status| !status.success()),
+        "the run must fail: {status:?}"
+    );
+    let message = coordinator.stderr();
+    assert!(message.contains("dead-lettered"), "{message}");
+    assert!(message.contains("map job o00000-b000000000000"), "{message}");
+    assert!(message.contains("after 2 attempts"), "{message}");
+    assert!(
+        message.contains(&victim),
+        "the last error names the missing object:\n{message}"
+    );
+    assert_eq!(
+        scenario.cluster.count_keys("releases/doomed/", "manifest.json"),
+        0,
+        "nothing was committed"
+    );
+}

@@ -1,0 +1,136 @@
+//! Loading a worker's enrichment resources from its own configuration: the IP salt (a file
+//! or `WILDCHAT__IP_SALT`, never a flag value or a job payload), the dated GeoIP databases and
+//! the language models. The coordinator's embedded workers and `worker run` load them here, so
+//! both fail at start-up, not mid-run, on a missing or corrupt resource.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+
+use crate::enrich::Enrichment;
+use crate::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
+use crate::language::LanguageDetector;
+
+/// The environment variable that may hold the salt's hex itself.
+pub const SALT_ENV: &str = "WILDCHAT__IP_SALT";
+
+/// What configuration says about the resources.
+#[derive(Debug, Clone, Default)]
+pub struct EnrichmentSettings {
+    /// File holding the salt as hex; wins over `salt_hex`.
+    pub salt_file: Option<PathBuf>,
+    /// The salt's hex (from `WILDCHAT__IP_SALT`).
+    pub salt_hex: Option<String>,
+    /// `PATH` or `PATH@YYYY-MM-DD`; empty = every `*.mmdb` in [`default_geoip_directory`].
+    pub geoip: Vec<String>,
+}
+
+impl EnrichmentSettings {
+    /// Settings with the salt hex read from `WILDCHAT__IP_SALT` when it is set.
+    pub fn from_env(salt_file: Option<PathBuf>, geoip: Vec<String>) -> EnrichmentSettings {
+        EnrichmentSettings {
+            salt_file,
+            salt_hex: std::env::var(SALT_ENV).ok().filter(|hex| !hex.trim().is_empty()),
+            geoip,
+        }
+    }
+}
+
+/// What to do without a configured salt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaltPolicy {
+    /// Refuse to start: workers that hash IPs.
+    Required,
+    /// Draw a random one (the demo) and say so.
+    RandomIfMissing,
+    /// Load none: a coordinator whose jobs run in other processes.
+    NotNeeded,
+}
+
+/// Where `infra/dev/setup.sh` installs the default GeoIP database.
+pub fn default_geoip_directory() -> Option<PathBuf> {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(data_home.join("wildchat/geoip"))
+}
+
+fn load_salt(settings: &EnrichmentSettings, policy: SaltPolicy) -> anyhow::Result<Option<IpSalt>> {
+    if policy == SaltPolicy::NotNeeded {
+        return Ok(None);
+    }
+    if let Some(path) = &settings.salt_file {
+        return Ok(Some(IpSalt::from_file(path).context("loading the ip salt")?));
+    }
+    if let Some(hex) = &settings.salt_hex {
+        return Ok(Some(IpSalt::from_hex(hex).context("reading WILDCHAT__IP_SALT")?));
+    }
+    if policy == SaltPolicy::RandomIfMissing {
+        eprintln!("demo: using a random ip salt for this run (hashed_ip values are not comparable across runs)");
+        return Ok(Some(IpSalt::random()));
+    }
+    bail!("an ip salt is required: pass --salt-file FILE (hex) or set WILDCHAT__IP_SALT; it is never written anywhere")
+}
+
+fn geoip_specs(settings: &EnrichmentSettings) -> Vec<String> {
+    if !settings.geoip.is_empty() {
+        return settings.geoip.clone();
+    }
+    let Some(directory) = default_geoip_directory() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(&directory) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "mmdb"))
+        .map(|path| path.display().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Loads the salt, the GeoIP databases and (when asked) the language models. Returns the
+/// enrichment and the databases as `name@date` for the manifest.
+pub fn load_enrichment(
+    settings: &EnrichmentSettings,
+    salt_policy: SaltPolicy,
+    with_language: bool,
+) -> anyhow::Result<(Enrichment, Vec<String>)> {
+    let salt = load_salt(settings, salt_policy)?;
+    let specs = geoip_specs(settings);
+    let geo = if specs.is_empty() {
+        eprintln!(
+            "warning: no geoip database configured (--geoip, or run infra/dev/setup.sh): country and state will be null"
+        );
+        None
+    } else {
+        let parsed = specs
+            .iter()
+            .map(|spec| GeoDatabaseSpec::parse(spec))
+            .collect::<Result<Vec<_>, _>>()
+            .context("reading --geoip")?;
+        Some(GeoResolver::open(&parsed).context("opening the geoip databases")?)
+    };
+    let described = geo
+        .as_ref()
+        .map(|resolver| {
+            resolver
+                .describe()
+                .into_iter()
+                .map(|(name, date)| format!("{name}@{date}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let language = if with_language {
+        Some(Arc::new(
+            LanguageDetector::load().context("loading the language models")?,
+        ))
+    } else {
+        None
+    };
+    Ok((Enrichment { salt, geo, language }, described))
+}

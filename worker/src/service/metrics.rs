@@ -1,0 +1,245 @@
+//! The worker's Prometheus metrics. Labels are job kinds, stages, queue names and operations
+//! only: nothing derived from a row (no IP, salt or fingerprint) ever becomes a label or value.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use shared::queue::{Lease, QueueError, QueueStats};
+
+use crate::runner::{JobEnd, RunnerObserver};
+
+/// Seconds; jobs range from a fraction of a second (a no-op rerun) to many minutes.
+const DURATION_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+
+#[derive(Debug)]
+pub struct WorkerMetrics {
+    registry: Registry,
+    jobs_done: IntCounterVec,
+    jobs_failed: IntCounterVec,
+    jobs_retried: IntCounterVec,
+    jobs_duplicate: IntCounterVec,
+    jobs_dead_lettered: IntCounterVec,
+    jobs_unrecorded: IntCounterVec,
+    leases_lost: IntCounterVec,
+    rows: IntCounterVec,
+    job_seconds: HistogramVec,
+    queue_lag_seconds: HistogramVec,
+    queue_errors: IntCounterVec,
+    queue_waiting: IntGaugeVec,
+    queue_leased: IntGaugeVec,
+    jobs_in_progress: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> Result<IntCounterVec, prometheus::Error> {
+    let metric = IntCounterVec::new(Opts::new(name, help), &[label])?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str) -> Result<HistogramVec, prometheus::Error> {
+    let metric = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec()),
+        &["kind"],
+    )?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGaugeVec, prometheus::Error> {
+    let metric = IntGaugeVec::new(Opts::new(name, help), &["queue"])?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+impl WorkerMetrics {
+    pub fn new() -> Result<WorkerMetrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("wildchat_worker".to_string()), None)?;
+        let jobs_in_progress = IntGauge::new("jobs_in_progress", "jobs this worker is running now")?;
+        registry.register(Box::new(jobs_in_progress.clone()))?;
+        Ok(WorkerMetrics {
+            jobs_done: counter(
+                &registry,
+                "jobs_done_total",
+                "jobs whose completion this worker recorded",
+                "kind",
+            )?,
+            jobs_failed: counter(&registry, "jobs_failed_total", "job attempts that failed here", "kind")?,
+            jobs_retried: counter(
+                &registry,
+                "jobs_retried_total",
+                "leases of a job that an earlier attempt did not finish",
+                "kind",
+            )?,
+            jobs_duplicate: counter(
+                &registry,
+                "jobs_duplicate_total",
+                "jobs finished here after another worker had recorded them",
+                "kind",
+            )?,
+            jobs_dead_lettered: counter(
+                &registry,
+                "jobs_dead_lettered_total",
+                "jobs that failed their last attempt here",
+                "kind",
+            )?,
+            jobs_unrecorded: counter(
+                &registry,
+                "jobs_unrecorded_total",
+                "jobs that ran but whose completion the queue could not record",
+                "kind",
+            )?,
+            leases_lost: counter(
+                &registry,
+                "leases_lost_total",
+                "leases that expired while their job ran",
+                "kind",
+            )?,
+            rows: counter(
+                &registry,
+                "rows_total",
+                "rows processed, by stage (map: raw lines; partition: conversation turns)",
+                "stage",
+            )?,
+            job_seconds: histogram(
+                &registry,
+                "job_duration_seconds",
+                "time from lease to completion, by job kind",
+            )?,
+            queue_lag_seconds: histogram(
+                &registry,
+                "queue_lag_seconds",
+                "time a job waited in the queue before this worker leased it",
+            )?,
+            queue_errors: counter(
+                &registry,
+                "queue_errors_total",
+                "queue calls that failed and were retried or backed off",
+                "operation",
+            )?,
+            queue_waiting: gauge(&registry, "queue_waiting_jobs", "jobs waiting in a queue (sampled)")?,
+            queue_leased: gauge(&registry, "queue_leased_jobs", "jobs leased from a queue (sampled)")?,
+            jobs_in_progress,
+            registry,
+        })
+    }
+
+    /// The text exposition format Prometheus scrapes.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        Ok(String::from_utf8_lossy(&buffer).into_owned())
+    }
+
+    /// Records a sample of a queue's depth; queues no longer served are dropped.
+    pub fn set_queue_depths(&self, samples: &[(String, QueueStats)]) {
+        self.queue_waiting.reset();
+        self.queue_leased.reset();
+        for (queue, stats) in samples {
+            self.queue_waiting
+                .with_label_values(&[queue.as_str()])
+                .set(stats.waiting as i64);
+            self.queue_leased
+                .with_label_values(&[queue.as_str()])
+                .set(stats.leased as i64);
+        }
+    }
+}
+
+/// How long an entry waited, when the lease token is a Redis stream id (`<ms>-<seq>`).
+fn queue_lag(lease: &Lease) -> Option<Duration> {
+    let (millis, _) = lease.token.split_once('-')?;
+    let enqueued_ms: u64 = millis.parse().ok()?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    Some(Duration::from_millis(now_ms.saturating_sub(enqueued_ms)))
+}
+
+impl RunnerObserver for WorkerMetrics {
+    fn job_started(&self, kind: &'static str, lease: &Lease) {
+        self.jobs_in_progress.inc();
+        if lease.attempt > 1 {
+            self.jobs_retried.with_label_values(&[kind]).inc();
+        }
+        if let Some(lag) = queue_lag(lease) {
+            self.queue_lag_seconds
+                .with_label_values(&[kind])
+                .observe(lag.as_secs_f64());
+        }
+    }
+
+    fn job_finished(&self, kind: &'static str, end: JobEnd, elapsed: Duration, rows: u64) {
+        self.jobs_in_progress.dec();
+        self.job_seconds
+            .with_label_values(&[kind])
+            .observe(elapsed.as_secs_f64());
+        if rows > 0 {
+            self.rows.with_label_values(&[kind]).inc_by(rows);
+        }
+        let counter = match end {
+            JobEnd::Completed => &self.jobs_done,
+            JobEnd::Duplicate => &self.jobs_duplicate,
+            JobEnd::Failed => &self.jobs_failed,
+            JobEnd::DeadLettered => {
+                self.jobs_failed.with_label_values(&[kind]).inc();
+                &self.jobs_dead_lettered
+            }
+            JobEnd::Unrecorded => &self.jobs_unrecorded,
+        };
+        counter.with_label_values(&[kind]).inc();
+    }
+
+    fn queue_error(&self, operation: &'static str, _error: &QueueError) {
+        self.queue_errors.with_label_values(&[operation]).inc();
+    }
+
+    fn lease_lost(&self, kind: &'static str) {
+        self.leases_lost.with_label_values(&[kind]).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::queue::Job;
+
+    #[test]
+    fn the_exposition_names_every_metric_a_dashboard_needs() {
+        let metrics = WorkerMetrics::new().unwrap();
+        let lease = Lease {
+            queue: "r/map".into(),
+            job: Job {
+                id: "o1".into(),
+                payload: serde_json::Value::Null,
+            },
+            attempt: 2,
+            token: "1-0".into(),
+        };
+        metrics.job_started("map", &lease);
+        metrics.job_finished("map", JobEnd::Completed, Duration::from_millis(300), 1200);
+        metrics.set_queue_depths(&[(
+            "r/map".to_string(),
+            QueueStats {
+                waiting: 7,
+                ..QueueStats::default()
+            },
+        )]);
+        let text = metrics.render().unwrap();
+        for expected in [
+            "wildchat_worker_jobs_done_total{kind=\"map\"} 1",
+            "wildchat_worker_jobs_retried_total{kind=\"map\"} 1",
+            "wildchat_worker_rows_total{stage=\"map\"} 1200",
+            "wildchat_worker_job_duration_seconds_bucket{kind=\"map\",le=\"0.5\"} 1",
+            "wildchat_worker_queue_lag_seconds_count{kind=\"map\"} 1",
+            "wildchat_worker_queue_waiting_jobs{queue=\"r/map\"} 7",
+            "wildchat_worker_jobs_in_progress 0",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! `worker run`: the distributed worker process. It opens the store and queue its settings
+//! name, loads its own enrichment resources, finds runs through the announcements coordinators
+//! keep in the queue backend (or serves the one run it is pinned to), runs job loops until
+//! SIGTERM/SIGINT, and serves `/healthz` and `/metrics` when asked to listen.
+
+pub mod http;
+pub mod metrics;
+pub mod settings;
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use shared::jobs::{run_queue, MAP_QUEUE, PARTITION_QUEUE};
+use shared::queue::{Queue, QueueConfig};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::resources::{load_enrichment, EnrichmentSettings, SaltPolicy};
+use crate::runner::{run_worker_loop, QueueSource, RunnerObserver, RunnerOptions, RunnerStats};
+use metrics::WorkerMetrics;
+use settings::WorkerSettings;
+
+/// Installs the process-wide log subscriber: JSON lines or text on stderr. `RUST_LOG` wins
+/// over the configured filter.
+pub fn init_logging(settings: &WorkerSettings) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log.clone());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if settings.log_format == "json" {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.with_target(false).init();
+    }
+}
+
+fn default_worker_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "worker".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Runs the worker until a signal stops it; returns once the current jobs are finished.
+pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
+    let store = backends::open_store(&settings.store)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let queue_config = QueueConfig {
+        lease_timeout: settings.lease_timeout(),
+        max_attempts: settings.max_attempts,
+    };
+    let queue = backends::open_queue(&settings.queue, queue_config)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let enrichment_settings = EnrichmentSettings {
+        salt_file: settings.ip_salt_file.clone(),
+        salt_hex: settings.ip_salt.clone().filter(|hex| !hex.trim().is_empty()),
+        geoip: settings.geoip.clone(),
+    };
+    let (enrichment, geoip) =
+        tokio::task::spawn_blocking(move || load_enrichment(&enrichment_settings, SaltPolicy::Required, true))
+            .await
+            .context("loading the enrichment resources panicked")??;
+    let metrics = Arc::new(WorkerMetrics::new().context("creating the metrics registry")?);
+    let name = if settings.name.is_empty() {
+        default_worker_name()
+    } else {
+        settings.name.clone()
+    };
+    let source = if settings.run.is_empty() {
+        QueueSource::Announced {
+            refresh: Duration::from_millis(settings.discover_ms.max(50)),
+        }
+    } else {
+        QueueSource::Fixed(vec![
+            run_queue(&settings.run, PARTITION_QUEUE),
+            run_queue(&settings.run, MAP_QUEUE),
+        ])
+    };
+
+    let (stop_sender, stop) = watch::channel(false);
+    let state = Arc::new(http::EndpointState {
+        metrics: metrics.clone(),
+        serving: AtomicBool::new(true),
+    });
+    let mut endpoint = None;
+    if !settings.listen.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for /healthz and /metrics", settings.listen))?;
+        let address = listener
+            .local_addr()
+            .map(|address| address.to_string())
+            .unwrap_or_else(|_| settings.listen.clone());
+        info!(address = %address, "serving /healthz and /metrics");
+        endpoint = Some(tokio::spawn(http::serve(listener, state.clone(), stop.clone())));
+    }
+    let sampler = tokio::spawn(sample_queue_depths(
+        queue.clone(),
+        source.clone(),
+        metrics.clone(),
+        Duration::from_millis(settings.queue_stats_ms.max(100)),
+        stop.clone(),
+    ));
+    tokio::spawn(stop_on_signal(stop_sender, state.clone()));
+
+    info!(
+        worker = %name,
+        store = %store.describe(),
+        queue = %backends::redis_queue::redact_url(&settings.queue),
+        run = %if settings.run.is_empty() { "announced" } else { settings.run.as_str() },
+        slots = settings.slots,
+        lease_timeout_ms = settings.lease_timeout_ms,
+        max_attempts = settings.max_attempts,
+        geoip = ?geoip,
+        "worker started"
+    );
+    let enrichment = Arc::new(enrichment);
+    let stats = Arc::new(RunnerStats::default());
+    let mut loops = Vec::with_capacity(settings.slots);
+    for slot in 0..settings.slots {
+        let options = RunnerOptions {
+            worker_name: if settings.slots == 1 {
+                name.clone()
+            } else {
+                format!("{name}-{slot}")
+            },
+            queues: source.clone(),
+            heartbeat_interval: settings.heartbeat_interval(),
+            idle_poll: Duration::from_millis(settings.idle_poll_ms.max(10)),
+            enrichment: enrichment.clone(),
+            observer: Some(metrics.clone() as Arc<dyn RunnerObserver>),
+        };
+        loops.push(tokio::spawn(run_worker_loop(
+            store.clone(),
+            queue.clone(),
+            options,
+            stop.clone(),
+            stats.clone(),
+        )));
+    }
+    let mut outcome = Ok(());
+    for job_loop in loops {
+        match job_loop.await {
+            Ok(Ok(())) => {}
+            Ok(Err(loop_error)) => {
+                error!(error = %format!("{loop_error:#}"), "job loop stopped with an error");
+                outcome = Err(loop_error);
+            }
+            Err(join_error) => {
+                error!(error = %join_error, "job loop panicked");
+                outcome = Err(anyhow::anyhow!("a job loop panicked: {join_error}"));
+            }
+        }
+    }
+    state.serving.store(false, Ordering::Relaxed);
+    sampler.abort();
+    if let Some(endpoint) = endpoint {
+        endpoint.abort();
+    }
+    info!(
+        worker = %name,
+        jobs_done = stats.jobs_done.load(Ordering::Relaxed),
+        jobs_failed = stats.jobs_failed.load(Ordering::Relaxed),
+        "worker stopped"
+    );
+    outcome
+}
+
+/// First SIGTERM or SIGINT: stop taking work, finish the current jobs, exit 0. A second one:
+/// exit at once; the leases of unfinished jobs expire and other workers take them.
+async fn stop_on_signal(stop: watch::Sender<bool>, state: Arc<http::EndpointState>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut terminate, mut interrupt) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+        (Err(error), _) | (_, Err(error)) => {
+            warn!(error = %error, "cannot install signal handlers; stop the worker with SIGKILL");
+            return;
+        }
+    };
+    for received in 0.. {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        if received == 0 {
+            info!("stop requested: taking no more jobs, finishing the current ones");
+            state.serving.store(false, Ordering::Relaxed);
+            let _ = stop.send(true);
+        } else {
+            warn!("second stop request: exiting now; unfinished jobs go back to the queue when their leases expire");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Samples the depth of the served queues for `/metrics` (what an autoscaler reads).
+async fn sample_queue_depths(
+    queue: Arc<dyn Queue>,
+    source: QueueSource,
+    metrics: Arc<WorkerMetrics>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let queues = match &source {
+            QueueSource::Fixed(queues) => queues.clone(),
+            QueueSource::Announced { .. } => match queue.active_runs().await {
+                Ok(runs) => runs.into_iter().flat_map(|run| run.queues).collect(),
+                Err(_) => Vec::new(),
+            },
+        };
+        let mut samples = Vec::with_capacity(queues.len());
+        for name in queues {
+            if let Ok(stats) = queue.stats(&name).await {
+                samples.push((name, stats));
+            }
+        }
+        metrics.set_queue_depths(&samples);
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
