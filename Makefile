@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint bench
+.PHONY: demo test setup lint bench bench-language
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -20,3 +20,10 @@ lint:
 
 bench:
 	$(CARGO) bench -p coordinator --bench throughput -- --conversations 100000
+
+# Language labels against plain lingua, side by side: generated turns, then lingua's sentences.
+bench-language:
+	rm -rf target/bench-language
+	$(CARGO) run --release -p coordinator -- generate --conversations 8000 --seed 3 --store target/bench-language
+	$(CARGO) bench -p worker --bench language -- --store target/bench-language --lingua-sample 10000
+	$(CARGO) bench -p worker --bench language -- --lingua-sample 10000

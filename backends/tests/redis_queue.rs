@@ -334,6 +334,7 @@ async fn announced_runs_are_shared_between_clients_until_withdrawn() {
     let run = |run_id: &str, done: u64| RunAnnouncement {
         run_id: run_id.to_string(),
         version: format!("{run_id}-v"),
+        store: "s3://bucket/prefix/".to_string(),
         queues: vec![format!("{run_id}/partition"), format!("{run_id}/map")],
         phase: "map".to_string(),
         jobs_done: done,

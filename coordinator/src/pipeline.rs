@@ -270,6 +270,7 @@ impl Watch<'_> {
         let announcement = RunAnnouncement {
             run_id: self.plan.run_id.clone(),
             version: self.plan.version.clone(),
+            store: self.store.describe(),
             queues: self.queues.clone(),
             phase: phase.to_string(),
             jobs_done,

@@ -66,6 +66,10 @@ pub struct QueueStats {
 pub struct RunAnnouncement {
     pub run_id: String,
     pub version: String,
+    /// The store the run lives in (`ObjectStore::describe`), so a worker of another store
+    /// sharing the same Redis leaves the run alone. Empty matches every store.
+    #[serde(default)]
+    pub store: String,
     /// Queues to poll, highest priority first.
     pub queues: Vec<String>,
     /// `map`, `partition` or `commit`.
@@ -74,6 +78,24 @@ pub struct RunAnnouncement {
     pub jobs_total: u64,
     /// Unix milliseconds of the coordinator's latest announcement.
     pub updated_ms: u64,
+}
+
+impl RunAnnouncement {
+    /// Whether a worker of the store described as `store` should serve this run.
+    pub fn serves_store(&self, store: &str) -> bool {
+        let trimmed = |location: &str| location.trim_end_matches('/').to_string();
+        if self.store.is_empty() || trimmed(&self.store) == trimmed(store) {
+            return true;
+        }
+        if self.store.contains("://") || store.contains("://") {
+            return false;
+        }
+        // Two spellings of one local directory (relative and absolute paths).
+        match (std::fs::canonicalize(&self.store), std::fs::canonicalize(store)) {
+            (Ok(announced), Ok(mine)) => announced == mine,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -407,6 +429,7 @@ mod tests {
         let run = |run_id: &str, done: u64| RunAnnouncement {
             run_id: run_id.to_string(),
             version: "v1".to_string(),
+            store: "s3://bucket/prefix/".to_string(),
             queues: vec![format!("{run_id}/partition"), format!("{run_id}/map")],
             phase: "map".to_string(),
             jobs_done: done,
@@ -419,6 +442,29 @@ mod tests {
         assert_eq!(queue.active_runs().await.unwrap(), vec![run("a", 0), run("b", 4)]);
         queue.withdraw_run("a").await.unwrap();
         assert_eq!(queue.active_runs().await.unwrap(), vec![run("b", 4)]);
+    }
+
+    #[test]
+    fn a_run_is_served_only_by_workers_of_its_store() {
+        let directory = tempfile::tempdir().unwrap();
+        let announced = |store: &str| RunAnnouncement {
+            run_id: "r".into(),
+            version: "v".into(),
+            store: store.into(),
+            queues: Vec::new(),
+            phase: "map".into(),
+            jobs_done: 0,
+            jobs_total: 0,
+            updated_ms: 0,
+        };
+        assert!(announced("s3://b/p/").serves_store("s3://b/p"));
+        assert!(!announced("s3://b/p/").serves_store("s3://b/other/"));
+        assert!(!announced("s3://b/p/").serves_store("/data/p"));
+        assert!(announced("").serves_store("anything"));
+        let absolute = directory.path().display().to_string();
+        let dotted = directory.path().join(".").display().to_string();
+        assert!(announced(&absolute).serves_store(&dotted));
+        assert!(!announced(&absolute).serves_store("/no/such/store"));
     }
 
     #[tokio::test]

@@ -85,3 +85,24 @@ fn geo_stage_refuses_a_broken_database_at_start_up() {
         "{stderr}"
     );
 }
+
+#[test]
+fn language_stage_labels_each_text_and_reports_bad_lines() {
+    let input = concat!(
+        "{\"text\": \"Could you please explain how photosynthesis works in plants?\", \"id\": 7}\n",
+        "{\"text\": \"请帮我写一篇关于环境保护的文章\"}\n",
+        "{\"text\": \"   \"}\n",
+        "[1, 2]\n",
+        "{\"text\": 5}\n",
+    );
+    let (code, stdout, stderr) = run_stage(&["stage", "language"], input, "00");
+    assert_eq!(code, 1, "bad lines make the exit status non-zero: {stderr}");
+    assert!(stderr.contains("stdin line 4: line is not a json object"), "{stderr}");
+    assert!(stderr.contains("stdin line 5: missing string field text"), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["language"], "English");
+    assert_eq!(lines[0]["id"], 7, "input fields are kept");
+    assert_eq!(lines[1]["language"], "Chinese");
+    assert_eq!(lines[2]["language"], "Nolang");
+}

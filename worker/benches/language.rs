@@ -1,10 +1,11 @@
 //! Language labels: our detector against plain lingua (all languages, preloaded models), side by
 //! side on the same texts, one core each. Prints agreement and per-text cost.
 //!
-//!   cargo bench -p worker --bench language -- [--texts FILE.jsonl] [--lingua-sample N]
+//!   cargo bench -p worker --bench language -- [--store DIR | --texts FILE.jsonl] [--lingua-sample N]
 //!
-//! Without `--texts` it runs on lingua's own test sentences of every language. `FILE.jsonl`
-//! holds one `{"text": ...}` per line (e.g. from `coordinator generate` via `make bench-language`).
+//! `--store DIR` takes every user message and reply from the raw logs under `DIR/raw` (e.g.
+//! written by `coordinator generate`); `--texts` reads `{"text": ...}` lines; with neither it
+//! runs on lingua's own test sentences of every language.
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -21,22 +22,26 @@ fn main() -> anyhow::Result<()> {
             .and_then(|i| arguments.get(i + 1))
             .cloned()
     };
-    let texts: Vec<String> = match option("--texts") {
-        Some(path) => std::io::BufReader::new(std::fs::File::open(&path)?)
-            .lines()
-            .map(|line| -> anyhow::Result<String> {
-                let value: serde_json::Value = serde_json::from_str(&line?)?;
-                Ok(value["text"].as_str().unwrap_or_default().to_string())
-            })
-            .collect::<Result<_, _>>()?,
-        None => {
-            let mut languages: Vec<Language> = Language::all().into_iter().collect();
-            languages.sort();
-            languages
-                .into_iter()
-                .flat_map(|language| lingua_test_texts(language, "sentences.txt"))
-                .map(str::to_string)
-                .collect()
+    let texts: Vec<String> = if let Some(store) = option("--store") {
+        raw_texts(std::path::Path::new(&store))?
+    } else {
+        match option("--texts") {
+            Some(path) => std::io::BufReader::new(std::fs::File::open(&path)?)
+                .lines()
+                .map(|line| -> anyhow::Result<String> {
+                    let value: serde_json::Value = serde_json::from_str(&line?)?;
+                    Ok(value["text"].as_str().unwrap_or_default().to_string())
+                })
+                .collect::<Result<_, _>>()?,
+            None => {
+                let mut languages: Vec<Language> = Language::all().into_iter().collect();
+                languages.sort();
+                languages
+                    .into_iter()
+                    .flat_map(|language| lingua_test_texts(language, "sentences.txt"))
+                    .map(str::to_string)
+                    .collect()
+            }
         }
     };
     let sample: usize = option("--lingua-sample").map_or(Ok(texts.len()), |n| n.parse())?;
@@ -62,7 +67,14 @@ fn main() -> anyhow::Result<()> {
     let plain = LanguageDetectorBuilder::from_all_languages()
         .with_preloaded_language_models()
         .build();
-    println!("lingua: models loaded in {:.2} s", started.elapsed().as_secs_f64());
+    // lingua may finish loading lazily: a warm-up pass keeps that out of the timing.
+    for text in sampled.iter().take(200) {
+        plain.detect_language_of(text.as_str());
+    }
+    println!(
+        "lingua: models loaded in {:.2} s (with warm-up)",
+        started.elapsed().as_secs_f64()
+    );
 
     let started = Instant::now();
     let reference: Vec<String> = sampled
@@ -99,4 +111,24 @@ fn main() -> anyhow::Result<()> {
         println!("  lingua {} ours {}: {:?}", reference[i], labels[i], excerpt);
     }
     Ok(())
+}
+
+/// The newest user message and the reply of every parseable raw row under `store/raw`.
+fn raw_texts(store: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let mut objects: Vec<_> = std::fs::read_dir(store.join("raw"))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()?;
+    objects.sort();
+    let mut texts = Vec::new();
+    for path in objects {
+        let compression = shared::lines::Compression::from_key(&path.to_string_lossy());
+        let reader = compression.decoder(std::fs::File::open(&path)?)?;
+        for line in reader.split(b'\n') {
+            if let Ok(parsed) = shared::raw::parse_raw_line(&line?) {
+                texts.push(parsed.row.user_content);
+                texts.push(parsed.row.assistant_content);
+            }
+        }
+    }
+    Ok(texts)
 }

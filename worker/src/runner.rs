@@ -86,7 +86,7 @@ pub async fn run_worker_loop(
     mut stop: watch::Receiver<bool>,
     stats: Arc<RunnerStats>,
 ) -> anyhow::Result<()> {
-    let mut discovery = Discovery::new(options.queues.clone());
+    let mut discovery = Discovery::new(options.queues.clone(), store.describe());
     let mut consecutive_failures = 0u32;
     loop {
         if *stop.borrow() {
@@ -126,18 +126,21 @@ pub async fn run_worker_loop(
 /// The queue list of a runner, re-read from the announced runs when it is due.
 struct Discovery {
     source: QueueSource,
+    /// This worker's store: runs of other stores sharing the queue backend are left alone.
+    store: String,
     current: Vec<String>,
     refreshed: Option<Instant>,
 }
 
 impl Discovery {
-    fn new(source: QueueSource) -> Discovery {
+    fn new(source: QueueSource, store: String) -> Discovery {
         let current = match &source {
             QueueSource::Fixed(queues) => queues.clone(),
             QueueSource::Announced { .. } => Vec::new(),
         };
         Discovery {
             source,
+            store,
             current,
             refreshed: None,
         }
@@ -153,7 +156,11 @@ impl Discovery {
         self.refreshed = Some(Instant::now());
         match queue.active_runs().await {
             Ok(runs) => {
-                let queues: Vec<String> = runs.into_iter().flat_map(|run| run.queues).collect();
+                let queues: Vec<String> = runs
+                    .into_iter()
+                    .filter(|run| run.serves_store(&self.store))
+                    .flat_map(|run| run.queues)
+                    .collect();
                 if queues != self.current {
                     info!(worker = %options.worker_name, queues = ?queues, "serving queues");
                 }

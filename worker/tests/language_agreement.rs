@@ -80,9 +80,15 @@ fn texts_without_letters_are_nolang_and_names_are_title_case() {
         let label = ours.label(text);
         assert_eq!(label, lingua_label(&lingua, text), "{text:?}");
         let mut chars = label.chars();
-        assert!(chars.next().is_some_and(char::is_uppercase) && chars.all(char::is_lowercase), "{label}");
+        assert!(
+            chars.next().is_some_and(char::is_uppercase) && chars.all(char::is_lowercase),
+            "{label}"
+        );
     }
-    assert_eq!(ours.label("Could you please explain how photosynthesis works?"), "English");
+    assert_eq!(
+        ours.label("Could you please explain how photosynthesis works?"),
+        "English"
+    );
     assert_eq!(ours.label("请帮我写一篇关于环境保护的文章"), "Chinese");
     // The same text gives the same label whether or not it was seen before (the cache).
     let text = "Bonjour, pouvez-vous m'aider à écrire une lettre ?";

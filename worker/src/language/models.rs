@@ -204,7 +204,8 @@ impl Models {
         let mut languages: Vec<Language> = Language::all().into_iter().collect();
         languages.sort();
         let mut full = Vec::with_capacity(languages.len());
-        let mut gathered: PackedMap<Vec<(u8, f64)>> = PackedMap::default();
+        // (packed n-gram, language, log-probability), grouped by n-gram below.
+        let mut gathered: Vec<(u64, u8, f64)> = Vec::with_capacity(1 << 21);
         for (index, &language) in languages.iter().enumerate() {
             let bytes = model_directory(language)
                 .and_then(|directory| directory.get_file("ngrams.fst"))
@@ -224,25 +225,22 @@ impl Models {
                 if chars.is_empty() || chars.len() > 3 {
                     continue;
                 }
-                gathered
-                    .entry(pack(&chars))
-                    .or_default()
-                    .push((index as u8, f64::from_bits(bits)));
+                gathered.push((pack(&chars), index as u8, f64::from_bits(bits)));
             }
             full.push(map);
         }
-        let total: usize = gathered.values().map(Vec::len).sum();
+        // Sorting by (n-gram, language) keeps each n-gram's languages in index order.
+        gathered.sort_unstable_by_key(|&(key, language, _)| (key, language));
         let mut low_order = PackedMap::default();
-        low_order.reserve(gathered.len());
-        let mut entry_languages = Vec::with_capacity(total);
-        let mut entry_values = Vec::with_capacity(total);
-        for (key, entries) in gathered {
+        let mut entry_languages = Vec::with_capacity(gathered.len());
+        let mut entry_values = Vec::with_capacity(gathered.len());
+        for group in gathered.chunk_by(|a, b| a.0 == b.0) {
             let start = entry_languages.len() as u32;
-            for (language, value) in entries {
+            for &(_, language, value) in group {
                 entry_languages.push(language);
                 entry_values.push(value);
             }
-            low_order.insert(key, (start, entry_languages.len() as u32));
+            low_order.insert(group[0].0, (start, entry_languages.len() as u32));
         }
         Ok(Models {
             languages,
@@ -251,10 +249,6 @@ impl Models {
             entry_values,
             full,
         })
-    }
-
-    pub fn index_of(&self, language: Language) -> Option<usize> {
-        self.languages.binary_search(&language).ok()
     }
 
     /// The languages having a 1–3-gram, with their log-probabilities.

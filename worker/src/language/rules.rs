@@ -282,10 +282,6 @@ impl Rules {
         }
     }
 
-    pub fn all(&self) -> LanguageSet {
-        self.all
-    }
-
     #[inline]
     pub fn alphabet_of(&self, ch: char) -> Option<Alphabet> {
         if ch.is_ascii() {
@@ -318,7 +314,7 @@ impl Rules {
         // before every language, as lingua's `None` does).
         const NOBODY: usize = usize::MAX;
         let mut totals: Vec<(usize, usize)> = Vec::new();
-        let mut vote = |totals: &mut Vec<(usize, usize)>, key: usize| match totals.iter_mut().find(|(k, _)| *k == key) {
+        let vote = |totals: &mut Vec<(usize, usize)>, key: usize| match totals.iter_mut().find(|(k, _)| *k == key) {
             Some((_, count)) => *count += 1,
             None => totals.push((key, 1)),
         };

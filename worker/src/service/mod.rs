@@ -106,6 +106,7 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
     let sampler = tokio::spawn(sample_queue_depths(
         queue.clone(),
         source.clone(),
+        store.describe(),
         metrics.clone(),
         Duration::from_millis(settings.queue_stats_ms.max(100)),
         stop.clone(),
@@ -206,6 +207,7 @@ async fn stop_on_signal(stop: watch::Sender<bool>, state: Arc<http::EndpointStat
 async fn sample_queue_depths(
     queue: Arc<dyn Queue>,
     source: QueueSource,
+    store: String,
     metrics: Arc<WorkerMetrics>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -214,7 +216,11 @@ async fn sample_queue_depths(
         let queues = match &source {
             QueueSource::Fixed(queues) => queues.clone(),
             QueueSource::Announced { .. } => match queue.active_runs().await {
-                Ok(runs) => runs.into_iter().flat_map(|run| run.queues).collect(),
+                Ok(runs) => runs
+                    .into_iter()
+                    .filter(|run| run.serves_store(&store))
+                    .flat_map(|run| run.queues)
+                    .collect(),
                 Err(_) => Vec::new(),
             },
         };
