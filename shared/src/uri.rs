@@ -50,8 +50,8 @@ mod tests {
     fn parses_every_form() {
         assert_eq!(parse_store_uri("data/x").unwrap(), StoreUri::Local("data/x".into()));
         assert_eq!(
-            parse_store_uri("file:///tmp/s").unwrap(),
-            StoreUri::Local("/tmp/s".into())
+            parse_store_uri("file:///srv/wildchat-store").unwrap(),
+            StoreUri::Local("/srv/wildchat-store".into())
         );
         assert_eq!(
             parse_store_uri("s3://bucket/a/b/").unwrap(),
