@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, only where it is missing:
 # python3 with pyarrow and Hugging Face datasets (they read releases the way dataset users
-# do), the default GeoIP database, gzip, and the servers the distributed backends are tested
-# against: redis-server (Debian package) and moto_server (PyPI moto[server], an S3 server).
+# do), the default GeoIP database, the ONNX Runtime library (toxicity), gzip, and the servers
+# the distributed backends are tested against: redis-server (Debian package) and moto_server
+# (PyPI moto[server], an S3 server).
 #   infra/dev/setup.sh          everything the tests need
-#   infra/dev/setup.sh --demo   only what `coordinator demo` needs (the GeoIP database)
+#   infra/dev/setup.sh --demo   only what `coordinator demo` needs (GeoIP database, ONNX Runtime)
 set -euo pipefail
 mode="${1:-all}"
 
@@ -35,6 +36,30 @@ shutil.copyfile(source, target + ".part")
 os.replace(target + ".part", target)
 print(f"setup: geoip database at {target}", file=sys.stderr)
 PY
+fi
+# ONNX Runtime for the toxicity stage: the shared library from the PyPI wheel
+# onnxruntime==1.31.1, extracted to where the stage looks by default (ORT_DYLIB_PATH overrides).
+# No Python environment is needed at run time.
+ort_dir="${XDG_DATA_HOME:-$HOME/.local/share}/wildchat/onnxruntime"
+if [ ! -f "$ort_dir/libonnxruntime.so.1.31.1" ]; then
+  echo "setup: installing libonnxruntime.so.1.31.1 (PyPI wheel onnxruntime==1.31.1)" >&2
+  wheel_dir="$(mktemp -d)"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --dest "$wheel_dir" 'onnxruntime==1.31.1'
+  mkdir -p "$ort_dir"
+  python3 - "$wheel_dir" "$ort_dir" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "onnxruntime-1.31.1-*.whl"))[0]
+with zipfile.ZipFile(wheel) as archive:
+    data = archive.read("onnxruntime/capi/libonnxruntime.so.1.31.1")
+target = os.path.join(sys.argv[2], "libonnxruntime.so.1.31.1")
+with open(target + ".part", "wb") as out:
+    out.write(data)
+os.chmod(target + ".part", 0o755)
+os.replace(target + ".part", target)
+print(f"setup: onnxruntime at {target}", file=sys.stderr)
+PY
+  rm -rf "$wheel_dir"
 fi
 if [ "$mode" = "--demo" ]; then
   exit 0

@@ -1,0 +1,182 @@
+//! Scores keyed by sha256(model id, text): a text seen before is not scored again. The worker
+//! keeps one cache per job and persists it in the store, so a rerun with the same model scores
+//! nothing it has scored before.
+
+use std::collections::HashMap;
+
+use anyhow::bail;
+use sha2::{Digest, Sha256};
+
+use crate::{ScoreStats, Scores, ToxicityModel};
+
+pub type TextKey = [u8; 32];
+
+/// The cache key of `text` under the model `model_id`.
+pub fn text_key(model_id: &str, text: &str) -> TextKey {
+    let mut hasher = Sha256::new();
+    hasher.update(model_id.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(text.as_bytes());
+    hasher.finalize().into()
+}
+
+/// Scores by text key.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ScoreCache {
+    entries: HashMap<TextKey, Scores>,
+}
+
+const MAGIC: &[u8; 8] = b"WCTOX001";
+const ENTRY_BYTES: usize = 32 + 1 + 7 * 4;
+
+impl ScoreCache {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &TextKey) -> Option<&Scores> {
+        self.entries.get(key)
+    }
+
+    pub fn insert(&mut self, key: TextKey, scores: Scores) {
+        self.entries.insert(key, scores);
+    }
+
+    /// Scores `texts`: cached ones from the cache, the rest (each distinct text once) from
+    /// `model`, whose answers are added. Returns one [`Scores`] per text, in order.
+    pub fn score(
+        &mut self,
+        model: &dyn ToxicityModel,
+        texts: &[&str],
+        stats: &mut ScoreStats,
+    ) -> anyhow::Result<Vec<Scores>> {
+        let keys: Vec<TextKey> = texts.iter().map(|text| text_key(model.id(), text)).collect();
+        let mut missing: Vec<&str> = Vec::new();
+        let mut missing_keys: Vec<TextKey> = Vec::new();
+        let mut queued: HashMap<TextKey, ()> = HashMap::new();
+        for (key, text) in keys.iter().zip(texts) {
+            if !self.entries.contains_key(key) && queued.insert(*key, ()).is_none() {
+                missing.push(text);
+                missing_keys.push(*key);
+            }
+        }
+        stats.cached += (texts.len() - missing.len()) as u64;
+        let fresh = model.score(&missing, stats)?;
+        if fresh.len() != missing.len() {
+            bail!("the model returned {} scores for {} texts", fresh.len(), missing.len());
+        }
+        for (key, scores) in missing_keys.into_iter().zip(fresh) {
+            self.entries.insert(key, scores);
+        }
+        Ok(keys.iter().map(|key| self.entries[key]).collect())
+    }
+
+    /// Keeps only the entries of `keys` (the texts a job still has), so a persisted cache
+    /// does not grow from run to run.
+    pub fn retain(&mut self, keys: &std::collections::HashSet<TextKey>) {
+        self.entries.retain(|key, _| keys.contains(key));
+    }
+
+    /// A compact binary form, entries sorted by key so equal caches encode equally.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut keys: Vec<&TextKey> = self.entries.keys().collect();
+        keys.sort();
+        let mut bytes = Vec::with_capacity(MAGIC.len() + keys.len() * ENTRY_BYTES);
+        bytes.extend_from_slice(MAGIC);
+        for key in keys {
+            let scores = &self.entries[key];
+            bytes.extend_from_slice(key);
+            let present = scores
+                .iter()
+                .enumerate()
+                .fold(0u8, |mask, (index, score)| mask | ((score.is_some() as u8) << index));
+            bytes.push(present);
+            for score in scores {
+                bytes.extend_from_slice(&score.unwrap_or(0.0).to_le_bytes());
+            }
+        }
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> anyhow::Result<ScoreCache> {
+        let Some(body) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            bail!("not a toxicity score cache (bad header)");
+        };
+        if !body.len().is_multiple_of(ENTRY_BYTES) {
+            bail!("truncated toxicity score cache ({} bytes)", bytes.len());
+        }
+        let mut entries = HashMap::with_capacity(body.len() / ENTRY_BYTES);
+        for entry in body.chunks_exact(ENTRY_BYTES) {
+            let key: TextKey = entry[..32].try_into().expect("32 bytes");
+            let present = entry[32];
+            let mut scores: Scores = [None; 7];
+            for (index, slot) in scores.iter_mut().enumerate() {
+                if present & (1 << index) != 0 {
+                    let offset = 33 + index * 4;
+                    *slot = Some(f32::from_le_bytes(
+                        entry[offset..offset + 4].try_into().expect("4 bytes"),
+                    ));
+                }
+            }
+            entries.insert(key, scores);
+        }
+        Ok(ScoreCache { entries })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// Scores a text by its length and counts the texts it was asked for.
+    struct Counting(AtomicU64);
+
+    impl ToxicityModel for Counting {
+        fn id(&self) -> &str {
+            "counting"
+        }
+        fn describe(&self) -> String {
+            "counting".into()
+        }
+        fn score(&self, texts: &[&str], stats: &mut ScoreStats) -> anyhow::Result<Vec<Scores>> {
+            self.0.fetch_add(texts.len() as u64, Ordering::Relaxed);
+            stats.texts += texts.len() as u64;
+            Ok(texts
+                .iter()
+                .map(|text| {
+                    let mut scores: Scores = [None; 7];
+                    scores[crate::TOXICITY] = Some(text.len() as f32 / 100.0);
+                    scores
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn each_distinct_text_is_scored_once_and_the_cache_round_trips() {
+        let model = Counting(AtomicU64::new(0));
+        let mut cache = ScoreCache::default();
+        let mut stats = ScoreStats::default();
+        let scores = cache.score(&model, &["a", "bb", "a", "ccc", "bb"], &mut stats).unwrap();
+        assert_eq!(model.0.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.cached, 2);
+        assert_eq!(scores[2], scores[0]);
+        assert_eq!(scores[3][crate::TOXICITY], Some(0.03));
+
+        let restored = ScoreCache::decode(&cache.encode()).unwrap();
+        assert_eq!(restored, cache);
+        let mut restored = restored;
+        let mut stats = ScoreStats::default();
+        let again = restored.score(&model, &["ccc", "dddd"], &mut stats).unwrap();
+        assert_eq!(model.0.load(Ordering::Relaxed), 4, "only the new text is scored");
+        assert_eq!(again[0], scores[3]);
+        assert!(ScoreCache::decode(b"garbage").is_err());
+        assert!(ScoreCache::decode(&cache.encode()[..20]).is_err());
+    }
+}

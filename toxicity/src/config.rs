@@ -1,0 +1,258 @@
+//! Model configuration: a TOML file, or the embedded default (the linear model).
+//!
+//! ```toml
+//! kind = "transformer"            # or "linear"
+//! model = "model.onnx"            # paths are relative to the config file
+//! tokenizer = "tokenizer.json"    # transformers only
+//! labels = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "sexual_explicit"]
+//! max_length = 512                # tokens per window, special tokens included
+//! stride = 64                     # tokens shared by consecutive windows of a long text
+//! aggregate = "max"               # or "mean": how a long text's windows combine
+//! batch_tokens = 16384            # padded tokens per model run
+//! max_batch = 256                 # windows per model run
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The default model (its sparse form), built by `infra/models/profanity_check/build.sh`.
+pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../models/toxicity/profanity-check/model-sparse.onnx");
+/// The name the default model goes by in ids and logs.
+pub const DEFAULT_MODEL_NAME: &str = "alt-profanity-check-1.9.1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Linear,
+    Transformer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    #[default]
+    Max,
+    Mean,
+}
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// A CUDA device number.
+    Cuda(u32),
+}
+
+impl FromStr for Device {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Device, String> {
+        match text {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => match text.strip_prefix("cuda:").map(str::parse) {
+                Some(Ok(id)) => Ok(Device::Cuda(id)),
+                _ => Err(format!("unknown device {text:?}: expected cpu, cuda or cuda:N")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => formatter.write_str("cpu"),
+            Device::Cuda(id) => write!(formatter, "cuda:{id}"),
+        }
+    }
+}
+
+/// The model bytes: embedded in the binary, or a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    Embedded,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    kind: ModelKind,
+    model: PathBuf,
+    name: Option<String>,
+    tokenizer: Option<PathBuf>,
+    labels: Option<Vec<String>>,
+    max_length: Option<usize>,
+    stride: Option<usize>,
+    #[serde(default)]
+    aggregate: Aggregate,
+    batch_tokens: Option<usize>,
+    max_batch: Option<usize>,
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    pub name: String,
+    pub model: ModelSource,
+    pub tokenizer: Option<PathBuf>,
+    /// Output index → label name (transformers).
+    pub labels: Vec<String>,
+    pub max_length: usize,
+    pub stride: usize,
+    pub aggregate: Aggregate,
+    pub batch_tokens: usize,
+    pub max_batch: usize,
+    /// Sessions (linear) or intra-op threads (transformer on CPU); 0 = all cores.
+    pub threads: usize,
+}
+
+impl Default for ModelConfig {
+    /// The embedded linear model.
+    fn default() -> ModelConfig {
+        ModelConfig {
+            kind: ModelKind::Linear,
+            name: DEFAULT_MODEL_NAME.to_string(),
+            model: ModelSource::Embedded,
+            tokenizer: None,
+            labels: vec!["toxicity".to_string()],
+            max_length: 512,
+            stride: 64,
+            aggregate: Aggregate::Max,
+            batch_tokens: 16384,
+            max_batch: 256,
+            threads: 0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Reads a TOML model config; relative paths in it are relative to its directory.
+    pub fn from_file(path: &Path) -> anyhow::Result<ModelConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading toxicity config {}", path.display()))?;
+        let file: FileConfig =
+            toml::from_str(&text).with_context(|| format!("toxicity config {} is not valid", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let defaults = ModelConfig::default();
+        let model = base.join(&file.model);
+        let config = ModelConfig {
+            kind: file.kind,
+            name: file.name.unwrap_or_else(|| {
+                model
+                    .parent()
+                    .and_then(Path::file_name)
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "model".to_string())
+            }),
+            model: ModelSource::File(model),
+            tokenizer: file.tokenizer.map(|tokenizer| base.join(tokenizer)),
+            labels: file.labels.unwrap_or(defaults.labels),
+            max_length: file.max_length.unwrap_or(defaults.max_length),
+            stride: file.stride.unwrap_or(defaults.stride),
+            aggregate: file.aggregate,
+            batch_tokens: file.batch_tokens.unwrap_or(defaults.batch_tokens),
+            max_batch: file.max_batch.unwrap_or(defaults.max_batch),
+            threads: file.threads.unwrap_or(0),
+        };
+        config
+            .check()
+            .with_context(|| format!("toxicity config {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.kind == ModelKind::Transformer {
+            if self.tokenizer.is_none() {
+                bail!("a transformer model needs `tokenizer = \"tokenizer.json\"`");
+            }
+            if self.labels.is_empty() {
+                bail!("`labels` is empty: name the label of each model output");
+            }
+            if self.max_length < 8 {
+                bail!("max_length {} is too small (at least 8)", self.max_length);
+            }
+            if self.stride * 2 >= self.max_length {
+                bail!(
+                    "stride {} must be under half of max_length {}",
+                    self.stride,
+                    self.max_length
+                );
+            }
+        }
+        if self.batch_tokens < self.max_length {
+            bail!(
+                "batch_tokens {} must hold one window of max_length {}",
+                self.batch_tokens,
+                self.max_length
+            );
+        }
+        if self.max_batch == 0 {
+            bail!("max_batch must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The model's bytes.
+    pub fn model_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.model {
+            ModelSource::Embedded => Ok(DEFAULT_MODEL.to_vec()),
+            ModelSource::File(path) => {
+                std::fs::read(path).with_context(|| format!("reading the toxicity model {}", path.display()))
+            }
+        }
+    }
+
+    /// Threads to use: the configured number, or every core.
+    pub fn thread_count(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
+        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
+        assert_eq!("cuda:3".parse::<Device>(), Ok(Device::Cuda(3)));
+        assert!("gpu"
+            .parse::<Device>()
+            .unwrap_err()
+            .contains("expected cpu, cuda or cuda:N"));
+    }
+
+    #[test]
+    fn config_files_resolve_paths_and_reject_bad_settings() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("model.toml");
+        std::fs::write(
+            &path,
+            "kind = \"transformer\"\nmodel = \"m/model.onnx\"\ntokenizer = \"m/tokenizer.json\"\nlabels = [\"toxicity\"]\nmax_length = 64\nstride = 16\n",
+        )
+        .unwrap();
+        let config = ModelConfig::from_file(&path).unwrap();
+        assert_eq!(config.model, ModelSource::File(directory.path().join("m/model.onnx")));
+        assert_eq!(config.tokenizer, Some(directory.path().join("m/tokenizer.json")));
+        assert_eq!(config.name, "m");
+
+        std::fs::write(&path, "kind = \"transformer\"\nmodel = \"model.onnx\"\n").unwrap();
+        let error = format!("{:#}", ModelConfig::from_file(&path).unwrap_err());
+        assert!(error.contains("needs `tokenizer"), "{error}");
+
+        std::fs::write(&path, "kind = \"linear\"\nmodel = \"model.onnx\"\nwindow = 3\n").unwrap();
+        let error = format!("{:#}", ModelConfig::from_file(&path).unwrap_err());
+        assert!(error.contains("unknown field `window`"), "{error}");
+    }
+}

@@ -1,0 +1,117 @@
+//! Toxicity scores for conversation turns (DESIGN §6) with ONNX Runtime.
+//!
+//! Two kinds of model sit behind [`ToxicityModel`]: the default linear model (a TF-IDF and
+//! calibrated linear SVM converted from `alt-profanity-check`, string input, embedded in the
+//! binary) and transformer sequence classifiers (Detoxify or any Hugging Face classifier
+//! exported to ONNX, with a `tokenizer.json`). Scores come in Detoxify's seven keys; a key the
+//! model does not produce stays `None`.
+
+pub mod cache;
+pub mod config;
+pub mod linear;
+pub mod pool;
+pub mod quality;
+pub mod runtime;
+pub mod transformer;
+
+use std::sync::Arc;
+
+pub use config::{Device, ModelConfig, ModelKind};
+
+/// Detoxify's score keys in the release card's order.
+pub const DETOXIFY_KEYS: [&str; 7] = [
+    "identity_attack",
+    "insult",
+    "obscene",
+    "severe_toxicity",
+    "sexual_explicit",
+    "threat",
+    "toxicity",
+];
+
+/// Index of `toxicity` in [`DETOXIFY_KEYS`].
+pub const TOXICITY: usize = 6;
+
+/// A turn is toxic above this `toxicity` score (DESIGN §6, the reference's threshold).
+pub const TOXICITY_THRESHOLD: f32 = 0.1;
+
+/// One text's scores in [`DETOXIFY_KEYS`] order; `None` where the model has no such label.
+pub type Scores = [Option<f32>; 7];
+
+/// The position of a Detoxify key in [`DETOXIFY_KEYS`].
+pub fn key_index(name: &str) -> Option<usize> {
+    DETOXIFY_KEYS.iter().position(|key| *key == name)
+}
+
+/// DESIGN §6: a turn is toxic when its content is non-empty and the moderation source
+/// flagged it or its `toxicity` score is above [`TOXICITY_THRESHOLD`].
+pub fn is_toxic(content: &str, scores: &Scores, moderation_flagged: bool) -> bool {
+    !content.is_empty() && (moderation_flagged || scores[TOXICITY].is_some_and(|score| score > TOXICITY_THRESHOLD))
+}
+
+/// What one scoring call did, for progress lines, metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScoreStats {
+    /// Texts scored by the model (cache hits excluded).
+    pub texts: u64,
+    /// Texts answered from the cache.
+    pub cached: u64,
+    /// Model inputs: texts, or windows for transformers.
+    pub windows: u64,
+    /// Texts longer than one window (transformers).
+    pub split_texts: u64,
+    /// Tokens fed to the model, special tokens included, padding excluded (transformers).
+    pub tokens: u64,
+    /// Model runs.
+    pub batches: u64,
+}
+
+impl ScoreStats {
+    pub fn add(&mut self, other: &ScoreStats) {
+        self.texts += other.texts;
+        self.cached += other.cached;
+        self.windows += other.windows;
+        self.split_texts += other.split_texts;
+        self.tokens += other.tokens;
+        self.batches += other.batches;
+    }
+}
+
+/// A loaded toxicity model. Scoring is safe from several threads at once.
+pub trait ToxicityModel: Send + Sync {
+    /// Identifies the model and every setting that changes its scores (cache keys use it).
+    fn id(&self) -> &str;
+    /// One line for logs: kind, source, device.
+    fn describe(&self) -> String;
+    /// Scores `texts`, one [`Scores`] per text in order.
+    fn score(&self, texts: &[&str], stats: &mut ScoreStats) -> anyhow::Result<Vec<Scores>>;
+}
+
+/// Loads the model `config` describes on `device`; every problem (missing file, a tokenizer or
+/// label map that does not fit the model, CUDA that cannot be registered) fails here, at start-up.
+pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<Arc<dyn ToxicityModel>> {
+    Ok(match config.kind {
+        ModelKind::Linear => Arc::new(linear::LinearModel::load(config, device)?),
+        ModelKind::Transformer => Arc::new(transformer::TransformerModel::load(config, device)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toxic_needs_content_and_a_flag_or_a_score_above_the_threshold() {
+        let mut scores: Scores = [None; 7];
+        assert!(!is_toxic("hello", &scores, false));
+        assert!(is_toxic("hello", &scores, true));
+        assert!(!is_toxic("", &scores, true), "empty content is never toxic");
+        scores[TOXICITY] = Some(0.1);
+        assert!(!is_toxic("hello", &scores, false), "the threshold is exclusive");
+        scores[TOXICITY] = Some(0.1001);
+        assert!(is_toxic("hello", &scores, false));
+        scores[TOXICITY] = Some(0.05);
+        scores[key_index("insult").unwrap()] = Some(0.99);
+        assert!(!is_toxic("hello", &scores, false), "only the toxicity key decides");
+    }
+}
