@@ -73,6 +73,13 @@ struct EnrichArgs {
     /// infra/dev/setup.sh installs GeoLite2-City.
     #[arg(long = "geoip", env = "WILDCHAT__GEOIP", value_delimiter = ',')]
     geoip: Vec<String>,
+    /// Toxicity model config (TOML) for workers in this process; default: the embedded
+    /// linear model (alt-profanity-check). See models/toxicity and docs.
+    #[arg(long, env = "WILDCHAT__TOXICITY_CONFIG")]
+    toxicity_config: Option<PathBuf>,
+    /// Where toxicity inference runs: cpu, cuda or cuda:N (CUDA never falls back to CPU).
+    #[arg(long, env = "WILDCHAT__TOXICITY_DEVICE", default_value = "cpu")]
+    toxicity_device: toxicity::Device,
 }
 
 #[derive(Args)]
@@ -225,7 +232,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             } else {
                 SaltPolicy::NotNeeded
             };
-            let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone());
+            let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
+                .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device);
             let (enrichment, geoip) = load_enrichment(&settings, salt_policy, embedded_workers > 0)?;
             if !in_process {
                 eprintln!(
@@ -387,12 +395,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     generate_into(store.clone(), args.conversations, args.seed, None).await?;
     let version = format!("demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
-    let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone());
+    let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
+        .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device);
     let (enrichment, geoip) = load_enrichment(&settings, SaltPolicy::RandomIfMissing, true)?;
     let queue = open_queue("memory", queue_config(&args.tuning))
         .await
         .map_err(anyhow::Error::msg)?;
     let workers = args.tuning.workers.unwrap_or_else(default_workers).max(1);
+    let store_for_report = store.clone();
     let release_path = run_and_report(
         store,
         queue,
@@ -404,6 +414,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         geoip,
     )
     .await?;
+    let (flagged, planted) = coordinator::summary::planted_toxic_recall(store_for_report.as_ref(), &version).await?;
+    eprintln!(
+        "demo: {} of {} planted toxic turns are flagged toxic ({:.1} %)",
+        thousands(flagged),
+        thousands(planted),
+        100.0 * flagged as f64 / planted.max(1) as f64
+    );
     println!("{release_path}");
     Ok(())
 }

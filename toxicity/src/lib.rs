@@ -12,6 +12,7 @@ pub mod linear;
 pub mod pool;
 pub mod quality;
 pub mod runtime;
+pub mod stage;
 pub mod transformer;
 
 use std::sync::Arc;

@@ -109,6 +109,7 @@ mod tests {
             salt: Some(IpSalt::from_hex("abcd").unwrap()),
             geo: Some(GeoResolver::open(&[spec]).unwrap()),
             language: None,
+            toxicity: None,
         };
         // The second address moves the user out of the database; the first one wins 2 to 1.
         let mut rows = vec![

@@ -1,4 +1,5 @@
-//! Per-worker enrichment resources: the IP salt, the GeoIP databases and the language models.
+//! Per-worker enrichment resources: the IP salt, the GeoIP databases, the language models and
+//! the toxicity model.
 //! They come from the worker's own configuration (never from a job payload or the store), are
 //! loaded once and shared by every job the worker runs.
 
@@ -6,6 +7,7 @@ use std::sync::Arc;
 
 use crate::geo::{GeoAnswer, GeoResolver, IpSalt};
 use crate::language::LanguageDetector;
+use toxicity::ToxicityModel;
 
 #[derive(Default)]
 pub struct Enrichment {
@@ -15,6 +17,8 @@ pub struct Enrichment {
     pub geo: Option<GeoResolver>,
     /// None leaves `language` null (only tests and tools run without it).
     pub language: Option<Arc<LanguageDetector>>,
+    /// None leaves `detoxify_moderation` and `toxic` null.
+    pub toxicity: Option<Arc<dyn ToxicityModel>>,
 }
 
 impl std::fmt::Debug for Enrichment {
@@ -24,6 +28,7 @@ impl std::fmt::Debug for Enrichment {
             .field("salt", &self.salt.as_ref().map(|_| "<redacted>"))
             .field("geo", &self.geo.as_ref().map(GeoResolver::describe))
             .field("language", &self.language.is_some())
+            .field("toxicity", &self.toxicity.as_ref().map(|model| model.describe()))
             .finish()
     }
 }

@@ -43,6 +43,9 @@ enum StageName {
     Geo,
     /// Input {"text": "..."}; adds "language" (the release label, e.g. "English" or "Nolang").
     Language,
+    /// Input {"text": "..."}; adds "scores" (Detoxify's keys, null where the model has no such
+    /// label) and "toxic".
+    Toxicity,
 }
 
 #[derive(clap::Args)]
@@ -54,6 +57,12 @@ struct StageArgs {
     /// File holding the IP salt as hex (or WILDCHAT__IP_SALT with the hex itself).
     #[arg(long, env = "WILDCHAT__IP_SALT_FILE")]
     salt_file: Option<PathBuf>,
+    /// The stage's config (toxicity: a model config TOML; default: the embedded linear model).
+    #[arg(long, env = "WILDCHAT__TOXICITY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where inference runs (toxicity): cpu, cuda or cuda:N. CUDA never falls back to CPU.
+    #[arg(long, env = "WILDCHAT__TOXICITY_DEVICE", default_value = "cpu")]
+    device: toxicity::Device,
 }
 
 /// Flags of `worker run`; each overrides the same key of the config file and environment.
@@ -93,6 +102,12 @@ struct RunArgs {
     /// GeoIP City database PATH or PATH@YYYY-MM-DD, repeatable [geoip].
     #[arg(long = "geoip")]
     geoip: Vec<String>,
+    /// Toxicity model config (TOML); default: the embedded linear model [toxicity_config].
+    #[arg(long)]
+    toxicity_config: Option<PathBuf>,
+    /// cpu, cuda or cuda:N [toxicity_device].
+    #[arg(long)]
+    toxicity_device: Option<String>,
     /// Lease timeout in milliseconds [lease_timeout_ms].
     #[arg(long)]
     lease_timeout_ms: Option<u64>,
@@ -118,6 +133,11 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
     flags.set("log", args.log);
     flags.set("log_format", args.log_format);
     flags.set("ip_salt_file", args.salt_file.map(|path| path.display().to_string()));
+    flags.set(
+        "toxicity_config",
+        args.toxicity_config.map(|path| path.display().to_string()),
+    );
+    flags.set("toxicity_device", args.toxicity_device);
     flags.set("lease_timeout_ms", args.lease_timeout_ms);
     flags.set("heartbeat_ms", args.heartbeat_ms);
     flags.set("max_attempts", args.max_attempts);
@@ -138,6 +158,7 @@ fn main() -> ExitCode {
         Some(Command::Stage(args)) => match args.stage {
             StageName::Geo => run_geo_stage(&args),
             StageName::Language => run_language_stage(),
+            StageName::Toxicity => run_toxicity_stage(&args),
         },
     };
     match result {
@@ -198,6 +219,13 @@ fn run_language_stage() -> anyhow::Result<u64> {
         object.insert("language".into(), Value::String(label));
         Ok(())
     })
+}
+
+fn run_toxicity_stage(args: &StageArgs) -> anyhow::Result<u64> {
+    let settings = worker::resources::EnrichmentSettings::default().with_toxicity(args.config.clone(), args.device);
+    let model = worker::resources::load_toxicity(&settings)?;
+    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    toxicity::stage::annotate_lines(model.as_ref(), std::io::stdin().lock(), stdout)
 }
 
 /// Returns the number of input lines that failed (each reported on stderr).

@@ -34,15 +34,7 @@ pub const MODERATION_CATEGORIES: [&str; 18] = [
 ];
 
 /// Detoxify's score keys in the card's order.
-pub const DETOXIFY_KEYS: [&str; 7] = [
-    "identity_attack",
-    "insult",
-    "obscene",
-    "severe_toxicity",
-    "sexual_explicit",
-    "threat",
-    "toxicity",
-];
+pub use toxicity::DETOXIFY_KEYS;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Header {
@@ -349,6 +341,54 @@ pub fn write_parquet(conversations: &[Conversation]) -> Result<Vec<u8>, parquet:
     Ok(output)
 }
 
+/// One turn's identity and toxicity flag, as read back from a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnFlag {
+    pub turn_identifier: i64,
+    pub role: String,
+    pub toxic: Option<bool>,
+}
+
+/// Reads every turn's `turn_identifier`, `role` and `toxic` from a release shard.
+pub fn read_turn_flags(shard: bytes::Bytes) -> anyhow::Result<Vec<TurnFlag>> {
+    use arrow_array::{BooleanArray, Int64Array, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let reader = ParquetRecordBatchReaderBuilder::try_new(shard)?.build()?;
+    let mut flags = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let conversation = batch
+            .column_by_name("conversation")
+            .and_then(|column| column.as_any().downcast_ref::<ListArray>())
+            .ok_or_else(|| anyhow::anyhow!("the shard has no conversation list"))?;
+        let turns = conversation
+            .values()
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .ok_or_else(|| anyhow::anyhow!("conversation is not a list of structs"))?;
+        let column = |name: &str| {
+            turns
+                .column_by_name(name)
+                .ok_or_else(|| anyhow::anyhow!("turns have no {name} field"))
+        };
+        let identifiers = column("turn_identifier")?.as_any().downcast_ref::<Int64Array>();
+        let roles = column("role")?.as_any().downcast_ref::<StringArray>();
+        let toxic = column("toxic")?.as_any().downcast_ref::<BooleanArray>();
+        let (Some(identifiers), Some(roles), Some(toxic)) = (identifiers, roles, toxic) else {
+            anyhow::bail!("turn fields have unexpected types");
+        };
+        for index in 0..turns.len() {
+            flags.push(TurnFlag {
+                turn_identifier: identifiers.value(index),
+                role: roles.value(index).to_string(),
+                toxic: toxic.is_valid(index).then(|| toxic.value(index)),
+            });
+        }
+    }
+    Ok(flags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +441,24 @@ mod tests {
         assert_eq!(batches.iter().map(|batch| batch.num_rows()).sum::<usize>(), 2);
         let conversation = batches[0].column(3).as_any().downcast_ref::<ListArray>().unwrap();
         assert_eq!(conversation.value_length(1), 6);
+    }
+
+    #[test]
+    fn turn_flags_read_back() {
+        let mut conversation = sample(2);
+        conversation.turns[1].toxic = Some(true);
+        conversation.turns[2].toxic = Some(false);
+        let flags = read_turn_flags(bytes::Bytes::from(write_parquet(&[conversation]).unwrap())).unwrap();
+        assert_eq!(flags.len(), 4);
+        assert_eq!(
+            flags[1],
+            TurnFlag {
+                turn_identifier: 0,
+                role: "assistant".into(),
+                toxic: Some(true)
+            }
+        );
+        assert_eq!(flags[2].toxic, Some(false));
+        assert_eq!(flags[0].toxic, None);
     }
 }

@@ -1,6 +1,6 @@
 //! Loading a worker's enrichment resources from its own configuration: the IP salt (a file
 //! or `WILDCHAT__IP_SALT`, never a flag value or a job payload), the dated GeoIP databases and
-//! the language models. The coordinator's embedded workers and `worker run` load them here, so
+//! the language and toxicity models. The coordinator's embedded workers and `worker run` load them here, so
 //! both fail at start-up, not mid-run, on a missing or corrupt resource.
 
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use crate::enrich::Enrichment;
 use crate::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
 use crate::language::LanguageDetector;
+use toxicity::{Device, ModelConfig, ToxicityModel};
 
 /// The environment variable that may hold the salt's hex itself.
 pub const SALT_ENV: &str = "WILDCHAT__IP_SALT";
@@ -24,6 +25,10 @@ pub struct EnrichmentSettings {
     pub salt_hex: Option<String>,
     /// `PATH` or `PATH@YYYY-MM-DD`; empty = every `*.mmdb` in [`default_geoip_directory`].
     pub geoip: Vec<String>,
+    /// Toxicity model config (TOML); None = the embedded default linear model.
+    pub toxicity_config: Option<PathBuf>,
+    /// Where toxicity inference runs.
+    pub toxicity_device: Device,
 }
 
 impl EnrichmentSettings {
@@ -33,8 +38,26 @@ impl EnrichmentSettings {
             salt_file,
             salt_hex: std::env::var(SALT_ENV).ok().filter(|hex| !hex.trim().is_empty()),
             geoip,
+            ..EnrichmentSettings::default()
         }
     }
+
+    pub fn with_toxicity(mut self, config: Option<PathBuf>, device: Device) -> EnrichmentSettings {
+        self.toxicity_config = config;
+        self.toxicity_device = device;
+        self
+    }
+}
+
+/// Loads the toxicity model the settings name (the embedded default without a config).
+pub fn load_toxicity(settings: &EnrichmentSettings) -> anyhow::Result<Arc<dyn ToxicityModel>> {
+    let config = match &settings.toxicity_config {
+        Some(path) => ModelConfig::from_file(path)?,
+        None => ModelConfig::default(),
+    };
+    let model = toxicity::load(&config, settings.toxicity_device).context("loading the toxicity model")?;
+    eprintln!("toxicity: {}", model.describe());
+    Ok(model)
 }
 
 /// What to do without a configured salt.
@@ -93,12 +116,12 @@ fn geoip_specs(settings: &EnrichmentSettings) -> Vec<String> {
     found
 }
 
-/// Loads the salt, the GeoIP databases and (when asked) the language models. Returns the
-/// enrichment and the databases as `name@date` for the manifest.
+/// Loads the salt, the GeoIP databases and (when asked) the language and toxicity models.
+/// Returns the enrichment and the databases as `name@date` for the manifest.
 pub fn load_enrichment(
     settings: &EnrichmentSettings,
     salt_policy: SaltPolicy,
-    with_language: bool,
+    with_models: bool,
 ) -> anyhow::Result<(Enrichment, Vec<String>)> {
     let salt = load_salt(settings, salt_policy)?;
     let specs = geoip_specs(settings);
@@ -125,12 +148,25 @@ pub fn load_enrichment(
                 .collect()
         })
         .unwrap_or_default();
-    let language = if with_language {
+    let language = if with_models {
         Some(Arc::new(
             LanguageDetector::load().context("loading the language models")?,
         ))
     } else {
         None
     };
-    Ok((Enrichment { salt, geo, language }, described))
+    let toxicity = if with_models {
+        Some(load_toxicity(settings)?)
+    } else {
+        None
+    };
+    Ok((
+        Enrichment {
+            salt,
+            geo,
+            language,
+            toxicity,
+        },
+        described,
+    ))
 }

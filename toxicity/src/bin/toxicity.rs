@@ -4,7 +4,7 @@
 //!   toxicity bench   [--config F] [--device D] --texts in.jsonl [--threads N] [--repeat N]
 //!   toxicity quality [--config F] [--device D] --csv labelled.csv > report.md
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
-use toxicity::{is_toxic, quality, Device, ModelConfig, ScoreStats, DETOXIFY_KEYS, TOXICITY, TOXICITY_THRESHOLD};
+use toxicity::{is_toxic, quality, Device, ModelConfig, ScoreStats, TOXICITY, TOXICITY_THRESHOLD};
 
 #[derive(Parser)]
 #[command(name = "toxicity", about = "Toxicity scores with ONNX Runtime")]
@@ -72,65 +72,11 @@ fn load_model(args: &ModelArgs) -> anyhow::Result<(ModelConfig, std::sync::Arc<d
     Ok((config, model))
 }
 
-fn scores_json(scores: &toxicity::Scores) -> Value {
-    Value::Object(
-        DETOXIFY_KEYS
-            .iter()
-            .zip(scores)
-            .map(|(key, score)| (key.to_string(), score.map_or(Value::Null, |score| json!(score))))
-            .collect(),
-    )
-}
-
 /// Returns the number of input lines that failed.
 fn score(args: ModelArgs) -> anyhow::Result<u64> {
     let (_, model) = load_model(&args)?;
-    let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut failed = 0;
-    let mut pending: Vec<(serde_json::Map<String, Value>, String)> = Vec::new();
-    let mut flush = |pending: &mut Vec<(serde_json::Map<String, Value>, String)>| -> anyhow::Result<()> {
-        let texts: Vec<&str> = pending.iter().map(|(_, text)| text.as_str()).collect();
-        let scores = model.score(&texts, &mut ScoreStats::default())?;
-        for ((mut object, text), scores) in pending.drain(..).zip(scores) {
-            object.insert("scores".into(), scores_json(&scores));
-            object.insert("toxic".into(), Value::Bool(is_toxic(&text, &scores, false)));
-            serde_json::to_writer(&mut stdout, &Value::Object(object))?;
-            stdout.write_all(b"\n")?;
-        }
-        Ok(())
-    };
-    for (index, line) in stdin.lines().enumerate() {
-        let line = line.context("reading stdin")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(object)) => match object.get("text") {
-                Some(Value::String(text)) => {
-                    let text = text.clone();
-                    pending.push((object, text));
-                }
-                _ => {
-                    failed += 1;
-                    eprintln!("stdin line {}: missing string field text", index + 1);
-                }
-            },
-            Ok(_) => {
-                failed += 1;
-                eprintln!("stdin line {}: line is not a json object", index + 1);
-            }
-            Err(error) => {
-                failed += 1;
-                eprintln!("stdin line {}: invalid json: {error}", index + 1);
-            }
-        }
-        if pending.len() >= 4096 {
-            flush(&mut pending)?;
-        }
-    }
-    flush(&mut pending)?;
-    Ok(failed)
+    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    toxicity::stage::annotate_lines(model.as_ref(), std::io::stdin().lock(), stdout)
 }
 
 fn read_texts(path: &Path) -> anyhow::Result<Vec<String>> {

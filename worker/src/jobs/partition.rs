@@ -12,10 +12,89 @@ use shared::jobs::{PartitionJob, PartitionOutcome, RunLayout, ShardInfo};
 use shared::raw::LinkRow;
 use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
+use toxicity::cache::ScoreCache;
+use toxicity::{is_toxic, ScoreStats, ToxicityModel};
+
 use crate::assemble::assemble_conversation;
 use crate::enrich::Enrichment;
 use crate::link::link_rows;
-use crate::release::write_parquet;
+use crate::release::{write_parquet, Conversation};
+
+/// Where a partition's toxicity scores are kept between runs of the same model: a rerun scores
+/// only texts it has not seen (DESIGN §6, toxicity result cache).
+pub fn toxicity_cache_key(model_id: &str, partition: u32) -> String {
+    let model: String = model_id
+        .chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() || ".-_".contains(character) {
+                character
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("cache/toxicity/{model}/p{partition:05}.bin")
+}
+
+/// The partition's cache from an earlier run, or an empty one. A cache that cannot be read is
+/// only a lost speed-up: it is reported and ignored.
+async fn load_toxicity_cache(store: &dyn ObjectStore, key: &str) -> ScoreCache {
+    match store.get(key).await {
+        Ok(bytes) => ScoreCache::decode(&bytes).unwrap_or_else(|error| {
+            tracing::warn!(key, %error, "ignoring an unreadable toxicity cache object");
+            ScoreCache::default()
+        }),
+        Err(StoreError::NotFound { .. }) => ScoreCache::default(),
+        Err(error) => {
+            tracing::warn!(key, %error, "cannot read the toxicity cache; scoring every text");
+            ScoreCache::default()
+        }
+    }
+}
+
+/// Scores every turn (unredacted text, DESIGN §6), fills `detoxify_moderation` and the turn
+/// and conversation `toxic` flags, and counts what it did. Texts seen before come from `cache`;
+/// afterwards `cache` holds exactly this partition's texts.
+pub fn score_toxicity(
+    conversations: &mut [Conversation],
+    model: &dyn ToxicityModel,
+    cache: &mut ScoreCache,
+    counters: &mut Counters,
+) -> anyhow::Result<()> {
+    let texts: Vec<&str> = conversations
+        .iter()
+        .flat_map(|conversation| conversation.turns.iter().map(|turn| turn.content.as_str()))
+        .collect();
+    let mut stats = ScoreStats::default();
+    let scores = cache.score(model, &texts, &mut stats).context("scoring toxicity")?;
+    let keep: std::collections::HashSet<_> = texts
+        .iter()
+        .map(|text| toxicity::cache::text_key(model.id(), text))
+        .collect();
+    cache.retain(&keep);
+    let mut scores = scores.into_iter();
+    let (mut toxic_turns, mut toxic_conversations) = (0u64, 0u64);
+    for conversation in conversations.iter_mut() {
+        let mut any = false;
+        for turn in &mut conversation.turns {
+            let turn_scores = scores.next().expect("one score per turn");
+            // No moderation provider is configured: its flag is absent (DESIGN §6).
+            let toxic = is_toxic(&turn.content, &turn_scores, false);
+            turn.detoxify = Some(turn_scores.map(|score| score.map(f64::from)));
+            turn.toxic = Some(toxic);
+            any |= toxic;
+            toxic_turns += u64::from(toxic);
+        }
+        conversation.toxic = Some(any);
+        toxic_conversations += u64::from(any);
+    }
+    counters.add("toxicity.turns_scored", stats.texts);
+    counters.add("toxicity.cache_hits", stats.cached);
+    counters.add("toxicity.split_texts", stats.split_texts);
+    counters.add("toxic_turns", toxic_turns);
+    counters.add("toxic_conversations", toxic_conversations);
+    Ok(())
+}
 
 /// Decodes one fragment (zstd JSON lines of [`LinkRow`]).
 pub fn decode_fragment(key: &str, compressed: &[u8], rows: &mut Vec<LinkRow>) -> anyhow::Result<()> {
@@ -48,9 +127,24 @@ pub async fn run_partition_job(
             .with_context(|| format!("reading fragment {key}"))?;
         decode_fragment(key, &compressed, &mut rows)?;
     }
-    let (outcome, shard_bytes) = tokio::task::spawn_blocking(move || build_shard(job.partition, rows, &enrichment))
-        .await
-        .context("partition job task panicked")??;
+    let cache_key = enrichment
+        .toxicity
+        .as_ref()
+        .map(|model| toxicity_cache_key(model.id(), job.partition));
+    let mut cache = match &cache_key {
+        Some(key) => load_toxicity_cache(store.as_ref(), key).await,
+        None => ScoreCache::default(),
+    };
+    let (outcome, shard_bytes, cache) = tokio::task::spawn_blocking(move || {
+        build_shard(job.partition, rows, &enrichment, &mut cache).map(|(outcome, bytes)| (outcome, bytes, cache))
+    })
+    .await
+    .context("partition job task panicked")??;
+    if let Some(key) = &cache_key {
+        if let Err(error) = store.put(key, Bytes::from(cache.encode()), PutMode::Overwrite).await {
+            tracing::warn!(key, %error, "cannot write the toxicity cache; the next run scores these texts again");
+        }
+    }
     if let (Some(shard), Some(bytes)) = (&outcome.shard, shard_bytes) {
         store
             .put(
@@ -79,15 +173,20 @@ pub fn build_shard(
     partition: u32,
     mut rows: Vec<LinkRow>,
     enrichment: &Enrichment,
+    toxicity_cache: &mut ScoreCache,
 ) -> anyhow::Result<(PartitionOutcome, Option<Vec<u8>>)> {
     let linked = link_rows(&rows);
-    let conversations: Vec<_> = linked
+    let mut conversations: Vec<_> = linked
         .conversations
         .iter()
         .map(|chain| assemble_conversation(&mut rows, chain, enrichment))
         .collect();
     drop(rows);
     let mut counters = Counters::default();
+    if let Some(model) = &enrichment.toxicity {
+        score_toxicity(&mut conversations, model.as_ref(), toxicity_cache, &mut counters)
+            .with_context(|| format!("partition {partition}"))?;
+    }
     counters.add("conversations", conversations.len() as u64);
     counters.add(
         "turns",

@@ -64,6 +64,8 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
         salt_file: settings.ip_salt_file.clone(),
         salt_hex: settings.ip_salt.clone().filter(|hex| !hex.trim().is_empty()),
         geoip: settings.geoip.clone(),
+        toxicity_config: settings.toxicity_config.clone(),
+        toxicity_device: settings.toxicity_device.parse().map_err(anyhow::Error::msg)?,
     };
     let (enrichment, geoip) =
         tokio::task::spawn_blocking(move || load_enrichment(&enrichment_settings, SaltPolicy::Required, true))

@@ -22,6 +22,8 @@ pub const KEYS: &[&str] = &[
     "ip_salt_file",
     "ip_salt",
     "geoip",
+    "toxicity_config",
+    "toxicity_device",
     "lease_timeout_ms",
     "heartbeat_ms",
     "max_attempts",
@@ -55,6 +57,10 @@ pub struct WorkerSettings {
     /// GeoIP databases (`PATH` or `PATH@YYYY-MM-DD`); a list, or one comma-separated string.
     #[serde(deserialize_with = "string_or_list")]
     pub geoip: Vec<String>,
+    /// Toxicity model config (TOML); unset = the embedded default linear model.
+    pub toxicity_config: Option<PathBuf>,
+    /// `cpu`, `cuda` or `cuda:N`; CUDA that cannot be registered fails the start.
+    pub toxicity_device: String,
     /// A lease not refreshed for this long is reclaimed by another worker.
     pub lease_timeout_ms: u64,
     /// Heartbeat period while a job runs; 0 = a quarter of the lease timeout.
@@ -83,6 +89,8 @@ impl Default for WorkerSettings {
             ip_salt_file: None,
             ip_salt: None,
             geoip: Vec::new(),
+            toxicity_config: None,
+            toxicity_device: "cpu".to_string(),
             lease_timeout_ms: 120_000,
             heartbeat_ms: 0,
             max_attempts: 4,
@@ -109,6 +117,8 @@ impl std::fmt::Debug for WorkerSettings {
             .field("ip_salt_file", &self.ip_salt_file)
             .field("ip_salt", &self.ip_salt.as_ref().map(|_| "<redacted>"))
             .field("geoip", &self.geoip)
+            .field("toxicity_config", &self.toxicity_config)
+            .field("toxicity_device", &self.toxicity_device)
             .field("lease_timeout_ms", &self.lease_timeout_ms)
             .field("heartbeat_ms", &self.heartbeat_ms)
             .field("max_attempts", &self.max_attempts)
@@ -246,6 +256,9 @@ impl WorkerSettings {
         }
         if !matches!(self.log_format.as_str(), "json" | "text") {
             bail!("log_format must be json or text, not {:?}", self.log_format);
+        }
+        if let Err(reason) = self.toxicity_device.parse::<toxicity::Device>() {
+            bail!("toxicity_device: {reason}");
         }
         if !self.run.is_empty() {
             shared::jobs::validate_name("run id", &self.run).map_err(anyhow::Error::msg)?;
