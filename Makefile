@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint bench bench-language
+.PHONY: demo test setup lint bench bench-language bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -27,3 +27,33 @@ bench-language:
 	$(CARGO) run --release -p coordinator -- generate --conversations 8000 --seed 3 --store target/bench-language
 	$(CARGO) bench -p worker --bench language -- --store target/bench-language --lingua-sample 10000
 	$(CARGO) bench -p worker --bench language -- --lingua-sample 10000
+
+# Toxicity on one core: the default linear model (turns/s per core), then the tiny transformer
+# path, on the distinct turn texts of 20,000 generated conversations.
+bench-toxicity:
+	bash infra/dev/setup.sh --demo
+	$(CARGO) build --release -p toxicity -p coordinator
+	rm -rf target/bench-toxicity/store
+	$(CARGO) run --release -p coordinator -- generate --conversations 20000 --seed 5 --store target/bench-toxicity/store
+	python3 bench/turn_texts.py target/bench-toxicity/store/raw > target/bench-toxicity/turns.jsonl
+	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3
+	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 \
+	  --config models/toxicity/profanity-check/text-form.toml
+	target/release/toxicity bench --config models/toxicity/tiny-bert/config.toml --texts target/bench-toxicity/turns.jsonl
+
+# The quality report of the default model on the development sample (docs/quality/toxicity.md).
+quality-toxicity:
+	bash infra/dev/setup.sh --demo
+	$(CARGO) run --release -p toxicity -- quality --csv ../shared/data/toxicity/jigsaw_sample.csv > docs/quality/toxicity.md
+	cat docs/quality/toxicity.md
+
+# Rebuild the committed models (needs PyPI): the default linear model and the tiny test classifier.
+toxicity-models:
+	bash infra/models/profanity_check/build.sh --check || bash infra/models/profanity_check/build.sh
+	bash infra/models/tiny_classifier/build.sh
+
+# The 4,000 texts bench/toxicity_gpu.sh reads by default.
+gpu-bench-texts:
+	$(CARGO) run --release -p coordinator -- generate --conversations 3000 --seed 5 --store target/gpu-bench-store
+	mkdir -p bench/data
+	python3 bench/turn_texts.py target/gpu-bench-store/raw 4000 > bench/data/toxicity_texts.jsonl

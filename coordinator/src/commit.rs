@@ -46,6 +46,9 @@ pub struct Manifest {
     pub variants: std::collections::BTreeMap<String, Variant>,
     /// Run counters grouped by reason: rows read, quarantined, chains dropped, output sizes.
     pub counters: Value,
+    /// Work the run did (texts scored, cache hits): differs between runs of the same input.
+    #[serde(default)]
+    pub work: Value,
     pub config: PlanConfig,
     pub inputs: Vec<ObjectMeta>,
     pub quarantine: Vec<String>,
@@ -123,6 +126,14 @@ pub async fn commit_release(
         schema: "WildChat-1M".to_string(),
         variants,
         counters: nest_counters(counters),
+        work: nest_counters(
+            &partition_outcomes
+                .iter()
+                .fold(Counters::default(), |mut work, outcome| {
+                    work.merge(&outcome.work);
+                    work
+                }),
+        ),
         config: plan.config.clone(),
         inputs: plan.inputs.clone(),
         quarantine: map_outcomes

@@ -56,6 +56,8 @@ pub struct RunReport {
     pub plan: RunPlan,
     pub resumed: bool,
     pub counters: Counters,
+    /// Work done (texts scored, cache hits), apart from the data counters.
+    pub work: Counters,
     pub map_outcomes: Vec<MapOutcome>,
     pub commit: CommitReport,
     pub elapsed: Duration,
@@ -148,11 +150,12 @@ pub async fn run_pipeline(
     if let Err(error) = queue.withdraw_run(&plan.run_id).await {
         warn!(run = %plan.run_id, error = %error, "cannot withdraw the run announcement");
     }
-    let (counters, map_outcomes, commit, queue_retries, jobs_requeued) = result?;
+    let (counters, work, map_outcomes, commit, queue_retries, jobs_requeued) = result?;
     Ok(RunReport {
         plan,
         resumed,
         counters,
+        work,
         map_outcomes,
         commit,
         elapsed: started.elapsed(),
@@ -161,7 +164,8 @@ pub async fn run_pipeline(
     })
 }
 
-type PhasesOutcome = (Counters, Vec<MapOutcome>, CommitReport, u64, u64);
+/// Data counters, work counters, map outcomes, the commit, queue retries, jobs re-enqueued.
+type PhasesOutcome = (Counters, Counters, Vec<MapOutcome>, CommitReport, u64, u64);
 
 async fn run_phases(watch: &Watch<'_>, map_queue: &str, partition_queue: &str) -> anyhow::Result<PhasesOutcome> {
     let plan = watch.plan;
@@ -212,13 +216,16 @@ async fn run_phases(watch: &Watch<'_>, map_queue: &str, partition_queue: &str) -
             |outcome: &PartitionOutcome| outcome.counters.get("turns"),
         )
         .await?;
+    let mut work = Counters::default();
     for outcome in &linked.outcomes {
         counters.merge(&outcome.counters);
+        work.merge(&outcome.work);
     }
     watch.announce("commit", 0, 0).await?;
     let commit = commit_release(watch.store, plan, &linked.outcomes, &mapped.outcomes, &counters).await?;
     Ok((
         counters,
+        work,
         mapped.outcomes,
         commit,
         mapped.retries + linked.retries,

@@ -117,7 +117,8 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
     reason_rows(&mut out, "rows in dropped chains", &counters.group("rows_dropped"));
     row(&mut out, "conversations", thousands(counters.get("conversations")));
     row(&mut out, "turns", thousands(counters.get("turns")));
-    if counters.get("toxicity.turns_scored") + counters.get("toxicity.cache_hits") > 0 {
+    let work = &report.work;
+    if work.get("toxicity.texts_scored") + work.get("toxicity.cache_hits") > 0 {
         row(&mut out, "toxic turns", thousands(counters.get("toxic_turns")));
         row(
             &mut out,
@@ -127,18 +128,18 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
         row(
             &mut out,
             "toxicity: texts scored",
-            thousands(counters.get("toxicity.turns_scored")),
+            thousands(work.get("toxicity.texts_scored")),
         );
         row(
             &mut out,
             "toxicity: cache hits",
-            thousands(counters.get("toxicity.cache_hits")),
+            thousands(work.get("toxicity.cache_hits")),
         );
-        if counters.get("toxicity.split_texts") > 0 {
+        if work.get("toxicity.split_texts") > 0 {
             row(
                 &mut out,
                 "toxicity: split in windows",
-                thousands(counters.get("toxicity.split_texts")),
+                thousands(work.get("toxicity.split_texts")),
             );
         }
     }
@@ -310,6 +311,42 @@ pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Opti
     Ok(out)
 }
 
+/// How many of the generated data's planted toxic turns (`truth/planted.jsonl.zst`) the
+/// release `version` flags `toxic`: (flagged, planted and released).
+pub async fn planted_toxic_recall(store: &dyn ObjectStore, version: &str) -> anyhow::Result<(u64, u64)> {
+    use std::collections::HashSet;
+    use std::io::BufRead;
+
+    let truth = store
+        .get(crate::generate::PLANTED_TRUTH_KEY)
+        .await
+        .context("reading the planted ground truth")?;
+    let plain = zstd::stream::decode_all(truth.as_ref()).context("decompressing the planted ground truth")?;
+    let mut planted: HashSet<(i64, String)> = HashSet::new();
+    for line in plain.lines() {
+        let record: serde_json::Value = serde_json::from_str(&line?).context("a planted truth line")?;
+        if record["kind"] == "toxic" {
+            let identifier = record["turn_identifier"].as_i64().context("planted turn_identifier")?;
+            let role = record["role"].as_str().context("planted role")?.to_string();
+            planted.insert((identifier, role));
+        }
+    }
+    let (mut flagged, mut released) = (0u64, 0u64);
+    for object in store.list(&format!("releases/{version}/full/")).await? {
+        if !object.key.ends_with(".parquet") {
+            continue;
+        }
+        let shard = store.get(&object.key).await?;
+        for turn in worker::release::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
+            if planted.contains(&(turn.turn_identifier, turn.role)) {
+                released += 1;
+                flagged += u64::from(turn.toxic == Some(true));
+            }
+        }
+    }
+    Ok((flagged, released))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,40 +387,4 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
     }
-}
-
-/// How many of the generated data's planted toxic turns (`truth/planted.jsonl.zst`) the
-/// release `version` flags `toxic`: (flagged, planted and released).
-pub async fn planted_toxic_recall(store: &dyn ObjectStore, version: &str) -> anyhow::Result<(u64, u64)> {
-    use std::collections::HashSet;
-    use std::io::BufRead;
-
-    let truth = store
-        .get(crate::generate::PLANTED_TRUTH_KEY)
-        .await
-        .context("reading the planted ground truth")?;
-    let plain = zstd::stream::decode_all(truth.as_ref()).context("decompressing the planted ground truth")?;
-    let mut planted: HashSet<(i64, String)> = HashSet::new();
-    for line in plain.lines() {
-        let record: serde_json::Value = serde_json::from_str(&line?).context("a planted truth line")?;
-        if record["kind"] == "toxic" {
-            let identifier = record["turn_identifier"].as_i64().context("planted turn_identifier")?;
-            let role = record["role"].as_str().context("planted role")?.to_string();
-            planted.insert((identifier, role));
-        }
-    }
-    let (mut flagged, mut released) = (0u64, 0u64);
-    for object in store.list(&format!("releases/{version}/full/")).await? {
-        if !object.key.ends_with(".parquet") {
-            continue;
-        }
-        let shard = store.get(&object.key).await?;
-        for turn in worker::release::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
-            if planted.contains(&(turn.turn_identifier, turn.role)) {
-                released += 1;
-                flagged += u64::from(turn.toxic == Some(true));
-            }
-        }
-    }
-    Ok((flagged, released))
 }

@@ -22,6 +22,10 @@ impl Counters {
         self.0.get(name).copied().unwrap_or(0)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn merge(&mut self, other: &Counters) {
         for (name, amount) in &other.0 {
             self.add(name, *amount);

@@ -68,7 +68,12 @@ pub struct ShardInfo {
 pub struct PartitionOutcome {
     pub partition: u32,
     pub shard: Option<ShardInfo>,
+    /// What the data holds (conversations, turns, toxic turns...): equal for every run of the
+    /// same input, however often a job was retried.
     pub counters: Counters,
+    /// Work done (texts scored, cache hits): depends on what earlier attempts and runs left.
+    #[serde(default, skip_serializing_if = "Counters::is_empty")]
+    pub work: Counters,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -281,6 +281,31 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
     // No raw IP and not the salt in the release, the manifest, the summary or the logs.
     let dump = dir.path().join("release.jsonl");
     read_and_dump_release(&release_dir, &dump);
+
+    // Every turn is scored by the default model and flagged; the demo reports how many planted
+    // toxic turns it flags.
+    let (mut turns, mut toxic) = (0, 0);
+    for line in std::fs::read_to_string(&dump).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let conversation = row["conversation"].as_array().unwrap();
+        let scores = row["detoxify_moderation"].as_array().unwrap();
+        assert_eq!(conversation.len(), scores.len());
+        for (turn, scores) in conversation.iter().zip(scores) {
+            assert!(scores["toxicity"].is_f64(), "a turn without a toxicity score: {scores}");
+            assert!(scores["insult"].is_null(), "the default model has no insult score");
+            assert!(turn["toxic"].is_boolean());
+            turns += 1;
+            toxic += usize::from(turn["toxic"] == true);
+        }
+        assert!(row["toxic"].is_boolean());
+    }
+    assert!(toxic > 0 && toxic * 5 < turns, "{toxic} of {turns} turns toxic");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let reported = logs
+        .lines()
+        .find(|line| line.contains("planted toxic turns are flagged toxic"))
+        .unwrap_or_else(|| panic!("the demo reports planted toxic turns:\n{logs}"));
+    assert!(reported.starts_with("demo: "), "{reported}");
     let ips = raw_client_ips(&store);
     assert!(ips.len() > 100, "the input has many addresses");
     let texts = [

@@ -56,7 +56,7 @@ pub fn load_toxicity(settings: &EnrichmentSettings) -> anyhow::Result<Arc<dyn To
         None => ModelConfig::default(),
     };
     let model = toxicity::load(&config, settings.toxicity_device).context("loading the toxicity model")?;
-    eprintln!("toxicity: {}", model.describe());
+    tracing::info!(model = %model.describe(), "toxicity model loaded");
     Ok(model)
 }
 

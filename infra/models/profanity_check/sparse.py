@@ -142,6 +142,32 @@ def sparse_inputs(texts):
     return {"tokens": tokens, "counts": counts}
 
 
+def describe(sparse_path, worst, count):
+    """Appends the sparse form's section to MODEL.md beside the model (build.py writes the rest)."""
+    import hashlib
+    import os
+
+    data = open(sparse_path, "rb").read()
+    section = f"""
+## The sparse form (`model-sparse.onnx`, what the pipeline runs)
+
+`sparse.py` rewrites the graph above into an equivalent one without the Tokenizer op and without
+the dense [N, 15442] TF-IDF matrix: same vocabulary, idf, weights and calibration tail.
+
+- Inputs `tokens`: string `[N, K]`, the distinct tokens of each lowercased text (the matches of
+  `[\\p{{L}}\\p{{N}}\\p{{M}}_]{{2,}}`, found by the caller), `""` as padding; `counts`: float `[N, K]`,
+  how often each occurs (0 as padding).
+- Inside: `LabelEncoder` (vocabulary lookup, unknown tokens to a zero row), idf x count, L2
+  normalisation over the present features, one gathered `[K, 10]` weight block per text for the
+  five SVMs' two decision columns, then the original calibration and averaging nodes.
+- Outputs as above. Size: {len(data)} bytes; sha256 `{hashlib.sha256(data).hexdigest()}`.
+- On the same {count} golden strings (tokenized in Python with the `regex` module): max
+  |onnx - sklearn| = {worst:.3e}.
+"""
+    with open(os.path.join(os.path.dirname(sparse_path), "MODEL.md"), "a", encoding="utf-8") as out:
+        out.write(section)
+
+
 def verify(sparse_path, golden_path):
     lines = [json.loads(line) for line in open(golden_path, encoding="utf-8")]
     options = onnxruntime.SessionOptions()
@@ -156,9 +182,10 @@ def verify(sparse_path, golden_path):
     if worst > 1e-6:
         raise SystemExit(f"sparse model differs from sklearn by {worst:.3e} (> 1e-6)")
     print(f"sparse model: {len(lines)} golden strings, max |onnx - sklearn| = {worst:.3e}")
+    return worst, len(lines)
 
 
 if __name__ == "__main__":
     dense, sparse, golden = sys.argv[1:4]
     build(dense, sparse)
-    verify(sparse, golden)
+    describe(sparse, *verify(sparse, golden))

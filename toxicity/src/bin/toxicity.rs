@@ -188,10 +188,20 @@ fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
         labels.len(),
         100.0 * positives as f64 / labels.len().max(1) as f64
     ));
-    report.push_str(&format!(
-        "- Texts longer than one model window: {} (scored by the {:?} over windows)\n\n",
-        stats.split_texts, config.aggregate
-    ));
+    if config.kind == toxicity::ModelKind::Transformer {
+        report.push_str(&format!(
+            "- Texts longer than one model window: {} (scored by the {:?} over windows)\n",
+            stats.split_texts, config.aggregate
+        ));
+    }
+    if config.model == toxicity::config::ModelSource::Embedded {
+        report.push_str(
+            "- Caveat: the default model was trained on toxic-comment data that probably includes \
+             the Jigsaw comments this sample comes from, so these figures are an optimistic bound \
+             for other text.\n",
+        );
+    }
+    report.push('\n');
     report.push_str("| measure | value |\n| --- | --- |\n");
     report.push_str(&format!(
         "| ROC-AUC (`toxicity` vs `toxic`) | {} |\n",

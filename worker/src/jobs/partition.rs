@@ -53,13 +53,15 @@ async fn load_toxicity_cache(store: &dyn ObjectStore, key: &str) -> ScoreCache {
 }
 
 /// Scores every turn (unredacted text, DESIGN §6), fills `detoxify_moderation` and the turn
-/// and conversation `toxic` flags, and counts what it did. Texts seen before come from `cache`;
-/// afterwards `cache` holds exactly this partition's texts.
+/// and conversation `toxic` flags, and counts what the data holds (`counters`) and what was
+/// done (`work`). Texts seen before come from `cache`; afterwards `cache` holds exactly this
+/// partition's texts.
 pub fn score_toxicity(
     conversations: &mut [Conversation],
     model: &dyn ToxicityModel,
     cache: &mut ScoreCache,
     counters: &mut Counters,
+    work: &mut Counters,
 ) -> anyhow::Result<()> {
     let texts: Vec<&str> = conversations
         .iter()
@@ -88,9 +90,9 @@ pub fn score_toxicity(
         conversation.toxic = Some(any);
         toxic_conversations += u64::from(any);
     }
-    counters.add("toxicity.turns_scored", stats.texts);
-    counters.add("toxicity.cache_hits", stats.cached);
-    counters.add("toxicity.split_texts", stats.split_texts);
+    work.add("toxicity.texts_scored", stats.texts);
+    work.add("toxicity.cache_hits", stats.cached);
+    work.add("toxicity.split_texts", stats.split_texts);
     counters.add("toxic_turns", toxic_turns);
     counters.add("toxic_conversations", toxic_conversations);
     Ok(())
@@ -183,9 +185,16 @@ pub fn build_shard(
         .collect();
     drop(rows);
     let mut counters = Counters::default();
+    let mut work = Counters::default();
     if let Some(model) = &enrichment.toxicity {
-        score_toxicity(&mut conversations, model.as_ref(), toxicity_cache, &mut counters)
-            .with_context(|| format!("partition {partition}"))?;
+        score_toxicity(
+            &mut conversations,
+            model.as_ref(),
+            toxicity_cache,
+            &mut counters,
+            &mut work,
+        )
+        .with_context(|| format!("partition {partition}"))?;
     }
     counters.add("conversations", conversations.len() as u64);
     counters.add(
@@ -200,6 +209,7 @@ pub fn build_shard(
                 partition,
                 shard: None,
                 counters,
+                work,
             },
             None,
         ));
@@ -216,6 +226,7 @@ pub fn build_shard(
             partition,
             shard: Some(shard),
             counters,
+            work,
         },
         Some(bytes),
     ))

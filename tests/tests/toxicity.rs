@@ -1,0 +1,102 @@
+//! Toxicity through the whole pipeline: the tiny transformer classifier (windows included)
+//! fills all seven Detoxify keys of every turn, the flags follow DESIGN §6, and a rerun on the
+//! same store takes every score from the cache and gives byte-identical shards.
+
+use std::path::Path;
+
+use e2e_tests::{coordinator, generated_store, manifest_counter, read_and_dump_release, read_manifest, shard_digests};
+
+const DETOXIFY_KEYS: [&str; 7] = [
+    "identity_attack",
+    "insult",
+    "obscene",
+    "severe_toxicity",
+    "sexual_explicit",
+    "threat",
+    "toxicity",
+];
+
+#[test]
+fn a_transformer_model_scores_every_turn_and_a_rerun_is_served_from_the_cache() {
+    let (dir, store) = generated_store(400, 11, Some(2));
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/toxicity/tiny-bert/config.toml");
+    let run = |version: &str| {
+        coordinator(&[
+            "run",
+            "--store",
+            store.to_str().unwrap(),
+            "--version",
+            version,
+            "--toxicity-config",
+            config.to_str().unwrap(),
+            "--workers",
+            "2",
+        ])
+    };
+    let first = run("tiny-1");
+    let summary = String::from_utf8_lossy(&first.stdout);
+    assert!(summary.contains("toxicity: split in windows"), "{summary}");
+    let manifest = read_manifest(&store, "tiny-1");
+    let turns = 2 * manifest_counter(&manifest, &["turns"]);
+    let scored = manifest["work"]["toxicity"]["texts_scored"].as_u64().unwrap_or(0);
+    let hits = manifest["work"]["toxicity"]["cache_hits"].as_u64().unwrap_or(0);
+    assert!(
+        scored > 0 && scored + hits == turns,
+        "{scored} scored + {hits} hits != {turns} turns"
+    );
+    assert!(manifest["work"]["toxicity"]["split_texts"].as_u64().unwrap_or(0) > 0);
+
+    // Every turn carries all seven scores and a flag that follows them.
+    let dump = dir.path().join("rows.jsonl");
+    read_and_dump_release(&store.join("releases/tiny-1"), &dump);
+    let (mut toxic_turns, mut toxic_conversations, mut seen_turns) = (0u64, 0u64, 0u64);
+    for line in std::fs::read_to_string(&dump).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let conversation = row["conversation"].as_array().unwrap();
+        let scores = row["detoxify_moderation"].as_array().unwrap();
+        assert_eq!(conversation.len(), scores.len());
+        let mut any = false;
+        for (turn, scores) in conversation.iter().zip(scores) {
+            for key in DETOXIFY_KEYS {
+                let score = scores[key]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{key} is null: {scores}"));
+                assert!((0.0..=1.0).contains(&score));
+            }
+            let content = turn["content"].as_str().unwrap();
+            let expected = !content.is_empty() && scores["toxicity"].as_f64().unwrap() > 0.1;
+            assert_eq!(
+                turn["toxic"].as_bool(),
+                Some(expected),
+                "turn {}",
+                turn["turn_identifier"]
+            );
+            any |= expected;
+            toxic_turns += u64::from(expected);
+            seen_turns += 1;
+        }
+        assert_eq!(row["toxic"].as_bool(), Some(any), "conversation toxic = any toxic turn");
+        toxic_conversations += u64::from(any);
+    }
+    assert_eq!(seen_turns, turns);
+    assert_eq!(toxic_turns, manifest_counter(&manifest, &["toxic_turns"]));
+    assert_eq!(
+        toxic_conversations,
+        manifest_counter(&manifest, &["toxic_conversations"])
+    );
+
+    // The rerun scores nothing and releases the same bytes.
+    run("tiny-2");
+    let again = read_manifest(&store, "tiny-2");
+    assert_eq!(
+        again["work"]["toxicity"]["texts_scored"].as_u64().unwrap_or(0),
+        0,
+        "nothing is scored again"
+    );
+    assert_eq!(again["work"]["toxicity"]["cache_hits"].as_u64(), Some(turns));
+    assert_eq!(
+        again["counters"], manifest["counters"],
+        "data counters do not depend on the cache"
+    );
+    assert_eq!(shard_digests(&again), shard_digests(&manifest));
+}
