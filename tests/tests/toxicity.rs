@@ -4,17 +4,9 @@
 
 use std::path::Path;
 
-use e2e_tests::{coordinator, generated_store, manifest_counter, read_and_dump_release, read_manifest, shard_digests};
+use toxicity::DETOXIFY_KEYS;
 
-const DETOXIFY_KEYS: [&str; 7] = [
-    "identity_attack",
-    "insult",
-    "obscene",
-    "severe_toxicity",
-    "sexual_explicit",
-    "threat",
-    "toxicity",
-];
+use e2e_tests::{coordinator, generated_store, manifest_counter, read_and_dump_release, read_manifest, shard_digests};
 
 #[test]
 fn a_transformer_model_scores_every_turn_and_a_rerun_is_served_from_the_cache() {
