@@ -106,3 +106,46 @@ fn language_stage_labels_each_text_and_reports_bad_lines() {
     assert_eq!(lines[1]["language"], "Chinese");
     assert_eq!(lines[2]["language"], "Nolang");
 }
+
+#[test]
+fn toxicity_stage_scores_each_text_with_the_configured_model() {
+    let input = concat!(
+        "{\"text\": \"shut up you stupid moron\", \"id\": 3}\n",
+        "{\"text\": \"Could you please explain how photosynthesis works in plants?\"}\n",
+        "{\"text\": 5}\n",
+    );
+    // The embedded default: only `toxicity` is produced.
+    let (code, stdout, stderr) = run_stage(&["stage", "toxicity"], input, "00");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("stdin line 3: missing string field text"), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["id"].clone(), lines[0]["toxic"].clone()),
+        (3.into(), true.into())
+    );
+    assert_eq!(lines[1]["toxic"], false);
+    assert!(lines[1]["scores"]["threat"].is_null());
+
+    // A transformer config fills every key.
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/toxicity/tiny-bert/config.toml");
+    let (code, stdout, stderr) = run_stage(
+        &["stage", "toxicity", "--config", config.to_str().unwrap()],
+        "{\"text\": \"hello there\"}\n",
+        "00",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for key in toxicity::DETOXIFY_KEYS {
+        assert!(line["scores"][key].is_f64(), "{key}: {line}");
+    }
+
+    // A config naming a missing model stops at start-up and says which file.
+    let directory = tempfile::tempdir().unwrap();
+    let broken = directory.path().join("broken.toml");
+    std::fs::write(&broken, "kind = \"linear\"\nmodel = \"missing.onnx\"\n").unwrap();
+    let (code, stdout, stderr) = run_stage(&["stage", "toxicity", "--config", broken.to_str().unwrap()], "", "00");
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("missing.onnx"), "{stderr}");
+}
