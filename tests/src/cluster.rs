@@ -273,10 +273,17 @@ impl Cluster {
 
     /// Starts one `worker run` process serving every announced run; it is not waited for.
     pub fn spawn_worker(&mut self) -> Worker {
+        let endpoint = self.s3.endpoint();
+        self.spawn_worker_with_s3_endpoint(&endpoint)
+    }
+
+    /// As [`Cluster::spawn_worker`], reaching S3 at `endpoint` (a proxy in front of the server).
+    pub fn spawn_worker_with_s3_endpoint(&mut self, endpoint: &str) -> Worker {
         self.started_workers += 1;
         let port = free_port();
         let mut command = Command::new(binary("worker"));
         self.apply_env(&mut command);
+        command.env("AWS_ENDPOINT_URL", endpoint);
         command
             .arg("run")
             .arg("--config")
@@ -333,6 +340,17 @@ impl Cluster {
             .block_on(self.store.list(prefix))
             .map(|objects| objects.iter().filter(|object| object.key.ends_with(suffix)).count())
             .unwrap_or(0)
+    }
+
+    /// The S3 server's socket address (for a proxy in front of it).
+    pub fn s3_address(&self) -> std::net::SocketAddr {
+        let endpoint = self.s3.endpoint();
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("an endpoint with a port");
+        std::net::SocketAddr::from(([127, 0, 0, 1], port))
     }
 
     pub fn restart_redis(&mut self) {

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use e2e_tests::cluster::{metric_sum, Cluster, ProcessGuard, Worker};
+use e2e_tests::proxy::{FaultProxy, Faults};
 use e2e_tests::{
     assert_release_matches_truth, coordinator, generated_store, read_json, read_manifest, shard_digests, TEST_SALT_HEX,
 };
@@ -75,7 +76,15 @@ impl Scenario {
     }
 
     fn start_workers(&mut self, count: usize) -> Vec<Worker> {
-        let mut workers: Vec<Worker> = (0..count).map(|_| self.cluster.spawn_worker()).collect();
+        let endpoint = self.cluster.s3.endpoint();
+        self.start_workers_via(count, &endpoint)
+    }
+
+    /// Workers that reach S3 at `endpoint`.
+    fn start_workers_via(&mut self, count: usize, endpoint: &str) -> Vec<Worker> {
+        let mut workers: Vec<Worker> = (0..count)
+            .map(|_| self.cluster.spawn_worker_with_s3_endpoint(endpoint))
+            .collect();
         for worker in &mut workers {
             assert!(
                 worker.wait_ready(WORKER_READY_LIMIT),
@@ -210,7 +219,11 @@ fn summary_number(summary: &str, label: &str) -> u64 {
 #[test]
 fn three_worker_processes_over_redis_and_s3_give_the_embedded_release() {
     let _serial = one_at_a_time();
-    let mut scenario = Scenario::new(3000, 21);
+    let conversations: u64 = std::env::var("WILDCHAT_E2E_CONVERSATIONS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(20_000);
+    let mut scenario = Scenario::new(conversations, 21);
     let mut workers = scenario.start_workers(3);
     let mut coordinator = scenario
         .cluster
@@ -475,4 +488,90 @@ fn a_dead_lettered_job_fails_the_run_naming_the_job_and_its_error() {
         0,
         "nothing was committed"
     );
+}
+
+#[test]
+fn s3_connections_dropped_and_delayed_between_workers_and_the_store_change_nothing() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(3000, 23);
+    let proxy = FaultProxy::start(
+        scenario.cluster.s3_address(),
+        Faults {
+            drop: 0.08,
+            delay_share: 0.2,
+            delay: Duration::from_millis(300),
+            seed: 23,
+        },
+    );
+    let workers = scenario.start_workers_via(3, &proxy.endpoint());
+    let mut coordinator = scenario
+        .cluster
+        .spawn_coordinator("coordinator", "proxied", &scenario.run_args());
+    wait_success(&mut coordinator, &workers);
+    assert!(proxy.dropped() > 0, "the proxy dropped no connection");
+    assert!(proxy.delayed() > 0, "the proxy delayed no connection");
+    eprintln!(
+        "proxy: {} connections, {} dropped, {} delayed",
+        proxy.stats.connections.load(std::sync::atomic::Ordering::Relaxed),
+        proxy.dropped(),
+        proxy.delayed()
+    );
+    scenario.check_release("proxied", "embedded-proxied");
+}
+
+/// SIGSTOP / SIGCONT by pid.
+fn signal(process: &ProcessGuard, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), process.pid().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{name} {}", process.pid());
+}
+
+#[test]
+fn two_workers_given_the_same_job_commit_it_once() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(5000, 29);
+    let mut workers = scenario.start_workers(2);
+    let mut coordinator = scenario
+        .cluster
+        .spawn_coordinator("coordinator", "twice", &scenario.run_args());
+    // Freeze worker 0 in the middle of a job past its lease: worker 1 reclaims the job and runs
+    // it too; then worker 0 wakes up and finishes its copy. Tried until it happens mid-job.
+    let duplicated = [
+        "lease lost while working",
+        "already completed by another worker",
+        "completion not recorded",
+    ];
+    let mut happened = false;
+    for _ in 0..6 {
+        let busy = wait_until(Duration::from_secs(60), || {
+            coordinator.try_status().is_some()
+                || workers[0]
+                    .metrics()
+                    .is_some_and(|metrics| metric_sum(&metrics, "wildchat_worker_jobs_in_progress") >= 1.0)
+        });
+        if !busy || coordinator.try_status().is_some() {
+            break;
+        }
+        signal(&workers[0].process, "STOP");
+        std::thread::sleep(Duration::from_millis(2000 + 3000));
+        signal(&workers[0].process, "CONT");
+        happened = wait_until(Duration::from_secs(20), || {
+            let logs = workers[0].process.stderr();
+            duplicated.iter().any(|message| logs.contains(message))
+        });
+        if happened {
+            break;
+        }
+    }
+    wait_success(&mut coordinator, &workers);
+    assert!(
+        happened,
+        "worker 0 was never caught holding a job that worker 1 then ran:\n{}",
+        workers[0].process.stderr_tail(30)
+    );
+    // The same shards, counters and conversations as the embedded run: nothing twice.
+    scenario.check_release("twice", "embedded-twice");
+    workers.clear();
 }

@@ -2,7 +2,8 @@
 //! every line, quarantine what fails with its reason, and append the good rows to the
 //! fragment of their partition. Memory is bounded by `flush_bytes` and `max_line_bytes`.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -113,9 +114,16 @@ pub async fn run_map_job(store: Arc<dyn ObjectStore>, job: MapJob) -> anyhow::Re
         quarantine_keys: Vec::new(),
     };
     let blocking_job = job.clone();
+    let expected = read_to.unwrap_or(job.object.size).saturating_sub(read_from);
     let outcome = tokio::task::spawn_blocking(move || {
-        let bridge = SyncIoBridge::new_with_handle(reader, runtime);
-        process_lines(bridge, compression, &blocking_job, writer)
+        let transport = TransportReader {
+            inner: SyncIoBridge::new_with_handle(reader, runtime),
+            received: 0,
+            expected,
+            failed: Arc::new(AtomicBool::new(false)),
+        };
+        let failed = transport.failed.clone();
+        process_lines(transport, &failed, compression, &blocking_job, writer)
     })
     .await
     .context("map job task panicked")??;
@@ -126,8 +134,45 @@ pub async fn run_map_job(store: Arc<dyn ObjectStore>, job: MapJob) -> anyhow::Re
     }
 }
 
+/// The store's byte stream, watched: a read error, or an end before the bytes the range holds,
+/// is a failure of the transport (the job fails and is retried), never a truncated object
+/// (which is quarantined). Without this, a connection lost mid-stream would drop the rest of
+/// the range's rows as if the object ended there.
+struct TransportReader<R> {
+    inner: R,
+    received: u64,
+    expected: u64,
+    failed: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for TransportReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buffer) {
+            Ok(0) if !buffer.is_empty() && self.received < self.expected => {
+                self.failed.store(true, Ordering::Relaxed);
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the store's stream ended after {} of {} bytes",
+                        self.received, self.expected
+                    ),
+                ))
+            }
+            Ok(read) => {
+                self.received += read as u64;
+                Ok(read)
+            }
+            Err(error) => {
+                self.failed.store(true, Ordering::Relaxed);
+                Err(error)
+            }
+        }
+    }
+}
+
 fn process_lines(
     reader: impl std::io::Read + Send,
+    transport_failed: &AtomicBool,
     compression: Compression,
     job: &MapJob,
     mut writer: FragmentWriter,
@@ -205,6 +250,9 @@ fn process_lines(
         }
     }
     if let Some((line, error)) = truncated {
+        if transport_failed.load(Ordering::Relaxed) {
+            bail!("reading {object} failed at line {line} of the range: {error}");
+        }
         let reason = QuarantineReason::TruncatedObject;
         warn!(object, line_in_range = line, reason = %reason, error = %error, "object could not be read to its end");
         counters.add(&format!("quarantined.{reason}"), 1);
