@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint bench bench-language bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
+.PHONY: demo test setup lint bench bench-language bench-distributed bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -57,3 +57,8 @@ gpu-bench-texts:
 	$(CARGO) run --release -p coordinator -- generate --conversations 3000 --seed 5 --store target/gpu-bench-store
 	mkdir -p bench/data
 	python3 bench/turn_texts.py target/gpu-bench-store/raw 4000 > bench/data/toxicity_texts.jsonl
+
+# Distributed throughput with 1 and 2 `worker run` processes over Redis and S3 (moto_server).
+bench-distributed: setup
+	$(CARGO) build --release --workspace --bins
+	$(CARGO) bench -p e2e-tests --bench distributed -- --conversations 20000 --workers 1,2

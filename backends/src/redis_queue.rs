@@ -46,6 +46,9 @@ pub struct RedisQueueOptions {
     pub response_timeout: Duration,
     /// Upper bound on XAUTOCLAIM calls (each scans up to ten pending entries) per lease.
     pub max_reclaim_rounds: u32,
+    /// `rediss://` only: a PEM file of the certificate authority that signed the server's
+    /// certificate (a private CA); without it the system's trusted roots apply.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RedisQueueOptions {
@@ -56,6 +59,7 @@ impl Default for RedisQueueOptions {
             connection_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
             max_reclaim_rounds: 100_000,
+            tls_ca_file: None,
         }
     }
 }
@@ -325,10 +329,24 @@ impl RedisQueue {
         options: RedisQueueOptions,
     ) -> Result<RedisQueue, QueueError> {
         let location = redact_url(url);
-        let client = redis::Client::open(url).map_err(|error| QueueError::Backend {
+        let invalid = |error: redis::RedisError| QueueError::Backend {
             message: format!("invalid redis url {location}: {error}"),
             retryable: false,
-        })?;
+        };
+        let client = match (&options.tls_ca_file, url.starts_with("rediss://")) {
+            (Some(ca_file), true) => {
+                let root_cert = std::fs::read(ca_file).map_err(|error| QueueError::Backend {
+                    message: format!("cannot read the redis CA file {}: {error}", ca_file.display()),
+                    retryable: false,
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url, certificates).map_err(invalid)?
+            }
+            _ => redis::Client::open(url).map_err(invalid)?,
+        };
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connection_timeout))
             .set_response_timeout(Some(options.response_timeout))

@@ -248,6 +248,161 @@ impl RedisServer {
     }
 }
 
+/// A throwaway `redis-server` that clients reach over TLS (`rediss://`), with a password, its
+/// own certificate authority (made with the `openssl` command) and a server certificate for
+/// 127.0.0.1. A plain-text port on loopback serves only the readiness probe.
+#[derive(Debug)]
+pub struct RedisTlsServer {
+    _process: ServerProcess,
+    tls_port: u16,
+    password: String,
+    directory: tempfile::TempDir,
+}
+
+impl RedisTlsServer {
+    pub async fn start(password: &str) -> Result<RedisTlsServer, TestServerError> {
+        let directory = tempfile::tempdir()
+            .map_err(|error| TestServerError::Setup(format!("cannot create a temporary directory: {error}")))?;
+        make_certificates(directory.path())?;
+        let mut last_error = None;
+        for _ in 0..START_ATTEMPTS {
+            let (plain_port, tls_port) = (free_loopback_port()?, free_loopback_port()?);
+            if plain_port == tls_port {
+                continue;
+            }
+            let path = |name: &str| directory.path().join(name).display().to_string();
+            let (plain_text, tls_text, dir_text) = (plain_port.to_string(), tls_port.to_string(), path(""));
+            let (cert, key, ca) = (path("server.crt"), path("server.key"), path("ca.crt"));
+            let args = [
+                "--port",
+                plain_text.as_str(),
+                "--tls-port",
+                tls_text.as_str(),
+                "--bind",
+                "127.0.0.1",
+                "--tls-cert-file",
+                cert.as_str(),
+                "--tls-key-file",
+                key.as_str(),
+                "--tls-ca-cert-file",
+                ca.as_str(),
+                "--tls-auth-clients",
+                "no",
+                "--requirepass",
+                password,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                dir_text.as_str(),
+            ];
+            let mut process = ServerProcess::spawn(REDIS_BINARY, &args, directory.path(), "redis.log")?;
+            // Without the password the server answers NOAUTH: it is up.
+            match wait_until_ready(
+                &mut process,
+                REDIS_BINARY,
+                plain_port,
+                b"PING\r\n",
+                REDIS_READY_WITHIN,
+                |answer| answer.starts_with(b"-NOAUTH") || answer.starts_with(b"+PONG"),
+            )
+            .await
+            {
+                Ok(()) => {
+                    return Ok(RedisTlsServer {
+                        _process: process,
+                        tls_port,
+                        password: password.to_string(),
+                        directory,
+                    })
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| TestServerError::Setup("redis-server (tls) was never started".to_string())))
+    }
+
+    /// `rediss://:PASSWORD@127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("rediss://:{}@127.0.0.1:{}", self.password, self.tls_port)
+    }
+
+    /// The PEM file of the certificate authority that signed the server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.directory.path().join("ca.crt")
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with the `openssl` command.
+fn make_certificates(directory: &Path) -> Result<(), TestServerError> {
+    std::fs::write(directory.join("san.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        .map_err(|error| TestServerError::Setup(format!("writing san.cnf: {error}")))?;
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=wildchat-test-ca",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+        ],
+    ];
+    for step in steps {
+        let output = std::process::Command::new("openssl")
+            .args(step)
+            .current_dir(directory)
+            .output()
+            .map_err(|error| {
+                TestServerError::Setup(format!("running openssl (infra/dev/setup.sh installs it): {error}"))
+            })?;
+        if !output.status.success() {
+            return Err(TestServerError::Setup(format!(
+                "openssl {} failed: {}",
+                step.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A throwaway `moto_server` speaking the S3 API, with dummy credentials.
 #[derive(Debug)]
 pub struct S3Server {

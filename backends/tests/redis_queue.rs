@@ -349,3 +349,43 @@ async fn announced_runs_are_shared_between_clients_until_withdrawn() {
     coordinator.withdraw_run("r1").await.unwrap();
     assert_eq!(worker.active_runs().await.unwrap(), vec![run("r2", 5)]);
 }
+
+#[tokio::test]
+async fn a_tls_queue_with_a_password_works_and_checks_the_server_certificate() {
+    use backends::redis_queue::RedisQueueOptions;
+    use backends::test_servers::RedisTlsServer;
+
+    let server = RedisTlsServer::start("s3cret-pass")
+        .await
+        .expect("redis-server with tls starts");
+    let config = QueueConfig {
+        lease_timeout: LEASE,
+        max_attempts: 2,
+    };
+    let trusted = RedisQueueOptions {
+        tls_ca_file: Some(server.ca_file()),
+        ..RedisQueueOptions::default()
+    };
+    let queue = RedisQueue::connect_with(&server.url(), config.clone(), trusted.clone())
+        .await
+        .expect("a rediss:// connection with the private CA");
+    queue.enqueue("map", vec![job("a")]).await.unwrap();
+    let lease = queue.lease("map", "w").await.unwrap().unwrap();
+    assert_eq!(lease.job.id, "a");
+    assert!(matches!(queue.complete(&lease).await.unwrap(), Completion::Recorded));
+
+    // A certificate the client does not trust: refused, and the password stays out of the error.
+    let error = RedisQueue::connect_with(&server.url(), config.clone(), RedisQueueOptions::default())
+        .await
+        .expect_err("an untrusted certificate is refused");
+    let message = error.to_string();
+    assert!(!message.contains("s3cret-pass"), "{message}");
+    assert!(message.contains("rediss://127.0.0.1"), "{message}");
+
+    // A wrong password: refused.
+    let wrong = server.url().replace("s3cret-pass", "wrong");
+    let error = RedisQueue::connect_with(&wrong, config, trusted)
+        .await
+        .expect_err("a wrong password is refused");
+    assert!(!error.to_string().contains("wrong@"), "{error}");
+}

@@ -75,6 +75,10 @@ fi
 if ! command -v gzip >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq gzip >/dev/null
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+  # The rediss:// (TLS) queue test makes its certificate authority with it.
+  apt-get update -qq && apt-get install -y -qq openssl >/dev/null
+fi
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "setup: installing redis-server" >&2
   apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
