@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint bench bench-language bench-distributed bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
+.PHONY: demo test setup lint bench bench-language bench-distributed quality-pii bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -62,3 +62,8 @@ gpu-bench-texts:
 bench-distributed: setup
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench -p e2e-tests --bench distributed -- --conversations 20000 --workers 1,2
+
+# PII detection scored on the development sample (docs/quality/pii.md); work in progress (issue C).
+quality-pii:
+	$(CARGO) run --release -p pii -- quality --file ../shared/data/pii/generated_small.json > docs/quality/pii.md
+	cat docs/quality/pii.md

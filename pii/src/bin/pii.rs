@@ -1,0 +1,280 @@
+//! `pii quality`: score the detector on a presidio-research style JSON file.
+//! `pii detect`: JSON lines `{"text": ...}` on stdin to the same objects plus `"spans"` on stdout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use pii::{Detector, EntityType, Span};
+use serde::Deserialize;
+
+#[derive(Parser)]
+#[command(name = "pii", about = "rule-based PII detection")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Precision / recall / leak rate per entity type on a presidio-research JSON file, as Markdown.
+    Quality {
+        #[arg(long)]
+        file: PathBuf,
+        /// Only score these types (comma-separated Presidio names).
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Seconds spent timing `detect` over the file (0 to skip).
+        #[arg(long, default_value_t = 2.0)]
+        bench_secs: f64,
+    },
+    /// Reads `{"text": ...}` JSON lines from stdin and writes them back with `"spans"`.
+    Detect,
+}
+
+#[derive(Deserialize)]
+struct Sample {
+    full_text: String,
+    #[serde(default)]
+    spans: Vec<GoldSpan>,
+}
+
+#[derive(Deserialize)]
+struct GoldSpan {
+    entity_type: String,
+    start_position: usize,
+    end_position: usize,
+}
+
+/// Dataset type names that mean one of ours under another name.
+fn map_type(name: &str) -> Option<EntityType> {
+    match name {
+        "DOMAIN_NAME" => Some(EntityType::URL),
+        "IP" => Some(EntityType::IP_ADDRESS),
+        "EMAIL" => Some(EntityType::EMAIL_ADDRESS),
+        "PHONE" => Some(EntityType::PHONE_NUMBER),
+        "SSN" => Some(EntityType::US_SSN),
+        "IBAN" => Some(EntityType::IBAN_CODE),
+        "DATE" | "TIME" => Some(EntityType::DATE_TIME),
+        _ => name.parse().ok(),
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    gold: usize,
+    pred: usize,
+    exact_tp: usize,
+    pred_overlapping: usize,
+    gold_overlapped: usize,
+    gold_chars: usize,
+    leaked_chars: usize,
+}
+
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+fn prf(tp_p: usize, pred: usize, tp_r: usize, gold: usize) -> (f64, f64, f64) {
+    let p = if pred == 0 { 0.0 } else { tp_p as f64 / pred as f64 };
+    let r = if gold == 0 { 0.0 } else { tp_r as f64 / gold as f64 };
+    let f = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+    (p, r, f)
+}
+
+fn fmt3(x: f64, defined: bool) -> String {
+    if defined {
+        format!("{x:.3}")
+    } else {
+        "n/a".into()
+    }
+}
+
+fn quality(file: &PathBuf, types: &[String], bench_secs: f64) -> Result<()> {
+    let raw = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let samples: Vec<Sample> = serde_json::from_str(&raw).context("parsing presidio-research JSON")?;
+    let mut only: BTreeSet<EntityType> = BTreeSet::new();
+    for t in types {
+        match t.parse::<EntityType>() {
+            Ok(e) => {
+                only.insert(e);
+            }
+            Err(e) => bail!("{e}"),
+        }
+    }
+    let wanted = |e: EntityType| e.is_implemented() && (only.is_empty() || only.contains(&e));
+    let det = Detector::new();
+    let mut counts: BTreeMap<EntityType, Counts> = BTreeMap::new();
+    let mut not_scored: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &samples {
+        let preds: Vec<Span> = det.detect(&s.full_text);
+        let mut gold: Vec<(EntityType, usize, usize)> = Vec::new();
+        for g in &s.spans {
+            match map_type(&g.entity_type).filter(|&e| wanted(e)) {
+                Some(e) => gold.push((e, g.start_position, g.end_position)),
+                None => *not_scored.entry(g.entity_type.clone()).or_default() += 1,
+            }
+        }
+        for &(e, gs, ge) in &gold {
+            let c = counts.entry(e).or_default();
+            c.gold += 1;
+            let same: Vec<&Span> = preds.iter().filter(|p| p.entity == e).collect();
+            if same.iter().any(|p| overlaps((p.start, p.end), (gs, ge))) {
+                c.gold_overlapped += 1;
+            }
+            c.gold_chars += ge - gs;
+            c.leaked_chars += (gs..ge)
+                .filter(|&i| !same.iter().any(|p| p.start <= i && i < p.end))
+                .count();
+        }
+        for p in preds.iter().filter(|p| wanted(p.entity)) {
+            let c = counts.entry(p.entity).or_default();
+            c.pred += 1;
+            let same = gold.iter().filter(|g| g.0 == p.entity);
+            if same.clone().any(|g| g.1 == p.start && g.2 == p.end) {
+                c.exact_tp += 1;
+            }
+            if same.clone().any(|g| overlaps((p.start, p.end), (g.1, g.2))) {
+                c.pred_overlapping += 1;
+            }
+        }
+    }
+
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let chars: usize = samples.iter().map(|s| s.full_text.chars().count()).sum();
+    println!("# PII detection quality\n");
+    println!(
+        "Generated by `make quality-pii` (`pii quality --file ../shared/data/pii/{name}`) \
+         (see `pii/src/bin/pii.rs`); do not edit by hand.\n"
+    );
+    println!("- Data: `{name}`: {} texts, {chars} characters", samples.len());
+    println!("- Detector: rule-based recognizers in crate `pii` (regex set + checksums + `phonenumber`); every returned span counts, whatever its score (minimum {}).", pii::MIN_SCORE);
+    println!("- Exact: same type and same code-point offsets. Overlap: same type and at least one shared character.");
+    println!(
+        "- Leak rate: characters of gold spans of a type not covered by any detected span of that type, \
+         over all gold characters of that type (a strict policy that redacts every detected span).\n"
+    );
+    println!(
+        "| type | gold | detected | exact P | exact R | exact F1 | overlap P | overlap R | overlap F1 | leak rate |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (e, c) in &counts {
+        let (ep, er, ef) = prf(c.exact_tp, c.pred, c.exact_tp, c.gold);
+        let (op, or, of) = prf(c.pred_overlapping, c.pred, c.gold_overlapped, c.gold);
+        let leak = if c.gold_chars == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{:.1} %", 100.0 * c.leaked_chars as f64 / c.gold_chars as f64)
+        };
+        let (hp, hg) = (c.pred > 0, c.gold > 0);
+        println!(
+            "| {e} | {} | {} | {} | {} | {} | {} | {} | {} | {leak} |",
+            c.gold,
+            c.pred,
+            fmt3(ep, hp),
+            fmt3(er, hg),
+            fmt3(ef, hp && hg),
+            fmt3(op, hp),
+            fmt3(or, hg),
+            fmt3(of, hp && hg)
+        );
+    }
+    let absent: Vec<&str> = EntityType::IMPLEMENTED
+        .iter()
+        .filter(|e| wanted(**e) && !counts.contains_key(e))
+        .map(|e| e.as_str())
+        .collect();
+    if !absent.is_empty() {
+        println!(
+            "\nImplemented but neither in the gold data nor detected here: {}.",
+            absent.join(", ")
+        );
+    }
+    if !not_scored.is_empty() {
+        let list: Vec<String> = not_scored.iter().map(|(k, v)| format!("{k} ({v})")).collect();
+        println!(
+            "\nNot scored (no recognizer in this crate, or filtered out): {}.",
+            list.join(", ")
+        );
+    }
+    let missing: Vec<&str> = EntityType::ALL
+        .iter()
+        .filter(|e| !e.is_implemented())
+        .map(|e| e.as_str())
+        .collect();
+    println!("\nTypes without a recognizer yet: {}.", missing.join(", "));
+
+    if bench_secs > 0.0 {
+        let bytes: usize = samples.iter().map(|s| s.full_text.len()).sum();
+        let budget = Duration::from_secs_f64(bench_secs);
+        let t0 = Instant::now();
+        let mut rounds = 0u64;
+        let mut found = 0usize;
+        while t0.elapsed() < budget || rounds < 3 {
+            for s in &samples {
+                found += det.detect(&s.full_text).len();
+            }
+            rounds += 1;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let kbs = (bytes as f64 * rounds as f64) / 1024.0 / secs;
+        let per_text = secs * 1e6 / (rounds as f64 * samples.len() as f64);
+        println!("\n## Throughput\n");
+        println!(
+            "`detect` over all {} texts ({bytes} bytes), {rounds} rounds on one thread: **{kbs:.0} KB/s** \
+             ({per_text:.1} µs per text; {} spans per round). Release build, {}.",
+            samples.len(),
+            found / rounds as usize,
+            std::env::consts::ARCH
+        );
+    }
+    Ok(())
+}
+
+fn detect_lines() -> Result<()> {
+    let det = Detector::new();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut v: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", n + 1))?;
+        let Some(obj) = v.as_object_mut() else {
+            bail!("line {}: not a JSON object", n + 1)
+        };
+        let Some(text) = obj.get("text").and_then(|t| t.as_str()) else {
+            bail!("line {}: no string field \"text\"", n + 1)
+        };
+        let spans: Vec<serde_json::Value> = det
+            .detect(text)
+            .into_iter()
+            .map(|s| serde_json::json!({"type": s.entity.as_str(), "start": s.start, "end": s.end, "score": s.score}))
+            .collect();
+        obj.insert("spans".into(), serde_json::Value::Array(spans));
+        serde_json::to_writer(&mut out, &v)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Quality {
+            file,
+            types,
+            bench_secs,
+        } => quality(&file, &types, bench_secs),
+        Cmd::Detect => detect_lines(),
+    }
+}
