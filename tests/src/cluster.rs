@@ -309,11 +309,19 @@ impl Cluster {
                     .expect("a file under the root")
                     .to_string_lossy()
                     .replace('\\', "/");
-                let body = std::fs::read(&path).expect("reading a local file");
-                self.store
-                    .put(&key, body.into(), PutMode::Overwrite)
-                    .await
-                    .unwrap_or_else(|error| panic!("uploading {key}: {error}"));
+                let body = bytes::Bytes::from(std::fs::read(&path).expect("reading a local file"));
+                // Test set-up, not the code under test: moto_server under load now and then
+                // answers a part upload with an empty error body, so an upload is tried again.
+                for attempt in 1..=5 {
+                    match self.store.put(&key, body.clone(), PutMode::Overwrite).await {
+                        Ok(_) => break,
+                        Err(error) if attempt < 5 => {
+                            eprintln!("uploading {key}, attempt {attempt}: {error}; trying again");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Err(error) => panic!("uploading {key}: {error}"),
+                    }
+                }
             }
         });
     }
