@@ -7,6 +7,8 @@
 //! Offsets in [`Span`] are Unicode code points, end-exclusive.
 
 pub mod checks;
+pub mod policy;
+pub mod secrets;
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};

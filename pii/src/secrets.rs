@@ -1,0 +1,1 @@
+//! High-confidence credential detection (API keys, tokens, private key blocks).
