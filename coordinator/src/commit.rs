@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::counters::Counters;
-use shared::jobs::{MapOutcome, PartitionOutcome};
+use shared::jobs::{FinaliseOutcome, MapOutcome};
 use shared::store::{put_json, ObjectMeta, ObjectStore, PutMode, StoreError};
 
 use crate::plan::{PlanConfig, RunPlan};
@@ -89,9 +89,10 @@ pub fn nest_counters(counters: &Counters) -> Value {
 pub async fn commit_release(
     store: &dyn ObjectStore,
     plan: &RunPlan,
-    partition_outcomes: &[PartitionOutcome],
+    partition_outcomes: &[FinaliseOutcome],
     map_outcomes: &[MapOutcome],
     counters: &Counters,
+    work: &Counters,
 ) -> anyhow::Result<CommitReport> {
     let prefix = release_prefix(&plan.version);
     let mut shards = Vec::new();
@@ -126,14 +127,7 @@ pub async fn commit_release(
         schema: "WildChat-1M".to_string(),
         variants,
         counters: nest_counters(counters),
-        work: nest_counters(
-            &partition_outcomes
-                .iter()
-                .fold(Counters::default(), |mut work, outcome| {
-                    work.merge(&outcome.work);
-                    work
-                }),
-        ),
+        work: nest_counters(work),
         config: plan.config.clone(),
         inputs: plan.inputs.clone(),
         quarantine: map_outcomes

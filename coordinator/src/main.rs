@@ -120,6 +120,17 @@ struct Tuning {
     /// Seconds between progress lines when stderr is not a terminal.
     #[arg(long, env = "WILDCHAT__PROGRESS_SECS", default_value_t = 10)]
     progress_secs: u64,
+    /// PII redaction policy: `reference` (WildChat's release rules, DESIGN §6) or `strict`
+    /// (every detected entity of --pii-types).
+    #[arg(long, env = "WILDCHAT__PII_POLICY", default_value = "reference")]
+    pii_policy: String,
+    /// Entity types the strict policy redacts (Presidio names, comma-separated); default all 27.
+    #[arg(long, env = "WILDCHAT__PII_TYPES", value_delimiter = ',')]
+    pii_types: Vec<String>,
+    /// How the strict policy replaces an entity: replace, mask or hash (salted with a key
+    /// derived from the IP salt).
+    #[arg(long, env = "WILDCHAT__PII_OPERATOR", default_value = "replace")]
+    pii_operator: String,
     /// A lease not refreshed for this long is reclaimed (embedded workers; `worker run`
     /// processes take their own setting).
     #[arg(long, env = "WILDCHAT__LEASE_TIMEOUT_MS", default_value_t = 120_000)]
@@ -342,6 +353,13 @@ async fn run_and_report(
         bail!("--partitions must be at least 1");
     }
     let lease_timeout = queue_config(tuning).lease_timeout;
+    let pii = shared::jobs::PiiPolicyConfig {
+        policy: tuning.pii_policy.clone(),
+        types: tuning.pii_types.clone(),
+        operator: tuning.pii_operator.clone(),
+    };
+    // A bad policy fails here, before any job runs, not in every worker.
+    worker::redaction::limits_policy(&pii)?;
     let options = RunOptions {
         run_id: run_id.to_string(),
         version: version.to_string(),
@@ -351,6 +369,7 @@ async fn run_and_report(
             flush_bytes: tuning.flush_bytes,
             max_line_bytes: tuning.max_line_bytes,
             geoip_databases,
+            pii,
             ..PlanConfig::default()
         },
         embedded_workers,
@@ -421,6 +440,25 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         thousands(planted),
         100.0 * flagged as f64 / planted.max(1) as f64
     );
+    for (entity, real, removed, placeholders, kept) in
+        coordinator::summary::planted_pii_outcome(store_for_report.as_ref(), &version).await?
+    {
+        let placeholder_note = if placeholders > 0 {
+            format!(
+                "; {} of {} placeholder values kept",
+                thousands(kept),
+                thousands(placeholders)
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "demo: planted {entity}: {} of {} real values redacted ({:.1} %){placeholder_note}",
+            thousands(removed),
+            thousands(real),
+            100.0 * removed as f64 / real.max(1) as f64
+        );
+    }
     println!("{release_path}");
     Ok(())
 }

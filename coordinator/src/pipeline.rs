@@ -1,5 +1,7 @@
-//! Running a release: plan (or resume), enqueue the map jobs and wait at the barrier,
-//! enqueue the partition jobs and wait, then commit the release with its manifest last.
+//! Running a release: plan (or resume), enqueue the map jobs and wait at the barrier, enqueue
+//! the analyse (partition) jobs and wait, merge the partitions' PII counts into the run's
+//! frequent set, enqueue the finalise jobs and wait, then commit the release with its manifest
+//! last (DESIGN §6, order of work).
 //! The embedded default runs workers as tasks in this process on the same code path; with a
 //! shared queue the workers are other processes that find the run through its announcement.
 //!
@@ -19,11 +21,12 @@ use anyhow::{bail, Context};
 use serde::de::DeserializeOwned;
 use shared::counters::Counters;
 use shared::jobs::{
-    run_queue, JobPayload, MapOutcome, PartitionJob, PartitionOutcome, RunLayout, MAP_QUEUE, PARTITION_QUEUE,
+    run_queue, AnalyseOutcome, FinaliseJob, FinaliseOutcome, JobPayload, MapOutcome, PartitionJob, RunLayout,
+    FINALISE_QUEUE, MAP_QUEUE, PARTITION_QUEUE,
 };
 use shared::queue::{Job, Queue, QueueError, QueueStats, RunAnnouncement};
 use shared::retry::Backoff;
-use shared::store::{ObjectStore, StoreError};
+use shared::store::{ObjectStore, PutMode, StoreError};
 use tokio::sync::watch;
 use tracing::{info, warn};
 use worker::enrich::Enrichment;
@@ -107,6 +110,8 @@ pub async fn run_pipeline(
     let (plan, resumed) = plan_or_resume(store.as_ref(), &options.run_id, &options.version, &options.config).await?;
     let map_queue = run_queue(&plan.run_id, MAP_QUEUE);
     let partition_queue = run_queue(&plan.run_id, PARTITION_QUEUE);
+    let finalise_queue = run_queue(&plan.run_id, FINALISE_QUEUE);
+    let queues = vec![finalise_queue.clone(), partition_queue.clone(), map_queue.clone()];
 
     let (stop_sender, stop_receiver) = watch::channel(false);
     let stats = Arc::new(RunnerStats::default());
@@ -114,7 +119,7 @@ pub async fn run_pipeline(
     for index in 0..options.embedded_workers {
         let runner_options = RunnerOptions {
             worker_name: format!("embedded-{}-{index}", std::process::id()),
-            queues: QueueSource::Fixed(vec![partition_queue.clone(), map_queue.clone()]),
+            queues: QueueSource::Fixed(queues.clone()),
             heartbeat_interval: options.embedded_heartbeat,
             idle_poll: Duration::from_millis(50),
             enrichment: options.enrichment.clone(),
@@ -134,9 +139,9 @@ pub async fn run_pipeline(
         queue: queue.as_ref(),
         options,
         plan: &plan,
-        queues: vec![partition_queue.clone(), map_queue.clone()],
+        queues,
     };
-    let result = run_phases(&watch, &map_queue, &partition_queue).await;
+    let result = run_phases(&watch, &map_queue, &partition_queue, &finalise_queue).await;
 
     let _ = stop_sender.send(true);
     for worker in workers {
@@ -167,7 +172,12 @@ pub async fn run_pipeline(
 /// Data counters, work counters, map outcomes, the commit, queue retries, jobs re-enqueued.
 type PhasesOutcome = (Counters, Counters, Vec<MapOutcome>, CommitReport, u64, u64);
 
-async fn run_phases(watch: &Watch<'_>, map_queue: &str, partition_queue: &str) -> anyhow::Result<PhasesOutcome> {
+async fn run_phases(
+    watch: &Watch<'_>,
+    map_queue: &str,
+    partition_queue: &str,
+    finalise_queue: &str,
+) -> anyhow::Result<PhasesOutcome> {
     let plan = watch.plan;
     let layout = RunLayout::new(&plan.run_id);
     let map_jobs = plan
@@ -204,33 +214,105 @@ async fn run_phases(watch: &Watch<'_>, map_queue: &str, partition_queue: &str) -
                 run_id: plan.run_id.clone(),
                 partition,
                 fragments: fragments_by_partition.remove(&partition).unwrap_or_default(),
+                pii: plan.config.pii.clone(),
             }),
         })
         .collect();
-    let linked: PhaseResult<PartitionOutcome> = watch
+    let analysed: PhaseResult<AnalyseOutcome> = watch
         .run_phase(
-            "link",
+            "analyse",
             partition_queue,
             partition_jobs,
             "turns",
-            |outcome: &PartitionOutcome| outcome.counters.get("turns"),
+            |outcome: &AnalyseOutcome| outcome.counters.get("turns"),
         )
         .await?;
     let mut work = Counters::default();
-    for outcome in &linked.outcomes {
+    for outcome in &analysed.outcomes {
+        counters.merge(&outcome.counters);
+        work.merge(&outcome.work);
+    }
+
+    let frequent_key = merge_pii_counts(watch.store, plan, &analysed.outcomes, &mut counters).await?;
+    let finalise_jobs = analysed
+        .outcomes
+        .iter()
+        .map(|outcome| PhaseJob {
+            id: format!("f{:05}", outcome.partition),
+            marker: layout.finalise_marker(outcome.partition),
+            payload: JobPayload::Finalise(FinaliseJob {
+                run_id: plan.run_id.clone(),
+                partition: outcome.partition,
+                analysed: outcome.analysed.clone(),
+                frequent: frequent_key.clone(),
+                pii: plan.config.pii.clone(),
+            }),
+        })
+        .collect();
+    let finalised: PhaseResult<FinaliseOutcome> = watch
+        .run_phase(
+            "finalise",
+            finalise_queue,
+            finalise_jobs,
+            "conversations",
+            |outcome: &FinaliseOutcome| outcome.shard.as_ref().map_or(0, |shard| shard.rows),
+        )
+        .await?;
+    for outcome in &finalised.outcomes {
         counters.merge(&outcome.counters);
         work.merge(&outcome.work);
     }
     watch.announce("commit", 0, 0).await?;
-    let commit = commit_release(watch.store, plan, &linked.outcomes, &mapped.outcomes, &counters).await?;
+    let commit = commit_release(
+        watch.store,
+        plan,
+        &finalised.outcomes,
+        &mapped.outcomes,
+        &counters,
+        &work,
+    )
+    .await?;
     Ok((
         counters,
         work,
         mapped.outcomes,
         commit,
-        mapped.retries + linked.retries,
-        mapped.requeued + linked.requeued,
+        mapped.retries + analysed.retries + finalised.retries,
+        mapped.requeued + analysed.requeued + finalised.requeued,
     ))
+}
+
+/// Merges every partition's PII document-frequency counts and writes the run's frequent set
+/// (the strings at or over their type's limit, which the policy keeps). The merge is pure, so a
+/// resumed run writes the same bytes again.
+async fn merge_pii_counts(
+    store: &dyn ObjectStore,
+    plan: &RunPlan,
+    outcomes: &[AnalyseOutcome],
+    counters: &mut Counters,
+) -> anyhow::Result<String> {
+    let policy = worker::redaction::limits_policy(&plan.config.pii)?;
+    let mut merged = worker::redaction::DocCounts::default();
+    for outcome in outcomes {
+        let Some(key) = &outcome.pii_counts else {
+            continue;
+        };
+        let bytes = store
+            .get(key)
+            .await
+            .with_context(|| format!("reading pii counts {key}"))?;
+        merged.merge(&worker::jobs::partition::decode_counts(key, &bytes)?);
+    }
+    let frequent = merged.frequent(&policy);
+    counters.add("pii_strings_counted", merged.len() as u64);
+    counters.add("pii_strings_frequent", frequent.len() as u64);
+    let key = RunLayout::new(&plan.run_id).pii_frequent();
+    store
+        .put(&key, bytes::Bytes::from(frequent.encode()?), PutMode::Overwrite)
+        .await
+        .with_context(|| format!("writing the run's frequent pii set {key}"))?;
+    info!(run = %plan.run_id, counted = merged.len(), frequent = frequent.len(), "pii counts merged");
+    Ok(key)
 }
 
 /// Reads a completion marker; `None` while the job has not completed.

@@ -20,6 +20,9 @@ pub struct PlanConfig {
     /// GeoIP databases (file name and date) the run was configured with.
     #[serde(default)]
     pub geoip_databases: Vec<String>,
+    /// The PII redaction policy (DESIGN §6): the reference policy unless configured otherwise.
+    #[serde(default)]
+    pub pii: shared::jobs::PiiPolicyConfig,
 }
 
 impl Default for PlanConfig {
@@ -31,6 +34,7 @@ impl Default for PlanConfig {
             flush_bytes: 64 << 20,
             max_line_bytes: 32 << 20,
             geoip_databases: Vec::new(),
+            pii: shared::jobs::PiiPolicyConfig::default(),
         }
     }
 }

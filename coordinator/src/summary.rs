@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use shared::counters::Counters;
-use shared::jobs::{run_queue, MapOutcome, QuarantineRecord, RunLayout, MAP_QUEUE, PARTITION_QUEUE};
+use shared::jobs::{run_queue, MapOutcome, QuarantineRecord, RunLayout, FINALISE_QUEUE, MAP_QUEUE, PARTITION_QUEUE};
 use shared::queue::Queue;
 use shared::store::{get_json, ObjectStore};
 
@@ -143,6 +143,14 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
             );
         }
     }
+    row(&mut out, "redacted turns", thousands(counters.get("redacted_turns")));
+    row(
+        &mut out,
+        "redacted conversations",
+        thousands(counters.get("redacted_conversations")),
+    );
+    reason_rows(&mut out, "pii replaced", &counters.group("pii_redacted"));
+    reason_rows(&mut out, "secrets replaced", &counters.group("secrets_redacted"));
     row(&mut out, "shards (full)", thousands(shard_count as u64));
     row(&mut out, "job retries (queue)", thousands(report.queue_retries));
     if report.jobs_requeued > 0 {
@@ -220,17 +228,23 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
             object.key.starts_with(&format!("{}map/", layout.prefix())) && object.key.ends_with("/_SUCCESS.json")
         })
         .count();
-    let partitions_done = objects
-        .iter()
-        .filter(|object| {
-            object.key.starts_with(&format!("{}partitions/", layout.prefix())) && object.key.ends_with(".json")
-        })
-        .count();
+    let markers_under = |folder: &str| {
+        objects
+            .iter()
+            .filter(|object| {
+                object.key.starts_with(&format!("{}{folder}/", layout.prefix())) && object.key.ends_with(".json")
+            })
+            .count()
+    };
+    let partitions_done = markers_under("partitions");
+    let finalised = markers_under("shards");
     let committed = store.head(&manifest_key(&plan.version)).await?.is_some();
     let phase = if committed {
         "committed"
+    } else if finalised > 0 || partitions_done == plan.config.partitions as usize {
+        "finalising"
     } else if partitions_done > 0 || maps_done == plan.map_jobs.len() {
-        "linking"
+        "analysing"
     } else if maps_done > 0 {
         "mapping"
     } else {
@@ -243,7 +257,8 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
     );
     let _ = writeln!(out, "  phase       {phase}");
     let _ = writeln!(out, "  map jobs    {maps_done}/{}", plan.map_jobs.len());
-    let _ = writeln!(out, "  partitions  {partitions_done}/{}", plan.config.partitions);
+    let _ = writeln!(out, "  analysed    {partitions_done}/{}", plan.config.partitions);
+    let _ = writeln!(out, "  finalised   {finalised}/{}", plan.config.partitions);
     let _ = writeln!(out, "  inputs      {} objects", plan.inputs.len());
     if committed {
         let _ = writeln!(out, "  release     {}", manifest_key(&plan.version));
@@ -287,7 +302,11 @@ pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Opti
     let Some(run_id) = run_id else {
         return Ok(out);
     };
-    for (label, kind) in [("map", MAP_QUEUE), ("link", PARTITION_QUEUE)] {
+    for (label, kind) in [
+        ("map", MAP_QUEUE),
+        ("analyse", PARTITION_QUEUE),
+        ("finalise", FINALISE_QUEUE),
+    ] {
         let name = run_queue(run_id, kind);
         let stats = queue
             .stats(&name)
@@ -295,7 +314,7 @@ pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Opti
             .with_context(|| format!("reading queue {name}"))?;
         let _ = writeln!(
             out,
-            "  {label:<5} queue  waiting {} | leased {} | completed {} | retries {} | dead letters {}",
+            "  {label:<8} queue  waiting {} | leased {} | completed {} | retries {} | dead letters {}",
             stats.waiting, stats.leased, stats.completed, stats.retries, stats.dead
         );
         if stats.dead > 0 {
@@ -309,6 +328,66 @@ pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Opti
         }
     }
     Ok(out)
+}
+
+/// What became of the generated data's planted PII in release `version`, per entity type:
+/// (type, planted real values released, of those no longer in the text, placeholder values
+/// released, of those still in the text).
+pub async fn planted_pii_outcome(
+    store: &dyn ObjectStore,
+    version: &str,
+) -> anyhow::Result<Vec<(String, u64, u64, u64, u64)>> {
+    use std::collections::{BTreeMap, HashMap};
+    use std::io::BufRead;
+
+    let truth = store
+        .get(crate::generate::PLANTED_TRUTH_KEY)
+        .await
+        .context("reading the planted ground truth")?;
+    let plain = zstd::stream::decode_all(truth.as_ref()).context("decompressing the planted ground truth")?;
+    // (turn, role) -> [(entity, value, placeholder)]
+    let mut planted: HashMap<(i64, String), Vec<(String, String, bool)>> = HashMap::new();
+    for line in plain.lines() {
+        let record: serde_json::Value = serde_json::from_str(&line?).context("a planted truth line")?;
+        if record["kind"] == "pii" {
+            let identifier = record["turn_identifier"].as_i64().context("planted turn_identifier")?;
+            let role = record["role"].as_str().context("planted role")?.to_string();
+            let entity = record["entity"].as_str().context("planted entity")?.to_string();
+            let value = record["value"].as_str().context("planted value")?.to_string();
+            let placeholder = record["placeholder"].as_bool().unwrap_or(false);
+            planted
+                .entry((identifier, role))
+                .or_default()
+                .push((entity, value, placeholder));
+        }
+    }
+    let mut by_type: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+    for object in store.list(&format!("releases/{version}/full/")).await? {
+        if !object.key.ends_with(".parquet") {
+            continue;
+        }
+        let shard = store.get(&object.key).await?;
+        for turn in worker::release::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
+            let Some(values) = planted.get(&(turn.turn_identifier, turn.role.clone())) else {
+                continue;
+            };
+            for (entity, value, placeholder) in values {
+                let entry = by_type.entry(entity.clone()).or_default();
+                let present = turn.content.contains(value.as_str());
+                if *placeholder {
+                    entry.2 += 1;
+                    entry.3 += u64::from(present);
+                } else {
+                    entry.0 += 1;
+                    entry.1 += u64::from(!present);
+                }
+            }
+        }
+    }
+    Ok(by_type
+        .into_iter()
+        .map(|(entity, (real, removed, placeholders, kept))| (entity, real, removed, placeholders, kept))
+        .collect())
 }
 
 /// How many of the generated data's planted toxic turns (`truth/planted.jsonl.zst`) the

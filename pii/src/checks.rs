@@ -352,3 +352,42 @@ pub fn bech32_btc(s: &str) -> bool {
 pub fn plausible_date(a: u32, b: u32) -> bool {
     (1..=12).contains(&a) && (1..=31).contains(&b) || (1..=12).contains(&b) && (1..=31).contains(&a)
 }
+
+/// US DEA registration number: a registrant-type letter, a second letter (the registrant's surname initial) or
+/// `9`, and seven digits whose last is `(d1 + d3 + d5 + 2 * (d2 + d4 + d6)) mod 10`.
+pub fn dea_valid(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 9 || !b"ABCDEFGHJKLMPRSTUX".contains(&b[0]) || !(b[1].is_ascii_uppercase() || b[1] == b'9') {
+        return false;
+    }
+    if !b[2..].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let d: Vec<u32> = b[2..].iter().map(|&c| u32::from(c - b'0')).collect();
+    let sum = d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5]);
+    sum % 10 == d[6]
+}
+
+/// Italian fiscal code (codice fiscale): 16 characters whose last letter is a check character over the first
+/// fifteen, with separate value tables for odd and even (1-based) positions.
+pub fn it_fiscal_code_valid(s: &str) -> bool {
+    // value at an odd position of the digit or letter with the same index (0 or A, 1 or B, ...)
+    const ODD: [u32; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23,
+    ];
+    let b: Vec<u8> = s.bytes().map(|c| c.to_ascii_uppercase()).collect();
+    if b.len() != 16 || !b[15].is_ascii_uppercase() {
+        return false;
+    }
+    let mut sum = 0u32;
+    for (i, &c) in b[..15].iter().enumerate() {
+        let index = match c {
+            b'0'..=b'9' => usize::from(c - b'0'),
+            b'A'..=b'Z' => usize::from(c - b'A'),
+            _ => return false,
+        };
+        // positions 1, 3, 5, ... are odd, that is even indexes
+        sum += if i % 2 == 0 { ODD[index] } else { index as u32 };
+    }
+    u32::from(b[15] - b'A') == sum % 26
+}

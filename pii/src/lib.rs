@@ -1,21 +1,37 @@
-//! Rule-based PII detection in the style of Presidio's pattern recognizers.
+//! Rule-based PII detection in the style of Presidio's pattern recognizers, for all 27 Presidio types.
 //!
-//! All candidate patterns live in one [`regex::RegexSet`]: a text is scanned once to learn which recognizers can
-//! fire at all, and only those re-run their own pattern to get positions. Candidates are then validated
-//! (checksums, `std::net` parsing, the `phonenumber` metadata), scored, boosted by nearby context words (one more
-//! scan, only when something was found), and resolved so that each character belongs to at most one span.
+//! A text is read once, byte by byte. That scan marks windows around the bytes every pattern match must contain
+//! (ASCII digits, `@`, `:` and `.` between alphanumerics) and collects the capitalised words. All candidate
+//! patterns live in one [`regex::RegexSet`] that runs only over those windows; the patterns that fired there
+//! re-run on the same windows for positions. Candidates are validated (checksums, `std::net` parsing, the
+//! `phonenumber` metadata), scored, raised by context words near weak candidates, and resolved so that each
+//! character belongs to at most one span. Everything is linear in the length of the text.
+//!
+//! Rule approximations: Presidio finds PERSON, LOCATION, NRP and DATE_TIME with NER models; here they are
+//! rules. PERSON is a name after a self-introduction, greeting, title or sign-off cue, or a common given name
+//! followed by a capitalised surname; LOCATION and NRP are gazetteer phrases (countries, US states, large
+//! cities; nationalities, religions, political groups) plus capitalised words after `from`, `lives in` and
+//! similar English cues;
+//! DATE_TIME is a set of date and time shapes. Names in non-Latin scripts are not found.
+//!
 //! Offsets in [`Span`] are Unicode code points, end-exclusive.
 
 pub mod checks;
+mod gazetteer;
+mod names;
+mod patterns;
 pub mod policy;
 pub mod secrets;
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
 use regex::{Regex, RegexSet};
+
+use patterns::{Rec, MAX_SPACED_MATCH};
 
 macro_rules! entity_types {
     ($($v:ident => $s:literal),* $(,)?) => {
@@ -77,23 +93,7 @@ use EntityType as E;
 
 impl EntityType {
     /// The types that have a recognizer in this crate.
-    pub const IMPLEMENTED: &'static [EntityType] = &[
-        E::PHONE_NUMBER,
-        E::CREDIT_CARD,
-        E::CRYPTO,
-        E::EMAIL_ADDRESS,
-        E::IBAN_CODE,
-        E::IP_ADDRESS,
-        E::US_SSN,
-        E::US_ITIN,
-        E::UK_NHS,
-        E::ES_NIF,
-        E::SG_NRIC_FIN,
-        E::AU_TFN,
-        E::AU_MEDICARE,
-        E::DATE_TIME,
-        E::URL,
-    ];
+    pub const IMPLEMENTED: &'static [EntityType] = Self::ALL;
 
     /// Whether [`detect`] can return this type.
     pub fn is_implemented(self) -> bool {
@@ -130,171 +130,25 @@ pub struct Span {
 
 /// Spans scoring below this are dropped.
 pub const MIN_SCORE: f32 = 0.3;
+
 /// Score added when a context word for the type is near the candidate.
 const CONTEXT_BOOST: f32 = 0.35;
 /// How far (in code points) on either side of a candidate context words count.
 const CONTEXT_WINDOW: usize = 50;
-
-/// Which validator a pattern feeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rec {
-    Email,
-    Url,
-    Ipv4,
-    Ipv6,
-    Card,
-    Iban,
-    SsnItin,
-    Phone,
-    Base58,
-    Bech32,
-    Nhs,
-    Tfn,
-    Medicare,
-    Nric,
-    Nif,
-    Date,
-}
-
-const TLDS: &str = "com|org|net|edu|gov|mil|int|io|co|ai|app|dev|info|biz|me|tv|ly|xyz|online|site|shop|tech|us|uk|\
-    de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|cz|ru|ua|cn|jp|kr|in|au|nz|ca|br|mx|ar|za|ie|pt|gr|tr|il|sg|hk|tw|eu";
-
-fn patterns() -> Vec<(Rec, String)> {
-    let phone = r"(?:\+\s?|\b|\()(?:\d{1,5}\)[ .\-]?\d{1,8}|\d{1,8})(?:(?:[ .\-]|\s?\(|\)[ .\-]?)\d{1,8}){0,6}(?:\s?(?:x|ext\.?|extension|#)\s?\d{1,6}\b)?";
-    let months = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|\
-                  august|september|october|november|december";
-    let date = format!(
-        r"(?i)\b(?:\d{{4}}-\d{{1,2}}-\d{{1,2}}(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:Z|[+-]\d{{2}}:?\d{{2}})?)?|\d{{4}}/\d{{1,2}}/\d{{1,2}}|\d{{1,2}}[/.\-]\d{{1,2}}[/.\-](?:\d{{4}}|\d{{2}})(?:,?\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s*[ap]\.?m\.?)?)?|(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?)?(?:{months})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?,?\s+\d{{4}}|(?:{months})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?|\d{{1,2}}:\d{{2}}(?::\d{{2}})?\s*[ap]\.?m\.?|(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d)\b"
-    );
-    vec![
-        (
-            Rec::Email,
-            r"(?i)[a-z0-9][a-z0-9._%+\-]*@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b".into(),
-        ),
-        (
-            Rec::Url,
-            format!(
-                r#"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>"'`{{}}|\\^\[\]]+|\b(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+(?:{TLDS})\b(?:/[^\s<>"'`]*)?"#
-            ),
-        ),
-        (Rec::Ipv4, r"\b\d{1,3}(?:\.\d{1,3}){3}\b".into()),
-        (
-            Rec::Ipv6,
-            r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4})?(?:%[0-9a-z]+)?".into(),
-        ),
-        (
-            Rec::Card,
-            r"\b(?:\d{4}[ \-]\d{4}[ \-]\d{4}[ \-]\d{1,4}(?:[ \-]\d{3})?|\d{4}[ \-]\d{6}[ \-]\d{4,5}|\d{13,19})\b"
-                .into(),
-        ),
-        (Rec::Iban, r"(?i)\b[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]{1,4}){3,9}\b".into()),
-        (
-            Rec::SsnItin,
-            r"\b(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}|\d{3}\.\d{2}\.\d{4}|\d{9})\b".into(),
-        ),
-        (Rec::Phone, phone.into()),
-        (Rec::Base58, r"\b[13][1-9A-HJ-NP-Za-km-z]{25,34}\b".into()),
-        (Rec::Bech32, r"(?i)\bbc1[ac-hj-np-z02-9]{8,87}\b".into()),
-        (Rec::Nhs, r"\b\d{3}[ \-]?\d{3}[ \-]?\d{4}\b".into()),
-        (Rec::Tfn, r"\b\d{3}[ \-]?\d{3}[ \-]?\d{3}\b".into()),
-        (Rec::Medicare, r"\b[2-6]\d{3}[ \-]?\d{5}[ \-]?\d(?:[ \-/]?\d)?\b".into()),
-        (Rec::Nric, r"(?i)\b[stfg]\d{7}[a-z]\b".into()),
-        (Rec::Nif, r"(?i)\b\d{8}-?[a-z]\b".into()),
-        (Rec::Date, date),
-    ]
-}
-
-/// Context words by type (matched case-insensitively, whole words for Latin script).
-fn context_words() -> Vec<(EntityType, &'static [&'static str])> {
-    vec![
-        (
-            E::PHONE_NUMBER,
-            &[
-                "phone",
-                "telephone",
-                "tel",
-                "call",
-                "calling",
-                "mobile",
-                "cell",
-                "cellphone",
-                "whatsapp",
-                "wechat",
-                "fax",
-                "contact",
-                "desk",
-                "office",
-                "dial",
-                "landline",
-                "sms",
-                "text me",
-                "ring",
-                "reach",
-                "ph",
-                "mob",
-                "电话",
-                "手机",
-                "联系",
-                "号码",
-            ],
-        ),
-        (
-            E::CREDIT_CARD,
-            &[
-                "card",
-                "credit",
-                "debit",
-                "visa",
-                "mastercard",
-                "amex",
-                "payment",
-                "cc",
-                "cvv",
-                "卡号",
-                "信用卡",
-            ],
-        ),
-        (
-            E::IBAN_CODE,
-            &["iban", "bank", "account", "transfer", "swift", "bic", "账户"],
-        ),
-        (
-            E::US_SSN,
-            &[
-                "ssn",
-                "social security",
-                "social",
-                "ssns",
-                "security number",
-                "社会安全号",
-            ],
-        ),
-        (E::US_ITIN, &["itin", "taxpayer", "tax id", "tax"]),
-        (E::UK_NHS, &["nhs", "national health", "health service", "patient"]),
-        (E::AU_TFN, &["tfn", "tax file", "tax file number"]),
-        (E::AU_MEDICARE, &["medicare"]),
-        (E::SG_NRIC_FIN, &["nric", "fin", "ic", "identity card"]),
-        (E::ES_NIF, &["nif", "dni", "documento"]),
-        (
-            E::IP_ADDRESS,
-            &["ip", "ipv4", "ipv6", "server", "host", "address", "addr"],
-        ),
-        (E::EMAIL_ADDRESS, &["email", "e-mail", "mail", "邮箱"]),
-        (E::CRYPTO, &["bitcoin", "btc", "wallet", "crypto"]),
-        (E::URL, &["url", "website", "site", "link", "http"]),
-        (
-            E::DATE_TIME,
-            &["date", "born", "birthday", "dob", "when", "time", "出生"],
-        ),
-    ]
-}
+/// The same distance in bytes, enough for any script (a code point is at most four bytes).
+const CONTEXT_WINDOW_BYTES: usize = CONTEXT_WINDOW * 4;
+/// The longest context word in code points (plus a plural `s`), to bound the sweep over context hits.
+const MAX_CONTEXT_WORD: usize = 32;
 
 /// Compiled recognizers. Build once (it compiles a few large regexes) and share: it is `Send + Sync`.
 pub struct Detector {
     set: RegexSet,
     recs: Vec<(Rec, Regex)>,
+    /// All context words in one alternation, longest first; whole-word checks happen on the hits.
     context: Regex,
-    context_types: Vec<EntityType>,
+    /// Lower-cased context word to the types it raises.
+    context_types: HashMap<String, Vec<EntityType>>,
+    names: names::Names,
     phone_regions: Vec<phonenumber::country::Id>,
 }
 
@@ -306,43 +160,182 @@ impl Default for Detector {
 
 /// A candidate in byte offsets.
 #[derive(Debug, Clone, Copy)]
-struct Cand {
+pub(crate) struct Cand {
     entity: EntityType,
     start: usize,
     end: usize,
     score: f32,
     /// Score when a context word for the type is nearby.
     ctx_score: f32,
+    /// A bare digit run that is a phone number only if the phone library accepts it: checked only once a
+    /// context word has raised it, because the library is slow and most digit runs are no phone.
+    deferred_phone_check: bool,
+}
+
+/// What the single byte scan of a text found.
+struct Scan {
+    /// Disjoint byte ranges, ascending, that hold every position where a pattern can match. Each starts after
+    /// ASCII whitespace (or at 0) and ends at ASCII whitespace (or the end).
+    windows: Vec<(usize, usize)>,
+    /// Byte offsets of capitalised words (ASCII or Latin-1/Latin Extended-A capitals at a word start).
+    capitals: Vec<usize>,
+}
+
+/// Byte classes of the scan.
+const PLAIN: u8 = 0;
+/// Every pattern match contains one of these: ASCII digits and `@`.
+const TRIGGER: u8 = 1;
+/// `:` between alphanumerics (IPv6, `scheme://`) and `.` between alphanumerics (domains) are triggers too.
+const COLON: u8 = 2;
+const DOT: u8 = 3;
+const UPPER: u8 = 4;
+/// Lead bytes of U+00C0..U+017F, where accented Latin capitals live.
+const LATIN_LEAD: u8 = 5;
+
+const fn byte_classes() -> [u8; 256] {
+    let mut t = [PLAIN; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() || c == b'@' {
+            TRIGGER
+        } else if c == b':' {
+            COLON
+        } else if c == b'.' {
+            DOT
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c >= 0xC3 && c <= 0xC5 {
+            LATIN_LEAD
+        } else {
+            PLAIN
+        };
+        b += 1;
+    }
+    t
+}
+
+static BYTE_CLASS: [u8; 256] = byte_classes();
+
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+/// One pass over the bytes of `text`: trigger windows for the pattern set and capitalised words for the name
+/// rules. Linear in the length of the text: windows are merged as they grow and snapped outwards only up to
+/// the previous window.
+fn scan(text: &str) -> Scan {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let mut raw: Vec<(usize, usize)> = Vec::new();
+    let mut capitals = Vec::new();
+    let mut add_trigger = |i: usize| {
+        let lo = i.saturating_sub(MAX_SPACED_MATCH);
+        let hi = (i + MAX_SPACED_MATCH + 1).min(n);
+        match raw.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => raw.push((lo, hi)),
+        }
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        match BYTE_CLASS[b as usize] {
+            PLAIN => {}
+            TRIGGER => add_trigger(i),
+            COLON => {
+                let prev_ok = i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b':');
+                let next_ok = bytes
+                    .get(i + 1)
+                    .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b':' || c == b'/');
+                if prev_ok && next_ok {
+                    add_trigger(i);
+                }
+            }
+            DOT => {
+                let prev_ok = i > 0 && bytes[i - 1].is_ascii_alphanumeric();
+                let next_ok = bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
+                if prev_ok && next_ok {
+                    add_trigger(i);
+                }
+            }
+            UPPER => {
+                if word_start(text, i) {
+                    capitals.push(i);
+                }
+            }
+            _ => {
+                // LATIN_LEAD: an accented capital such as É or Ł
+                if text.is_char_boundary(i)
+                    && text[i..].chars().next().is_some_and(char::is_uppercase)
+                    && word_start(text, i)
+                {
+                    capitals.push(i);
+                }
+            }
+        }
+    }
+    let mut windows: Vec<(usize, usize)> = Vec::with_capacity(raw.len());
+    for (lo, hi) in raw {
+        let floor = windows.last().map_or(0, |w| w.1);
+        let mut start = lo.max(floor);
+        while start > floor && !is_ascii_space(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = hi.max(floor);
+        while end < n && !is_ascii_space(bytes[end]) {
+            end += 1;
+        }
+        match windows.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => windows.push((start, end)),
+        }
+    }
+    debug_assert!(windows
+        .iter()
+        .all(|&(s, e)| text.is_char_boundary(s) && text.is_char_boundary(e)));
+    Scan { windows, capitals }
+}
+
+/// Whether the character before byte `i` is not a letter or digit.
+fn word_start(text: &str, i: usize) -> bool {
+    let Some(&prev) = text.as_bytes().get(i.wrapping_sub(1)) else {
+        return true;
+    };
+    if prev < 0x80 {
+        return !prev.is_ascii_alphanumeric();
+    }
+    !text[..i].chars().next_back().is_some_and(char::is_alphanumeric)
 }
 
 impl Detector {
     pub fn new() -> Self {
-        let pats = patterns();
+        let pats = patterns::patterns();
         let set = RegexSet::new(pats.iter().map(|(_, p)| p.as_str())).expect("pii patterns compile");
         let recs = pats
             .into_iter()
             .map(|(r, p)| (r, Regex::new(&p).expect("pii pattern compiles")))
             .collect();
-        let mut alts = Vec::new();
-        let mut context_types = Vec::new();
-        for (ty, words) in context_words() {
-            let latin: Vec<String> = words
-                .iter()
-                .filter(|w| w.is_ascii())
-                .map(|w| regex::escape(w))
-                .collect();
-            let other: Vec<String> = words
-                .iter()
-                .filter(|w| !w.is_ascii())
-                .map(|w| regex::escape(w))
-                .collect();
-            let mut alt = format!(r"\b(?:{})s?\b", latin.join("|"));
-            if !other.is_empty() {
-                alt = format!("{alt}|{}", other.join("|"));
+        let mut context_types: HashMap<String, Vec<EntityType>> = HashMap::new();
+        for (ty, words) in patterns::context_words() {
+            for w in words {
+                let types = context_types.entry(w.to_lowercase()).or_default();
+                if !types.contains(&ty) {
+                    types.push(ty);
+                }
             }
-            alts.push(format!("({alt})"));
-            context_types.push(ty);
         }
+        let mut words: Vec<&String> = context_types.keys().collect();
+        // longest first, so that leftmost-first matching prefers "telephone" over "tel"
+        words.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        let alts: Vec<String> = words
+            .iter()
+            .map(|w| {
+                if w.is_ascii() {
+                    format!("{}s?", regex::escape(w))
+                } else {
+                    regex::escape(w)
+                }
+            })
+            .collect();
         let context = Regex::new(&format!("(?i){}", alts.join("|"))).expect("context regex compiles");
         use phonenumber::country::Id;
         Detector {
@@ -350,6 +343,7 @@ impl Detector {
             recs,
             context,
             context_types,
+            names: names::Names::new(),
             phone_regions: vec![
                 Id::US,
                 Id::GB,
@@ -366,30 +360,27 @@ impl Detector {
     }
 
     /// Detects PII in `text`; spans are sorted by start, non-overlapping, offsets in code points.
+    ///
+    /// Linear in the length of the text: one byte scan, the pattern set only over windows around trigger
+    /// bytes, context words only near weak candidates, and sorted sweeps afterwards.
     pub fn detect(&self, text: &str) -> Vec<Span> {
-        let hits = self.set.matches(text);
-        if !hits.matched_any() {
-            return Vec::new();
-        }
+        let scan = scan(text);
         let mut cands = Vec::new();
-        for idx in hits.iter() {
-            let (rec, re) = &self.recs[idx];
-            for m in re.find_iter(text) {
-                self.validate(*rec, text, m.start(), m.end(), &mut cands);
+        for &(ws, we) in &scan.windows {
+            let window = &text[ws..we];
+            let hits = self.set.matches(window);
+            for idx in hits.iter() {
+                let (rec, re) = &self.recs[idx];
+                for m in re.find_iter(window) {
+                    self.validate(*rec, text, ws + m.start(), ws + m.end(), &mut cands);
+                }
             }
         }
+        self.names.scan(text, &scan.capitals, &mut cands);
         if cands.is_empty() {
             return Vec::new();
         }
-        // code-point offsets of every byte position we need: candidates and context hits
-        let ctx: Vec<(EntityType, usize, usize)> = self
-            .context
-            .captures_iter(text)
-            .filter_map(|c| {
-                let (i, m) = c.iter().enumerate().skip(1).find_map(|(i, m)| m.map(|m| (i, m)))?;
-                Some((self.context_types[i - 1], m.start(), m.end()))
-            })
-            .collect();
+        let ctx = self.context_hits(text, &cands);
         let mut offsets: Vec<usize> = Vec::with_capacity(cands.len() * 2 + ctx.len() * 2);
         for c in &cands {
             offsets.push(c.start);
@@ -400,20 +391,23 @@ impl Detector {
             offsets.push(e);
         }
         let cp = CodePoints::new(text, offsets);
-        let ctx: Vec<(EntityType, usize, usize)> = ctx.into_iter().map(|(t, s, e)| (t, cp.get(s), cp.get(e))).collect();
+        // context hits per type, in code points, sorted by start
+        let mut by_type: Vec<Vec<(usize, usize)>> = vec![Vec::new(); EntityType::ALL.len()];
+        for &(t, s, e) in &ctx {
+            by_type[t as usize].push((cp.get(s), cp.get(e)));
+        }
+        for hits in &mut by_type {
+            hits.sort_unstable();
+        }
         let mut spans: Vec<Span> = cands
             .into_iter()
             .filter_map(|c| {
                 let (start, end) = (cp.get(c.start), cp.get(c.end));
                 let mut score = c.score;
-                if c.ctx_score > c.score
-                    && ctx.iter().any(|&(t, s, e)| {
-                        t == c.entity
-                            && e + CONTEXT_WINDOW >= start
-                            && s <= end + CONTEXT_WINDOW
-                            && (e <= start || s >= end)
-                    })
-                {
+                if c.ctx_score > c.score && context_near(&by_type[c.entity as usize], start, end) {
+                    if c.deferred_phone_check && !self.library_valid(&text[c.start..c.end]) {
+                        return None;
+                    }
                     score = c.ctx_score;
                 }
                 (score >= MIN_SCORE).then_some(Span {
@@ -426,6 +420,59 @@ impl Detector {
             .collect();
         resolve(&mut spans);
         spans
+    }
+
+    /// Context words (type, byte start, byte end) within reach of the candidates that a context word would
+    /// raise. Searched only in merged windows around those candidates.
+    fn context_hits(&self, text: &str, cands: &[Cand]) -> Vec<(EntityType, usize, usize)> {
+        let mut around: Vec<(usize, usize)> = cands
+            .iter()
+            .filter(|c| c.ctx_score > c.score)
+            .map(|c| {
+                (
+                    floor_char_boundary(
+                        text,
+                        c.start.saturating_sub(CONTEXT_WINDOW_BYTES + MAX_CONTEXT_WORD * 4),
+                    ),
+                    ceil_char_boundary(text, c.end + CONTEXT_WINDOW_BYTES + MAX_CONTEXT_WORD * 4),
+                )
+            })
+            .collect();
+        if around.is_empty() {
+            return Vec::new();
+        }
+        around.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(around.len());
+        for (s, e) in around {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        let mut hits = Vec::new();
+        for (ws, we) in merged {
+            for m in self.context.find_iter(&text[ws..we]) {
+                let (s, e) = (ws + m.start(), ws + m.end());
+                let word = m.as_str().to_lowercase();
+                let types = match self.context_types.get(&word) {
+                    Some(t) => t,
+                    None => match word.strip_suffix('s').and_then(|w| self.context_types.get(w)) {
+                        Some(t) => t,
+                        None => continue,
+                    },
+                };
+                // Latin-script words count only as whole words
+                let is_word_char = |c: char| c.is_alphanumeric() || c == '_';
+                if m.as_str().is_ascii()
+                    && (text[..s].chars().next_back().is_some_and(is_word_char)
+                        || text[e..].chars().next().is_some_and(is_word_char))
+                {
+                    continue;
+                }
+                hits.extend(types.iter().map(|&t| (t, s, e)));
+            }
+        }
+        hits
     }
 
     fn validate(&self, rec: Rec, text: &str, start: usize, end: usize, out: &mut Vec<Cand>) {
@@ -445,6 +492,7 @@ impl Detector {
                 end,
                 score,
                 ctx_score,
+                deferred_phone_check: false,
             })
         };
         match rec {
@@ -581,6 +629,7 @@ impl Detector {
                         end,
                         score: if bare { 0.05 } else { 0.4 },
                         ctx_score: 1.0,
+                        deferred_phone_check: false,
                     });
                 }
             }
@@ -592,6 +641,107 @@ impl Detector {
             Rec::Nif => {
                 if checks::es_nif_valid(s) {
                     push(E::ES_NIF, start, end, 1.0, false);
+                }
+            }
+            Rec::Digits => {
+                if adjacent_number(before, after, after2) {
+                    return;
+                }
+                let d = checks::digits(s);
+                if d.iter().all(|&x| x == d[0]) {
+                    return;
+                }
+                let mut weak = |entity, score: f32, ctx_score: f32| {
+                    out.push(Cand {
+                        entity,
+                        start,
+                        end,
+                        score,
+                        ctx_score,
+                        deferred_phone_check: false,
+                    })
+                };
+                // bare digit runs are everything and nothing: they count only next to a context word
+                if (8..=17).contains(&d.len()) {
+                    weak(E::US_BANK_NUMBER, 0.05, 0.6);
+                }
+                if d.len() == 9 {
+                    weak(E::US_PASSPORT, 0.05, 0.6);
+                }
+                if (6..=14).contains(&d.len()) {
+                    weak(E::US_DRIVER_LICENSE, 0.05, 0.6);
+                }
+                if d.len() == 11 && checks::luhn(&d) {
+                    weak(E::IT_VAT_CODE, 0.1, 0.75);
+                }
+            }
+            Rec::ItVatPrefixed => {
+                if adjacent_number(before, after, after2) {
+                    return;
+                }
+                if checks::luhn(&checks::digits(s)) {
+                    push(E::IT_VAT_CODE, start, end, 0.6, true);
+                }
+            }
+            Rec::LettersDigits => {
+                if matches!(before, Some('-' | '/' | '.')) || matches!(after, Some('-' | '/')) {
+                    return;
+                }
+                let b = s.as_bytes();
+                let letters = b.iter().take_while(|c| c.is_ascii_uppercase()).count();
+                let digits = b[letters..].iter().take_while(|c| c.is_ascii_digit()).count();
+                let tail = b.len() - letters - digits;
+                let mut weak = |entity, score: f32, ctx_score: f32| {
+                    out.push(Cand {
+                        entity,
+                        start,
+                        end,
+                        score,
+                        ctx_score,
+                        deferred_phone_check: false,
+                    })
+                };
+                if (letters == 2 && digits == 7 || letters == 1 && digits == 8) && tail == 0 && checks::dea_valid(s) {
+                    weak(E::MEDICAL_LICENSE, 0.5, 0.85);
+                }
+                match (letters, digits, tail) {
+                    (2, 7, 0) => {
+                        weak(E::IT_PASSPORT, 0.05, 0.65);
+                        weak(E::IT_IDENTITY_CARD, 0.05, 0.6);
+                    }
+                    (2, 7, 1) => weak(E::IT_DRIVER_LICENSE, 0.1, 0.65),
+                    (2, 5, 2) => weak(E::IT_IDENTITY_CARD, 0.1, 0.65),
+                    (1, 8, 0) => weak(E::US_PASSPORT, 0.05, 0.6),
+                    _ => {}
+                }
+                if tail == 0 || letters == 1 {
+                    weak(E::US_DRIVER_LICENSE, 0.05, 0.6);
+                }
+            }
+            Rec::ItCardSpaced => {
+                if adjacent_number(before, after, after2) {
+                    return;
+                }
+                out.push(Cand {
+                    entity: E::IT_IDENTITY_CARD,
+                    start,
+                    end,
+                    score: 0.1,
+                    ctx_score: 0.65,
+                    deferred_phone_check: false,
+                });
+            }
+            Rec::ItLicenceU1 => out.push(Cand {
+                entity: E::IT_DRIVER_LICENSE,
+                start,
+                end,
+                score: 0.2,
+                ctx_score: 0.7,
+                deferred_phone_check: false,
+            }),
+            Rec::FiscalCode => {
+                if checks::it_fiscal_code_valid(s) {
+                    push(E::IT_FISCAL_CODE, start, end, 0.9, true);
                 }
             }
             Rec::Date => {
@@ -636,16 +786,15 @@ impl Detector {
         let paren = main.contains('(');
         let structured = groups.len() >= 2 || plus;
         if !structured {
-            // a bare digit run: only with the library's blessing (and a context word to be kept)
-            if self.library_valid(main) {
-                out.push(Cand {
-                    entity: E::PHONE_NUMBER,
-                    start,
-                    end,
-                    score: 0.05,
-                    ctx_score: 0.7,
-                });
-            }
+            // a bare digit run: only with a context word and the library's blessing (checked after the context)
+            out.push(Cand {
+                entity: E::PHONE_NUMBER,
+                start,
+                end,
+                score: 0.05,
+                ctx_score: 0.7,
+                deferred_phone_check: true,
+            });
             return;
         }
         // shape checks: at most one group of a single digit (country or trunk code) and last group of 2+
@@ -669,7 +818,12 @@ impl Detector {
         let dotted_odd = dotted
             && (groups.iter().any(|g| g.len() < 2 || g.len() > 4)
                 || groups.len() == 4 && groups.iter().all(|g| g.len() <= 3));
-        if thousands || dotted_odd {
+        // ISO dates (2023-01-05, 2023/01/05) are dates, whatever the phone metadata says
+        let iso_date = groups.len() == 3
+            && [4, 2, 2] == [groups[0].len(), groups[1].len(), groups[2].len()]
+            && seps.iter().all(|&c| c == '-' || c == '/')
+            && groups[1].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
+        if thousands || dotted_odd || iso_date {
             return;
         }
         let mixed_seps = {
@@ -688,6 +842,7 @@ impl Detector {
             end,
             score,
             ctx_score: (score + CONTEXT_BOOST).min(1.0),
+            deferred_phone_check: false,
         });
     }
 
@@ -701,6 +856,54 @@ impl Detector {
             .iter()
             .any(|&r| phonenumber::parse(Some(r), number).is_ok_and(|n| phonenumber::is_valid(&n)))
     }
+}
+
+/// Whether a context hit (code points, sorted by start) lies within [`CONTEXT_WINDOW`] of `start..end` and
+/// outside it.
+fn context_near(hits: &[(usize, usize)], start: usize, end: usize) -> bool {
+    let from = hits.partition_point(|&(s, _)| s + CONTEXT_WINDOW + MAX_CONTEXT_WORD < start);
+    hits[from..]
+        .iter()
+        .take_while(|&&(s, _)| s <= end + CONTEXT_WINDOW)
+        .any(|&(s, e)| e + CONTEXT_WINDOW >= start && (e <= start || s >= end))
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Keeps the best span for each character range: higher score first, then the longer span. Kept spans live in
+/// an ordered map, so each check is a logarithmic lookup of the nearest kept span.
+fn resolve(spans: &mut Vec<Span>) {
+    spans.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: BTreeMap<usize, Span> = BTreeMap::new();
+    for s in spans.drain(..) {
+        if s.end <= s.start {
+            continue;
+        }
+        // kept spans are disjoint, so the one starting last before `s.end` is the only one that can overlap
+        let overlaps = kept.range(..s.end).next_back().is_some_and(|(_, k)| k.end > s.start);
+        if !overlaps {
+            kept.insert(s.start, s);
+        }
+    }
+    *spans = kept.into_values().collect();
 }
 
 /// Whether the match touches another number (`12 4532...`, `4532...-7`), which makes it part of something longer.
@@ -766,24 +969,6 @@ fn date_score(s: &str) -> Option<f32> {
         return None;
     }
     Some(if has_year { 0.6 } else { 0.4 })
-}
-
-/// Keeps the best span for each character range: higher score first, then the longer span.
-fn resolve(spans: &mut Vec<Span>) {
-    spans.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then((b.end - b.start).cmp(&(a.end - a.start)))
-            .then(a.start.cmp(&b.start))
-    });
-    let mut kept: Vec<Span> = Vec::with_capacity(spans.len());
-    for s in spans.drain(..) {
-        if s.end > s.start && !kept.iter().any(|k| k.start < s.end && s.start < k.end) {
-            kept.push(s);
-        }
-    }
-    kept.sort_by_key(|s| (s.start, s.end));
-    *spans = kept;
 }
 
 /// Byte-offset to code-point-offset conversion for a set of offsets, in one pass over the text.

@@ -212,3 +212,240 @@ fn context_raises_score() {
     let ctx = detect("phone: 986.291.2294")[0].score;
     assert!(ctx > plain, "{plain} vs {ctx}");
 }
+
+#[test]
+fn all_types_implemented() {
+    assert_eq!(EntityType::IMPLEMENTED.len(), 27);
+    assert!(EntityType::ALL.iter().all(|t| t.is_implemented()));
+}
+
+#[test]
+fn medical_license_dea() {
+    one("DEA number AB1234563 on file", E::MEDICAL_LICENSE, "AB1234563");
+    one("prescriber: F91234563", E::MEDICAL_LICENSE, "F91234563");
+    // wrong check digit, and a letter that is no registrant type
+    none("DEA number AB1234564 on file", E::MEDICAL_LICENSE);
+    none("DEA number QB1234563 on file", E::MEDICAL_LICENSE);
+}
+
+#[test]
+fn us_bank_number() {
+    one(
+        "my bank account number is 12345678902",
+        E::US_BANK_NUMBER,
+        "12345678902",
+    );
+    none("order 12345678902 shipped", E::US_BANK_NUMBER);
+    none("bank account 1111111111", E::US_BANK_NUMBER);
+}
+
+#[test]
+fn us_driver_license() {
+    one(
+        "My driver's license number is 481195160",
+        E::US_DRIVER_LICENSE,
+        "481195160",
+    );
+    one("DL: D1234567", E::US_DRIVER_LICENSE, "D1234567");
+    none("order 481195160 shipped", E::US_DRIVER_LICENSE);
+}
+
+#[test]
+fn us_passport() {
+    one("passport number 123456789", E::US_PASSPORT, "123456789");
+    one("my passport: A12345678.", E::US_PASSPORT, "A12345678");
+    none("ticket 123456789", E::US_PASSPORT);
+}
+
+#[test]
+fn it_fiscal_code() {
+    one("codice fiscale RSSMRA85T10A562S", E::IT_FISCAL_CODE, "RSSMRA85T10A562S");
+    // the check letter alone is strong enough without a context word
+    one("CF: MRTMTT91D08F205J.", E::IT_FISCAL_CODE, "MRTMTT91D08F205J");
+    none("codice fiscale RSSMRA85T10A562T", E::IT_FISCAL_CODE);
+    none("codice fiscale RSSMRA85Z10A562S", E::IT_FISCAL_CODE);
+}
+
+#[test]
+fn it_vat_code() {
+    one("partita IVA 01234567897", E::IT_VAT_CODE, "01234567897");
+    one("VAT IT01234567897", E::IT_VAT_CODE, "IT01234567897");
+    one("fattura IT 01234567897 ok", E::IT_VAT_CODE, "IT 01234567897");
+    none("partita IVA 01234567898", E::IT_VAT_CODE);
+    none("numero 01234567897", E::IT_VAT_CODE);
+}
+
+#[test]
+fn it_driver_license() {
+    one("patente di guida MI2345678X", E::IT_DRIVER_LICENSE, "MI2345678X");
+    one("patente U1H67B57MZ", E::IT_DRIVER_LICENSE, "U1H67B57MZ");
+    none("codice MI2345678X", E::IT_DRIVER_LICENSE);
+}
+
+#[test]
+fn it_passport() {
+    one("passaporto YA1234567", E::IT_PASSPORT, "YA1234567");
+    none("codice YA1234567", E::IT_PASSPORT);
+}
+
+#[test]
+fn it_identity_card() {
+    one("carta d'identità CA00000AA", E::IT_IDENTITY_CARD, "CA00000AA");
+    one("carta di identità AB 1234567", E::IT_IDENTITY_CARD, "AB 1234567");
+    none("codice CA00000AA", E::IT_IDENTITY_CARD);
+}
+
+#[test]
+fn person_after_cues() {
+    one(
+        "My name is Patricia Jeknić but everyone calls me",
+        E::PERSON,
+        "Patricia Jeknić",
+    );
+    one("Hello, I am Rachel Anderson and I work", E::PERSON, "Rachel Anderson");
+    one("Hi, I'm Lauren O'Neil, a student.", E::PERSON, "Lauren O'Neil");
+    one("Dear Mr. Fernandez,\nthanks", E::PERSON, "Fernandez");
+    one("Dear Jean-Luc,\nsee below", E::PERSON, "Jean-Luc");
+    one("see you.\nKind regards,\nRyan Anderson", E::PERSON, "Ryan Anderson");
+    one("ok\nBest regards,\n\nJohn F. Kennedy\n", E::PERSON, "John F. Kennedy");
+    none("Best regards,\n[Your Name]", E::PERSON);
+    none("Best regards,\nThe Marketing Team", E::PERSON);
+    none("Best regards,\nMarketing Team", E::PERSON);
+    // a word that cannot start a name can still be a surname
+    one("Kind regards,\nGrace King", E::PERSON, "Grace King");
+    none("I am Very Happy today", E::PERSON);
+    none("Hello World program", E::PERSON);
+    none("my name is john smith", E::PERSON);
+}
+
+#[test]
+fn person_given_name_and_surname() {
+    one("You can tell she was a huge Megan Payne fan.", E::PERSON, "Megan Payne");
+    one("Jordan Peterson wrote it", E::PERSON, "Jordan Peterson");
+    one(
+        "the verses from Melissa Kristoffersen's Cautionary Tales",
+        E::PERSON,
+        "Melissa Kristoffersen",
+    );
+    none("The Great Gatsby is a novel", E::PERSON);
+    none("we drove from Austin Texas", E::PERSON);
+    none("In April Fools jokes", E::PERSON);
+}
+
+#[test]
+fn location_and_nrp() {
+    one("We moved to New York last year", E::LOCATION, "New York");
+    one("a man who grew up in Monroe.", E::LOCATION, "Monroe");
+    one("I live in Ústí nad Labem", E::LOCATION, "Ústí");
+    one("we moved here from Küsnacht", E::LOCATION, "Küsnacht");
+    none("this is written in Python and English", E::LOCATION);
+    // German capitalises nouns: "in Arbeit" is no place
+    none("Das Projekt ist noch in Arbeit und braucht Hilfe", E::LOCATION);
+    none("we moved to new york", E::LOCATION);
+    let text = "Most Americans are Christian, and she is a Democrat";
+    assert_eq!(found(text, E::NRP), vec!["Americans", "Christian", "Democrat"]);
+    none("the americans", E::NRP);
+}
+
+#[test]
+fn windows_do_not_change_results() {
+    // the same PII far inside long non-ASCII text, with and without whitespace around it
+    let core = "call me on +44 20 7946 0958, mail jane@example.org, card 4532276644577020";
+    let plain = detect(core);
+    for filler in ["日本語のテキスト", "Русский текст без цифр ", "word "] {
+        let pad = filler.repeat(400);
+        let text = format!("{pad}{core}\n{pad}");
+        let shift = pad.chars().count();
+        let got: Vec<(EntityType, usize, usize)> = detect(&text)
+            .into_iter()
+            .map(|s| (s.entity, s.start - shift, s.end - shift))
+            .collect();
+        let want: Vec<(EntityType, usize, usize)> = plain.iter().map(|s| (s.entity, s.start, s.end)).collect();
+        assert_eq!(got, want, "filler {filler:?}");
+    }
+}
+
+#[test]
+fn many_candidates_in_one_text() {
+    // thousands of candidates and context words in one text: results stay per-candidate correct
+    let unit = "phone: 986.291.2294 and 58.74.121.78 on 1998-06-28\n";
+    let text = unit.repeat(3000);
+    let spans = detect(&text);
+    assert_eq!(spans.len(), 9000);
+    assert!(spans.windows(2).all(|w| w[0].end <= w[1].start));
+    let per_line = unit.chars().count();
+    assert_eq!(spans[2997 * 3].start, 2997 * per_line + 7);
+    assert_eq!(spans[2997 * 3].entity, E::PHONE_NUMBER);
+}
+
+#[test]
+fn arbitrary_text_does_not_panic_and_spans_are_valid() {
+    // pseudo-random texts over characters that exercise every branch of the scan: digits, separators,
+    // capitals (ASCII and accented), cue words, multi-byte scripts
+    let pieces = [
+        "1",
+        "9",
+        "0",
+        " ",
+        "\n",
+        ".",
+        ":",
+        "@",
+        "-",
+        "+",
+        "(",
+        ")",
+        "/",
+        "A",
+        "Z",
+        "É",
+        "Ł",
+        "ß",
+        "é",
+        "日",
+        "я",
+        "😀",
+        "'",
+        "’",
+        "My name is ",
+        "Dear ",
+        "Best regards,\n",
+        "John ",
+        "Smith",
+        "from ",
+        "Paris",
+        "IT",
+        "U1",
+        "card ",
+        "phone ",
+        "a@b.co",
+        "www.",
+        ".com",
+        "::",
+        "bc1",
+        "\t",
+        ",",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..3000 {
+        let len = (next() % 60) as usize;
+        let text: String = (0..len)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        let chars = text.chars().count();
+        let spans = detect(&text);
+        assert!(spans.windows(2).all(|w| w[0].end <= w[1].start), "{text:?}: {spans:?}");
+        assert!(
+            spans
+                .iter()
+                .all(|s| s.start < s.end && s.end <= chars && s.score >= MIN_SCORE),
+            "{text:?}: {spans:?}"
+        );
+    }
+}

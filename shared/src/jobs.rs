@@ -9,6 +9,34 @@ use crate::store::ObjectMeta;
 
 pub const MAP_QUEUE: &str = "map";
 pub const PARTITION_QUEUE: &str = "partition";
+pub const FINALISE_QUEUE: &str = "finalise";
+
+/// The run's PII redaction settings (DESIGN §6), by name, so that every worker builds the same
+/// policy from the job it leases. `policy` is `reference` (the default: WildChat's release rules)
+/// or `strict` (every detected entity of `types`, all 27 when empty, through `operator`:
+/// `replace`, `mask` or `hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PiiPolicyConfig {
+    pub policy: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    #[serde(default = "default_pii_operator")]
+    pub operator: String,
+}
+
+fn default_pii_operator() -> String {
+    "replace".to_string()
+}
+
+impl Default for PiiPolicyConfig {
+    fn default() -> Self {
+        PiiPolicyConfig {
+            policy: "reference".to_string(),
+            types: Vec::new(),
+            operator: default_pii_operator(),
+        }
+    }
+}
 
 /// Parse, validate and partition one object or one line-aligned byte range of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,12 +75,43 @@ pub struct MapOutcome {
     pub quarantine_keys: Vec<String>,
 }
 
-/// Link one partition's rows into conversations, run the stages and write its shard.
+/// Analyse one partition: link its rows into conversations, run the per-turn stages (language,
+/// toxicity, IP hash and geo, PII detection) and write the analysed conversations and the
+/// partition's PII document-frequency counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionJob {
     pub run_id: String,
     pub partition: u32,
     pub fragments: Vec<String>,
+    #[serde(default)]
+    pub pii: PiiPolicyConfig,
+}
+
+/// The completion marker of an analyse (partition) job, written last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalyseOutcome {
+    pub partition: u32,
+    /// The analysed conversations (zstd JSON lines), absent when the partition has none.
+    pub analysed: Option<String>,
+    pub conversations: u64,
+    /// The partition's PII document-frequency counts, absent when nothing was counted.
+    pub pii_counts: Option<String>,
+    pub counters: Counters,
+    #[serde(default, skip_serializing_if = "Counters::is_empty")]
+    pub work: Counters,
+}
+
+/// Finalise one partition after the run-wide PII counts are known: redact by policy, compute
+/// the conversation hashes and write the partition's shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinaliseJob {
+    pub run_id: String,
+    pub partition: u32,
+    pub analysed: Option<String>,
+    /// The run's frequent PII strings (at or over the policy's document-frequency limit).
+    pub frequent: String,
+    #[serde(default)]
+    pub pii: PiiPolicyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,9 +122,9 @@ pub struct ShardInfo {
     pub sha256: String,
 }
 
-/// The completion marker of a partition job, written last.
+/// The completion marker of a finalise job, written last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PartitionOutcome {
+pub struct FinaliseOutcome {
     pub partition: u32,
     pub shard: Option<ShardInfo>,
     /// What the data holds (conversations, turns, toxic turns...): equal for every run of the
@@ -81,6 +140,7 @@ pub struct PartitionOutcome {
 pub enum JobPayload {
     Map(MapJob),
     Partition(PartitionJob),
+    Finalise(FinaliseJob),
 }
 
 /// One quarantined input row as written under `runs/<run>/quarantine/`.
@@ -136,8 +196,25 @@ impl RunLayout {
         format!("runs/{}/partitions/p{partition:05}.json", self.run_id)
     }
 
+    pub fn partition_analysed(&self, partition: u32) -> String {
+        format!("runs/{}/partitions/p{partition:05}.analysed.jsonl.zst", self.run_id)
+    }
+
+    pub fn partition_pii_counts(&self, partition: u32) -> String {
+        format!("runs/{}/partitions/p{partition:05}.pii-counts.bin", self.run_id)
+    }
+
+    /// The merged run-wide PII counts reduced to the strings at or over their limit.
+    pub fn pii_frequent(&self) -> String {
+        format!("runs/{}/pii/frequent.bin", self.run_id)
+    }
+
+    pub fn finalise_marker(&self, partition: u32) -> String {
+        format!("runs/{}/shards/p{partition:05}.json", self.run_id)
+    }
+
     pub fn partition_shard(&self, partition: u32) -> String {
-        format!("runs/{}/partitions/p{partition:05}.parquet", self.run_id)
+        format!("runs/{}/shards/p{partition:05}.parquet", self.run_id)
     }
 }
 

@@ -235,7 +235,10 @@ fn three_worker_processes_over_redis_and_s3_give_the_embedded_release() {
     );
     let progress = coordinator.stderr();
     assert!(
-        progress.contains("map: jobs") && progress.contains("link: jobs") && progress.contains("dead letters 0"),
+        progress.contains("map: jobs")
+            && progress.contains("analyse: jobs")
+            && progress.contains("finalise: jobs")
+            && progress.contains("dead letters 0"),
         "progress lines on stderr:\n{progress}"
     );
 

@@ -149,3 +149,71 @@ fn toxicity_stage_scores_each_text_with_the_configured_model() {
     assert!(stdout.is_empty());
     assert!(stderr.contains("missing.onnx"), "{stderr}");
 }
+
+#[test]
+fn pii_stage_reports_spans_and_redacts_by_policy() {
+    let key = ["sk-proj-", "T3BlbkFJ", "q8Zr2LmXw7VtN4sKdP9cYbHgE1uFjA6o"].concat();
+    let lines = [
+        serde_json::json!({"text": "Call me on my phone: +1 415 555 0132 or write to jane.roe@mailbox.org", "language": "English"}),
+        serde_json::json!({"text": "my name is Jane Roe", "language": "English"}),
+        serde_json::json!({"text": format!("here is my key {key} thanks"), "language": "Hindi"}),
+        serde_json::json!({"text": "电话 +86 138 0013 8000", "language": "Hindi"}),
+    ];
+    let input = lines.iter().map(|line| line.to_string()).collect::<Vec<_>>().join("\n") + "\nnot json\n";
+    let (code, stdout, stderr) = run_stage(&["stage", "pii"], &input, "abcd");
+    assert_eq!(code, 1, "one bad line fails the exit status: {stderr}");
+    assert!(stderr.contains("stdin line 5"), "{stderr}");
+    let out: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(out.len(), 4);
+
+    let first = &out[0];
+    let types: Vec<&str> = first["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|span| span["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["PHONE_NUMBER", "EMAIL_ADDRESS"]);
+    let phone = &first["spans"][0];
+    let text = first["text"].as_str().unwrap();
+    let chars: Vec<char> = text.chars().collect();
+    let phone_text: String = chars[phone["start"].as_u64().unwrap() as usize..phone["end"].as_u64().unwrap() as usize]
+        .iter()
+        .collect();
+    assert_eq!(phone_text, "+1 415 555 0132");
+    assert_eq!(
+        first["redacted_text"],
+        "Call me on my phone: <PRESIDIO_ANONYMIZED_PHONE_NUMBER> or write to <PRESIDIO_ANONYMIZED_EMAIL_ADDRESS>"
+    );
+    assert_eq!(first["redacted"], true);
+    // A self-introduction in an English turn: the name is redacted.
+    assert_eq!(out[1]["redacted_text"], "my name is <PRESIDIO_ANONYMIZED_PERSON>");
+    // Secrets are replaced in every language; other PII only in the ten analysed ones.
+    assert_eq!(
+        out[2]["redacted_text"],
+        "here is my key <SECRET_REDACTED_OPENAI_API_KEY> thanks"
+    );
+    assert_eq!(out[3]["redacted"], false);
+    assert_eq!(out[3]["spans"].as_array().unwrap().len(), 0);
+
+    // The strict policy from a config file masks every email, whatever its context.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strict.toml");
+    std::fs::write(
+        &config,
+        "policy = \"strict\"\ntypes = [\"EMAIL_ADDRESS\"]\noperator = \"mask\"\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_stage(
+        &["stage", "pii", "--config", config.to_str().unwrap()],
+        &(lines[0].to_string() + "\n"),
+        "abcd",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let strict: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let masked = format!(
+        "Call me on my phone: +1 415 555 0132 or write to {}",
+        "*".repeat("jane.roe@mailbox.org".len())
+    );
+    assert_eq!(strict["redacted_text"], masked.as_str());
+}

@@ -132,6 +132,16 @@ impl IpSalt {
         }
     }
 
+    /// A key for another use of the same secret, `sha256(purpose || 0 || salt)`: it cannot be
+    /// turned back into the salt, and hashes made with it cannot be matched against IP hashes.
+    pub fn derived_key(&self, purpose: &str) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        hasher.update(purpose.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(&self.salt_bytes);
+        hasher.finalize().to_vec()
+    }
+
     /// Lowercase hex of sha256(salt_bytes || ip_utf8), the same as Python's
     /// `hashlib.sha256(salt + ip.encode()).hexdigest()`. The ip text is hashed as given (no
     /// normalisation), as the reference pipeline did.

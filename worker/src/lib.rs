@@ -8,6 +8,7 @@ pub mod geo;
 pub mod jobs;
 pub mod language;
 pub mod link;
+pub mod redaction;
 pub mod release;
 pub mod resources;
 pub mod runner;

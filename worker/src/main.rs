@@ -46,6 +46,11 @@ enum StageName {
     /// Input {"text": "..."}; adds "scores" (Detoxify's keys, null where the model has no such
     /// label) and "toxic".
     Toxicity,
+    /// Input {"text": "...", "language": "English" (optional: detected when absent)}; adds
+    /// "spans" [{"type", "start", "end", "score"}] (code points), "redacted_text", "redacted" and
+    /// "replaced". Each line counts as one conversation for the policy's document frequencies,
+    /// so the whole input is read before the first line is written.
+    Pii,
 }
 
 #[derive(clap::Args)]
@@ -57,8 +62,10 @@ struct StageArgs {
     /// File holding the IP salt as hex (or WILDCHAT__IP_SALT with the hex itself).
     #[arg(long, env = "WILDCHAT__IP_SALT_FILE")]
     salt_file: Option<PathBuf>,
-    /// The stage's config (toxicity: a model config TOML; default: the embedded linear model).
-    #[arg(long, env = "WILDCHAT__TOXICITY_CONFIG")]
+    /// The stage's config (toxicity: a model config TOML, default the embedded linear model;
+    /// pii: a TOML with `policy = "reference"|"strict"`, `types = [...]`, `operator =
+    /// "replace"|"mask"|"hash"`, default the reference policy).
+    #[arg(long)]
     config: Option<PathBuf>,
     /// Where inference runs (toxicity): cpu, cuda or cuda:N. CUDA never falls back to CPU.
     #[arg(long, env = "WILDCHAT__TOXICITY_DEVICE", default_value = "cpu")]
@@ -159,6 +166,7 @@ fn main() -> ExitCode {
             StageName::Geo => run_geo_stage(&args),
             StageName::Language => run_language_stage(),
             StageName::Toxicity => run_toxicity_stage(&args),
+            StageName::Pii => run_pii_stage(&args),
         },
     };
     match result {
@@ -222,18 +230,153 @@ fn run_language_stage() -> anyhow::Result<u64> {
 }
 
 fn run_toxicity_stage(args: &StageArgs) -> anyhow::Result<u64> {
-    let settings = worker::resources::EnrichmentSettings::default().with_toxicity(args.config.clone(), args.device);
+    // --config is shared by the stages; the toxicity one may also come from the environment.
+    let config = args
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("WILDCHAT__TOXICITY_CONFIG").map(PathBuf::from));
+    let settings = worker::resources::EnrichmentSettings::default().with_toxicity(config, args.device);
     let model = worker::resources::load_toxicity(&settings)?;
     let stdout = std::io::BufWriter::new(std::io::stdout().lock());
     toxicity::stage::annotate_lines(model.as_ref(), std::io::stdin().lock(), stdout)
 }
 
+/// The IP salt from --salt-file or WILDCHAT__IP_SALT, if one is given.
+fn stage_salt(args: &StageArgs) -> anyhow::Result<Option<IpSalt>> {
+    match (&args.salt_file, std::env::var("WILDCHAT__IP_SALT")) {
+        (Some(path), _) => Ok(Some(IpSalt::from_file(path).context("loading the ip salt")?)),
+        (None, Ok(hex)) => Ok(Some(IpSalt::from_hex(&hex).context("reading WILDCHAT__IP_SALT")?)),
+        (None, Err(_)) => Ok(None),
+    }
+}
+
+/// Returns the number of input lines that failed (each reported on stderr).
+fn run_pii_stage(args: &StageArgs) -> anyhow::Result<u64> {
+    use worker::redaction::{build_policy, doc_key, DocCounts};
+
+    let config: shared::jobs::PiiPolicyConfig = match &args.config {
+        None => shared::jobs::PiiPolicyConfig::default(),
+        Some(path) => config::Config::builder()
+            .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml))
+            .build()
+            .and_then(|loaded| loaded.try_deserialize())
+            .with_context(|| format!("reading the pii policy config {}", path.display()))?,
+    };
+    let salt = stage_salt(args)?;
+    let policy = build_policy(&config, salt.as_ref())?;
+    let detector = pii::detector();
+
+    struct Line {
+        object: serde_json::Map<String, Value>,
+        spans: Vec<pii::Span>,
+    }
+    let stdin = std::io::stdin().lock();
+    let mut lines: Vec<Line> = Vec::new();
+    let mut counts = DocCounts::default();
+    let mut failed = 0u64;
+    let mut language: Option<LanguageDetector> = None;
+    for (index, line) in stdin.lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let object = match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(object)) if matches!(object.get("text"), Some(Value::String(_))) => object,
+            Ok(Value::Object(_)) => {
+                failed += 1;
+                eprintln!("stdin line {}: missing string field text", index + 1);
+                continue;
+            }
+            Ok(_) => {
+                failed += 1;
+                eprintln!("stdin line {}: line is not a json object", index + 1);
+                continue;
+            }
+            Err(error) => {
+                failed += 1;
+                eprintln!("stdin line {}: invalid json: {error}", index + 1);
+                continue;
+            }
+        };
+        let mut object = object;
+        let text = object["text"].as_str().unwrap_or_default().to_string();
+        let label = match object.get("language") {
+            Some(Value::String(label)) => label.clone(),
+            _ => {
+                if language.is_none() {
+                    language = Some(LanguageDetector::load().context("loading the language models")?);
+                }
+                let label = language.as_ref().map(|detector| detector.label(&text).to_string());
+                let label = label.unwrap_or_default();
+                object.insert("language".into(), Value::String(label.clone()));
+                label
+            }
+        };
+        let spans = if policy.analyses_language(&label) {
+            detector.detect(&text)
+        } else {
+            Vec::new()
+        };
+        let keys = policy
+            .counted_keys(&text, &spans)
+            .into_iter()
+            .map(|(entity, key)| doc_key(entity, &key))
+            .collect();
+        counts.add_conversation(&keys);
+        lines.push(Line { object, spans });
+    }
+    let doc_freq = |entity: pii::EntityType, key: &str| counts.get(&doc_key(entity, key));
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    for Line { mut object, spans } in lines {
+        let text = object["text"].as_str().unwrap_or_default().to_string();
+        let label = object["language"].as_str().unwrap_or_default().to_string();
+        let secrets = pii::secrets::scan(&text);
+        let redaction = policy.redact(
+            pii::policy::TurnText {
+                text: &text,
+                language: &label,
+            },
+            &spans,
+            &secrets,
+            &doc_freq,
+        );
+        let span_values: Vec<Value> = spans
+            .iter()
+            .map(|span| {
+                serde_json::json!({
+                    "type": span.entity.as_str(),
+                    "start": span.start,
+                    "end": span.end,
+                    "score": span.score,
+                })
+            })
+            .collect();
+        let replaced: Vec<Value> = redaction
+            .replaced
+            .iter()
+            .map(|item| {
+                let label = match &item.label {
+                    pii::policy::ReplacedLabel::Entity(entity) => entity.as_str().to_string(),
+                    pii::policy::ReplacedLabel::Secret(kind) => format!("SECRET_{}", kind.as_str()),
+                };
+                serde_json::json!({"type": label, "start": item.start, "end": item.end})
+            })
+            .collect();
+        object.insert("spans".into(), Value::Array(span_values));
+        object.insert("redacted_text".into(), Value::String(redaction.text));
+        object.insert("redacted".into(), Value::Bool(redaction.redacted));
+        object.insert("replaced".into(), Value::Array(replaced));
+        serde_json::to_writer(&mut stdout, &Value::Object(object))?;
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    Ok(failed)
+}
+
 /// Returns the number of input lines that failed (each reported on stderr).
 fn run_geo_stage(args: &StageArgs) -> anyhow::Result<u64> {
-    let salt = match (&args.salt_file, std::env::var("WILDCHAT__IP_SALT")) {
-        (Some(path), _) => IpSalt::from_file(path).context("loading the ip salt")?,
-        (None, Ok(hex)) => IpSalt::from_hex(&hex).context("reading WILDCHAT__IP_SALT")?,
-        (None, Err(_)) => bail!("the geo stage needs an ip salt: --salt-file FILE or WILDCHAT__IP_SALT"),
+    let Some(salt) = stage_salt(args)? else {
+        bail!("the geo stage needs an ip salt: --salt-file FILE or WILDCHAT__IP_SALT");
     };
     if args.geoip.is_empty() {
         bail!("the geo stage needs at least one --geoip DATABASE");

@@ -10,6 +10,7 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
 
 /// The 18 moderation category keys of the WildChat-1M card, in its order.
 pub const MODERATION_CATEGORIES: [&str; 18] = [
@@ -36,7 +37,7 @@ pub const MODERATION_CATEGORIES: [&str; 18] = [
 /// Detoxify's score keys in the card's order.
 pub use toxicity::DETOXIFY_KEYS;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Header {
     pub accept_language: Option<String>,
     pub user_agent: Option<String>,
@@ -45,11 +46,13 @@ pub struct Header {
 /// Detoxify scores in [`DETOXIFY_KEYS`] order; None where the model has no such label.
 pub type DetoxifyScores = [Option<f64>; 7];
 
-#[derive(Debug, Clone, PartialEq)]
+/// The record is also the analyse job's intermediate form (serde), read back by the finalise job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
     pub content: String,
     /// "user" or "assistant".
-    pub role: &'static str,
+    #[serde(with = "role_name")]
+    pub role: Role,
     pub turn_identifier: i64,
     /// Assistant turns: when the reply finished.
     pub timestamp_us: Option<i64>,
@@ -83,7 +86,7 @@ impl Turn {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
     pub conversation_hash: String,
     pub model: String,
@@ -98,6 +101,28 @@ pub struct Conversation {
     pub country: Option<String>,
     pub hashed_ip: Option<String>,
     pub header: Option<Header>,
+}
+
+/// A turn's role. The alias also keeps serde's derive from treating the field as a string
+/// borrowed from the input (which would tie the record to a `'static` input).
+pub type Role = &'static str;
+
+/// A turn's role as the static name the record keeps.
+mod role_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(role: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(role)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+        let role = String::deserialize(deserializer)?;
+        match role.as_str() {
+            "user" => Ok("user"),
+            "assistant" => Ok("assistant"),
+            other => Err(serde::de::Error::custom(format!("unknown turn role {other:?}"))),
+        }
+    }
 }
 
 fn nullable(name: &str, data_type: DataType) -> Field {
@@ -347,9 +372,12 @@ pub struct TurnFlag {
     pub turn_identifier: i64,
     pub role: String,
     pub toxic: Option<bool>,
+    pub redacted: Option<bool>,
+    pub content: String,
 }
 
-/// Reads every turn's `turn_identifier`, `role` and `toxic` from a release shard.
+/// Reads every turn's `turn_identifier`, `role`, `toxic`, `redacted` and `content` from a
+/// release shard.
 pub fn read_turn_flags(shard: bytes::Bytes) -> anyhow::Result<Vec<TurnFlag>> {
     use arrow_array::{BooleanArray, Int64Array, StringArray};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -375,7 +403,11 @@ pub fn read_turn_flags(shard: bytes::Bytes) -> anyhow::Result<Vec<TurnFlag>> {
         let identifiers = column("turn_identifier")?.as_any().downcast_ref::<Int64Array>();
         let roles = column("role")?.as_any().downcast_ref::<StringArray>();
         let toxic = column("toxic")?.as_any().downcast_ref::<BooleanArray>();
-        let (Some(identifiers), Some(roles), Some(toxic)) = (identifiers, roles, toxic) else {
+        let redacted = column("redacted")?.as_any().downcast_ref::<BooleanArray>();
+        let contents = column("content")?.as_any().downcast_ref::<StringArray>();
+        let (Some(identifiers), Some(roles), Some(toxic), Some(redacted), Some(contents)) =
+            (identifiers, roles, toxic, redacted, contents)
+        else {
             anyhow::bail!("turn fields have unexpected types");
         };
         for index in 0..turns.len() {
@@ -383,6 +415,8 @@ pub fn read_turn_flags(shard: bytes::Bytes) -> anyhow::Result<Vec<TurnFlag>> {
                 turn_identifier: identifiers.value(index),
                 role: roles.value(index).to_string(),
                 toxic: toxic.is_valid(index).then(|| toxic.value(index)),
+                redacted: redacted.is_valid(index).then(|| redacted.value(index)),
+                content: contents.value(index).to_string(),
             });
         }
     }
@@ -448,6 +482,7 @@ mod tests {
         let mut conversation = sample(2);
         conversation.turns[1].toxic = Some(true);
         conversation.turns[2].toxic = Some(false);
+        conversation.turns[1].redacted = Some(true);
         let flags = read_turn_flags(bytes::Bytes::from(write_parquet(&[conversation]).unwrap())).unwrap();
         assert_eq!(flags.len(), 4);
         assert_eq!(
@@ -455,7 +490,9 @@ mod tests {
             TurnFlag {
                 turn_identifier: 0,
                 role: "assistant".into(),
-                toxic: Some(true)
+                toxic: Some(true),
+                redacted: Some(true),
+                content: "answer 0".into(),
             }
         );
         assert_eq!(flags[2].toxic, Some(false));

@@ -184,6 +184,7 @@ fn job_kind(payload: &Result<JobPayload, serde_json::Error>) -> &'static str {
     match payload {
         Ok(JobPayload::Map(_)) => "map",
         Ok(JobPayload::Partition(_)) => "partition",
+        Ok(JobPayload::Finalise(_)) => "finalise",
         Err(_) => "invalid",
     }
 }

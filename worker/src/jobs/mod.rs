@@ -1,6 +1,7 @@
 //! Job implementations. Each reads its inputs from the store, calls pure stage code, writes
 //! its outputs to deterministic keys and its completion marker last.
 
+pub mod finalise;
 pub mod map;
 pub mod partition;
 
@@ -34,6 +35,12 @@ pub async fn run_job(
             let outcome = partition::run_partition_job(store, job, enrichment).await?;
             Ok(JobReport {
                 rows: outcome.counters.get("turns"),
+            })
+        }
+        JobPayload::Finalise(job) => {
+            let outcome = finalise::run_finalise_job(store, job, enrichment).await?;
+            Ok(JobReport {
+                rows: outcome.shard.map_or(0, |shard| shard.rows),
             })
         }
     }

@@ -1,14 +1,15 @@
-//! The partition job: gather one partition's fragments from every map job, link the rows
-//! into conversations, run the per-conversation stages and write the partition's shard.
+//! The analyse (partition) job: gather one partition's fragments from every map job, link the
+//! rows into conversations, run the per-turn stages (language, geo, toxicity, PII detection) and
+//! write the analysed conversations and the partition's PII document-frequency counts. The
+//! finalise job (`finalise.rs`) redacts and writes the shard once the run-wide counts are known.
 
 use std::io::BufRead;
 use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use shared::counters::Counters;
-use shared::jobs::{PartitionJob, PartitionOutcome, RunLayout, ShardInfo};
+use shared::jobs::{AnalyseOutcome, PartitionJob, RunLayout};
 use shared::raw::LinkRow;
 use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
@@ -18,7 +19,8 @@ use toxicity::{is_toxic, ScoreStats, ToxicityModel};
 use crate::assemble::assemble_conversation;
 use crate::enrich::Enrichment;
 use crate::link::link_rows;
-use crate::release::{write_parquet, Conversation};
+use crate::redaction::{build_policy, detect_conversations, AnalysedConversation, DocCounts};
+use crate::release::Conversation;
 
 /// Where a partition's toxicity scores are kept between runs of the same model: a rerun scores
 /// only texts it has not seen (DESIGN §6, toxicity result cache).
@@ -110,12 +112,12 @@ pub fn decode_fragment(key: &str, compressed: &[u8], rows: &mut Vec<LinkRow>) ->
     Ok(())
 }
 
-/// Runs a partition job, or returns the recorded outcome if it already completed.
+/// Runs an analyse job, or returns the recorded outcome if it already completed.
 pub async fn run_partition_job(
     store: Arc<dyn ObjectStore>,
     job: PartitionJob,
     enrichment: Arc<Enrichment>,
-) -> anyhow::Result<PartitionOutcome> {
+) -> anyhow::Result<AnalyseOutcome> {
     let layout = RunLayout::new(&job.run_id);
     let marker_key = layout.partition_marker(job.partition);
     if store.head(&marker_key).await?.is_some() {
@@ -137,8 +139,10 @@ pub async fn run_partition_job(
         Some(key) => load_toxicity_cache(store.as_ref(), key).await,
         None => ScoreCache::default(),
     };
-    let (outcome, shard_bytes, cache) = tokio::task::spawn_blocking(move || {
-        build_shard(job.partition, rows, &enrichment, &mut cache).map(|(outcome, bytes)| (outcome, bytes, cache))
+    let partition = job.partition;
+    let pii_config = job.pii.clone();
+    let (analysed, cache) = tokio::task::spawn_blocking(move || {
+        analyse_partition(partition, rows, &enrichment, &mut cache, &pii_config).map(|analysed| (analysed, cache))
     })
     .await
     .context("partition job task panicked")??;
@@ -147,36 +151,72 @@ pub async fn run_partition_job(
             tracing::warn!(key, %error, "cannot write the toxicity cache; the next run scores these texts again");
         }
     }
-    if let (Some(shard), Some(bytes)) = (&outcome.shard, shard_bytes) {
-        store
-            .put(
-                &layout.partition_shard(job.partition),
-                Bytes::from(bytes),
-                PutMode::Overwrite,
-            )
-            .await
-            .with_context(|| format!("writing shard {}", shard.key))?;
-    }
-    let outcome = PartitionOutcome {
-        shard: outcome.shard.map(|shard| ShardInfo {
-            key: layout.partition_shard(job.partition),
-            ..shard
-        }),
-        ..outcome
+    let PartitionAnalysis {
+        conversations,
+        encoded,
+        counts,
+        counters,
+        work,
+    } = analysed;
+    let analysed_key = match encoded {
+        Some(bytes) => {
+            let key = layout.partition_analysed(partition);
+            store
+                .put(&key, Bytes::from(bytes), PutMode::Overwrite)
+                .await
+                .with_context(|| format!("writing {key}"))?;
+            Some(key)
+        }
+        None => None,
+    };
+    let counts_key = match counts {
+        Some(bytes) => {
+            let key = layout.partition_pii_counts(partition);
+            store
+                .put(&key, Bytes::from(bytes), PutMode::Overwrite)
+                .await
+                .with_context(|| format!("writing {key}"))?;
+            Some(key)
+        }
+        None => None,
+    };
+    let outcome = AnalyseOutcome {
+        partition,
+        analysed: analysed_key,
+        conversations,
+        pii_counts: counts_key,
+        counters,
+        work,
     };
     match put_json(store.as_ref(), &marker_key, &outcome, PutMode::CreateIfAbsent).await {
-        Ok(_) | Err(StoreError::PreconditionFailed { .. }) => Ok(outcome),
+        Ok(_) => Ok(outcome),
+        // Another attempt finished first (a lease that expired while this one ran): its
+        // marker, not ours, is the record, and the objects we wrote were byte-identical.
+        Err(StoreError::PreconditionFailed { .. }) => Ok(get_json(store.as_ref(), &marker_key).await?),
         Err(error) => Err(error.into()),
     }
 }
 
-/// Links and assembles one partition and encodes its shard (pure, CPU only).
-pub fn build_shard(
+/// What analysing one partition produced, before it is stored.
+pub struct PartitionAnalysis {
+    pub conversations: u64,
+    /// The analysed conversations as zstd JSON lines; None when there are none.
+    pub encoded: Option<Vec<u8>>,
+    /// The encoded PII document-frequency counts; None when nothing was counted.
+    pub counts: Option<Vec<u8>>,
+    pub counters: Counters,
+    pub work: Counters,
+}
+
+/// Links, assembles and analyses one partition (pure, CPU only).
+pub fn analyse_partition(
     partition: u32,
     mut rows: Vec<LinkRow>,
     enrichment: &Enrichment,
     toxicity_cache: &mut ScoreCache,
-) -> anyhow::Result<(PartitionOutcome, Option<Vec<u8>>)> {
+    pii_config: &shared::jobs::PiiPolicyConfig,
+) -> anyhow::Result<PartitionAnalysis> {
+    let policy = build_policy(pii_config, enrichment.salt.as_ref())?;
     let linked = link_rows(&rows);
     let mut conversations: Vec<_> = linked
         .conversations
@@ -203,31 +243,51 @@ pub fn build_shard(
     );
     counters.add("chains_dropped.missing_parent", linked.dropped_chains);
     counters.add("rows_dropped.missing_parent", linked.dropped_rows);
-    if conversations.is_empty() {
-        return Ok((
-            PartitionOutcome {
-                partition,
-                shard: None,
-                counters,
-                work,
-            },
-            None,
-        ));
-    }
-    let bytes = write_parquet(&conversations).with_context(|| format!("encoding partition {partition}"))?;
-    let shard = ShardInfo {
-        key: String::new(),
-        rows: conversations.len() as u64,
-        bytes: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&bytes)),
+    let total = conversations.len() as u64;
+    let (analysed, counts) = detect_conversations(conversations, &policy, pii::detector(), &mut counters);
+    let counts = if counts.is_empty() {
+        None
+    } else {
+        Some(counts.encode().with_context(|| format!("partition {partition}"))?)
     };
-    Ok((
-        PartitionOutcome {
-            partition,
-            shard: Some(shard),
-            counters,
-            work,
-        },
-        Some(bytes),
-    ))
+    let encoded = if analysed.is_empty() {
+        None
+    } else {
+        Some(encode_analysed(&analysed).with_context(|| format!("encoding partition {partition}"))?)
+    };
+    Ok(PartitionAnalysis {
+        conversations: total,
+        encoded,
+        counts,
+        counters,
+        work,
+    })
+}
+
+/// zstd JSON lines, one analysed conversation per line.
+pub fn encode_analysed(conversations: &[AnalysedConversation]) -> anyhow::Result<Vec<u8>> {
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3)?;
+    for conversation in conversations {
+        serde_json::to_writer(&mut encoder, conversation)?;
+        std::io::Write::write_all(&mut encoder, b"\n")?;
+    }
+    Ok(encoder.finish()?)
+}
+
+pub fn decode_analysed(key: &str, compressed: &[u8]) -> anyhow::Result<Vec<AnalysedConversation>> {
+    let plain = zstd::stream::decode_all(compressed).with_context(|| format!("decompressing {key}"))?;
+    let mut conversations = Vec::new();
+    for (index, line) in plain.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {key}"))?;
+        conversations.push(
+            serde_json::from_str(&line)
+                .with_context(|| format!("{key} line {} is not an analysed conversation", index + 1))?,
+        );
+    }
+    Ok(conversations)
+}
+
+/// Counts of a partition, decoded (for the coordinator's merge).
+pub fn decode_counts(key: &str, bytes: &[u8]) -> anyhow::Result<DocCounts> {
+    DocCounts::decode(bytes).with_context(|| format!("reading pii counts {key}"))
 }

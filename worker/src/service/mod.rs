@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::jobs::{run_queue, MAP_QUEUE, PARTITION_QUEUE};
+use shared::jobs::{run_queue, FINALISE_QUEUE, MAP_QUEUE, PARTITION_QUEUE};
 use shared::queue::{Queue, QueueConfig};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -83,6 +83,7 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
         }
     } else {
         QueueSource::Fixed(vec![
+            run_queue(&settings.run, FINALISE_QUEUE),
             run_queue(&settings.run, PARTITION_QUEUE),
             run_queue(&settings.run, MAP_QUEUE),
         ])
