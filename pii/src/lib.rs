@@ -11,8 +11,8 @@
 //! rules. PERSON is a name after a self-introduction, greeting, title or sign-off cue, or a common given name
 //! followed by a capitalised surname; LOCATION and NRP are gazetteer phrases (countries, US states, large
 //! cities; nationalities, religions, political groups) plus capitalised words after `from`, `lives in` and
-//! similar English cues;
-//! DATE_TIME is a set of date and time shapes. Names in non-Latin scripts are not found.
+//! similar English cues; DATE_TIME is a set of date and time shapes. Names and places in non-Latin scripts are
+//! not found.
 //!
 //! Offsets in [`Span`] are Unicode code points, end-exclusive.
 

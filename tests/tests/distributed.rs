@@ -245,7 +245,8 @@ fn three_worker_processes_over_redis_and_s3_give_the_embedded_release() {
     // Workers report over HTTP; together they recorded every job exactly once.
     let map_jobs = scenario.map_jobs("d1");
     let partitions: usize = PARTITIONS.parse().expect("a number");
-    assert_eq!(jobs_done(&workers) as usize, map_jobs + partitions);
+    // One analyse and one finalise job per partition.
+    assert_eq!(jobs_done(&workers) as usize, map_jobs + 2 * partitions);
     let metrics = workers[0].metrics().expect("worker 0 serves /metrics");
     for name in [
         "wildchat_worker_jobs_done_total",
@@ -261,7 +262,8 @@ fn three_worker_processes_over_redis_and_s3_give_the_embedded_release() {
     // Another shell sees the committed run, from the store and the queue.
     let status = scenario.status("d1");
     assert!(status.contains("committed"), "{status}");
-    assert!(status.contains("map   queue"), "{status}");
+    assert!(status.contains("map      queue"), "{status}");
+    assert!(status.contains("finalise queue"), "{status}");
 
     // SIGTERM: each worker finishes and exits 0.
     for worker in &mut workers {
@@ -408,7 +410,8 @@ fn a_killed_coordinator_resumes_the_run_without_redoing_finished_jobs() {
     );
     // Every job was recorded exactly once across both coordinators.
     let partitions: usize = PARTITIONS.parse().expect("a number");
-    assert_eq!(jobs_done(&workers) as usize, map_jobs + partitions);
+    // One analyse and one finalise job per partition.
+    assert_eq!(jobs_done(&workers) as usize, map_jobs + 2 * partitions);
     scenario.check_release("resumed", "embedded-resumed");
 }
 

@@ -306,6 +306,24 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
         .find(|line| line.contains("planted toxic turns are flagged toxic"))
         .unwrap_or_else(|| panic!("the demo reports planted toxic turns:\n{logs}"));
     assert!(reported.starts_with("demo: "), "{reported}");
+    // Planted real email addresses are redacted (a few sit in turns of languages the reference
+    // policy does not analyse); planted placeholder addresses are all kept.
+    let emails = logs
+        .lines()
+        .find(|line| line.starts_with("demo: planted EMAIL_ADDRESS: "))
+        .unwrap_or_else(|| panic!("the demo reports planted emails:\n{logs}"));
+    let numbers: Vec<u64> = emails
+        .split(|character: char| !character.is_ascii_digit())
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    let (redacted, real) = (numbers[0], numbers[1]);
+    assert!(real > 10 && redacted * 10 >= real * 8, "{emails}");
+    let (kept, placeholders) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
+    assert_eq!(kept, placeholders, "{emails}");
+    assert!(
+        row_count_with(&dump, "<PRESIDIO_ANONYMIZED_EMAIL_ADDRESS>") > 0,
+        "redacted turns carry the replacement text"
+    );
     let ips = raw_client_ips(&store);
     assert!(ips.len() > 100, "the input has many addresses");
     let texts = [
@@ -332,6 +350,14 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
             .collect();
         assert!(leaked.is_empty(), "raw ips appear in the {name}: {leaked:?}");
     }
+}
+
+fn row_count_with(dump: &std::path::Path, needle: &str) -> usize {
+    std::fs::read_to_string(dump)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(needle))
+        .count()
 }
 
 #[test]
