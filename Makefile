@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint bench bench-language bench-distributed quality-pii bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
+.PHONY: demo test setup lint bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -63,7 +63,26 @@ bench-distributed: setup
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench -p e2e-tests --bench distributed -- --conversations 20000 --workers 1,2
 
-# PII detection scored on the development sample (docs/quality/pii.md); work in progress (issue C).
+# PII detection scored on the development sample (docs/quality/pii.md).
 quality-pii:
 	$(CARGO) run --release -p pii -- quality --file ../shared/data/pii/generated_small.json > docs/quality/pii.md
 	cat docs/quality/pii.md
+
+# The distinct turn texts of 20,000 generated conversations (about 146 MB), for the PII benchmarks.
+target/bench-pii/texts.jsonl:
+	rm -rf target/bench-pii/store
+	$(CARGO) run --release -p coordinator -- generate --conversations 20000 --seed 7 --store target/bench-pii/store
+	python3 bench/turn_texts.py target/bench-pii/store/raw > target/bench-pii/texts.jsonl
+
+# PII detection on one core: 50 MB of mixed chat text, then one 1 MB and one 10 MB text (linearity).
+bench-pii: target/bench-pii/texts.jsonl
+	$(CARGO) build --release -p pii
+	target/release/pii bench --texts target/bench-pii/texts.jsonl --limit-bytes 50000000 --rounds 3
+	target/release/pii bench --texts target/bench-pii/texts.jsonl --single-text-mb 1 --rounds 3
+	target/release/pii bench --texts target/bench-pii/texts.jsonl --single-text-mb 10 --rounds 3
+
+# Presidio (spaCy, slim, regex-only) against `pii bench` on the same texts, one core each, plus
+# phone/card recall of both; writes docs/bench/pii_presidio.{md,json} (needs PyPI for the venv).
+bench-pii-presidio: target/bench-pii/texts.jsonl
+	$(CARGO) build --release -p pii
+	bench/pii_presidio.sh target/bench-pii/texts.jsonl

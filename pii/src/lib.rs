@@ -890,6 +890,7 @@ fn resolve(spans: &mut Vec<Span>) {
         b.score
             .total_cmp(&a.score)
             .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(checksum_rank(a.entity).cmp(&checksum_rank(b.entity)))
             .then(a.start.cmp(&b.start))
     });
     let mut kept: BTreeMap<usize, Span> = BTreeMap::new();
@@ -904,6 +905,15 @@ fn resolve(spans: &mut Vec<Span>) {
         }
     }
     *spans = kept.into_values().collect();
+}
+
+/// On equal score and length, a type whose checksum held beats one that only has a shape
+/// (`6759 9688 7195` is a Luhn-valid Maestro card before it is a phone-shaped number).
+fn checksum_rank(entity: EntityType) -> u8 {
+    match entity {
+        E::CREDIT_CARD | E::IBAN_CODE | E::CRYPTO | E::MEDICAL_LICENSE | E::IT_FISCAL_CODE => 0,
+        _ => 1,
+    }
 }
 
 /// Whether the match touches another number (`12 4532...`, `4532...-7`), which makes it part of something longer.

@@ -481,24 +481,33 @@ fn overlaps_any(ranges: &[Replaced], start: usize, end: usize) -> bool {
 /// Code-point indexing into a text: byte offset of every code point, or identity for ASCII text.
 struct CodePoints<'a> {
     text: &'a str,
-    /// `byte_offsets[i]` is where code point `i` starts; one extra entry holds `text.len()`. `None` for ASCII.
-    byte_offsets: Option<Vec<usize>>,
+    /// For non-ASCII text: the byte offset of every `CHECKPOINT`-th code point (a 10 MB turn needs a few hundred
+    /// kB of them, not an entry per character), and the number of code points. `None` for ASCII.
+    checkpoints: Option<(Vec<usize>, usize)>,
 }
+
+/// Code points between two stored byte offsets.
+const CHECKPOINT: usize = 64;
 
 impl<'a> CodePoints<'a> {
     fn new(text: &'a str) -> Self {
-        let byte_offsets = (!text.is_ascii()).then(|| {
-            text.char_indices()
-                .map(|(byte, _)| byte)
-                .chain(std::iter::once(text.len()))
-                .collect()
+        let checkpoints = (!text.is_ascii()).then(|| {
+            let mut offsets = Vec::with_capacity(text.len() / CHECKPOINT + 1);
+            let mut count = 0usize;
+            for (byte, _) in text.char_indices() {
+                if count % CHECKPOINT == 0 {
+                    offsets.push(byte);
+                }
+                count += 1;
+            }
+            (offsets, count)
         });
-        CodePoints { text, byte_offsets }
+        CodePoints { text, checkpoints }
     }
 
     fn len(&self) -> usize {
-        match &self.byte_offsets {
-            Some(offsets) => offsets.len() - 1,
+        match &self.checkpoints {
+            Some((_, count)) => *count,
             None => self.text.len(),
         }
     }
@@ -509,8 +518,17 @@ impl<'a> CodePoints<'a> {
 
     /// Byte offset of code point `index`, clamped to the end of the text.
     fn byte(&self, index: usize) -> usize {
-        match &self.byte_offsets {
-            Some(offsets) => offsets.get(index).copied().unwrap_or(self.text.len()),
+        match &self.checkpoints {
+            Some((offsets, count)) => {
+                if index >= *count {
+                    return self.text.len();
+                }
+                let from = offsets[index / CHECKPOINT];
+                self.text[from..]
+                    .char_indices()
+                    .nth(index % CHECKPOINT)
+                    .map_or(self.text.len(), |(byte, _)| from + byte)
+            }
             None => index.min(self.text.len()),
         }
     }

@@ -58,6 +58,13 @@ fn credit_card() {
     none("my card 4532276644577021 expires", E::CREDIT_CARD);
     // Luhn-valid but no known issuer prefix
     none("ref 0000000000000000", E::CREDIT_CARD);
+    // 12- and 13-digit Maestro, grouped 4-4-4 and 4-4-5, and Mir: cards, not phone numbers
+    one("card 6759 9688 7195 please", E::CREDIT_CARD, "6759 9688 7195");
+    one("pay with 501839325245 today", E::CREDIT_CARD, "501839325245");
+    one("maestro 6304-0979-70487.", E::CREDIT_CARD, "6304-0979-70487");
+    one("mir 2200 1234 5678 9019", E::CREDIT_CARD, "2200 1234 5678 9019");
+    none("call 6759 9688 7195 please", E::PHONE_NUMBER);
+    none("mir 2200 1234 5678 9010", E::CREDIT_CARD);
 }
 
 #[test]
