@@ -4,4 +4,5 @@ pub mod commit;
 pub mod generate;
 pub mod pipeline;
 pub mod plan;
+pub mod release_cli;
 pub mod summary;

@@ -1,4 +1,4 @@
-//! The coordinator command line (DESIGN §9): demo, generate, run and status.
+//! The coordinator command line (DESIGN §9): demo, generate, run, status and release.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,16 @@ enum Command {
     Run(RunArgs),
     /// Show all runs, or one run's progress, from the store.
     Status(StatusArgs),
+    /// Release management: list, show, verify, promote, rollback, diff, amend, export.
+    Release(ReleaseArgs),
+}
+
+#[derive(Args)]
+struct ReleaseArgs {
+    #[arg(long, env = "WILDCHAT__STORE", global = true, default_value = "demo-store")]
+    store: String,
+    #[command(subcommand)]
+    command: coordinator::release_cli::ReleaseCommand,
 }
 
 #[derive(Args)]
@@ -80,6 +90,10 @@ struct EnrichArgs {
     /// Where toxicity inference runs: cpu, cuda or cuda:N (CUDA never falls back to CPU).
     #[arg(long, env = "WILDCHAT__TOXICITY_DEVICE", default_value = "cpu")]
     toxicity_device: toxicity::Device,
+    /// Optional PII token-classification model config (TOML, see pii/README.md) whose spans
+    /// join the rule recognizers'; it runs on the toxicity device.
+    #[arg(long, env = "WILDCHAT__PII_NER_CONFIG")]
+    pii_ner_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -131,6 +145,17 @@ struct Tuning {
     /// derived from the IP salt).
     #[arg(long, env = "WILDCHAT__PII_OPERATOR", default_value = "replace")]
     pii_operator: String,
+    /// An exclusion list as NAME=FILE (or FILE, named by its stem): one conversation_hash or
+    /// turn_identifier per line; listed conversations are left out of every variant and counted
+    /// as `excluded.NAME`. Repeat for several lists (benchmark reservations, takedowns).
+    #[arg(long = "exclude", env = "WILDCHAT__EXCLUDE", value_delimiter = ',')]
+    exclude: Vec<String>,
+    /// The dataset card's license (a Hugging Face license id).
+    #[arg(long, env = "WILDCHAT__LICENSE", default_value = "odc-by")]
+    license: String,
+    /// The dataset card's title.
+    #[arg(long, env = "WILDCHAT__PRETTY_NAME", default_value = "WildChat-style conversations")]
+    pretty_name: String,
     /// A lease not refreshed for this long is reclaimed (embedded workers; `worker run`
     /// processes take their own setting).
     #[arg(long, env = "WILDCHAT__LEASE_TIMEOUT_MS", default_value_t = 120_000)]
@@ -244,7 +269,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 SaltPolicy::NotNeeded
             };
             let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
-                .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device);
+                .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device)
+                .with_pii_ner(args.enrich.pii_ner_config.clone());
             let (enrichment, geoip) = load_enrichment(&settings, salt_policy, embedded_workers > 0)?;
             if !in_process {
                 eprintln!(
@@ -265,6 +291,10 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             .await?;
             println!("{release_path}");
             Ok(())
+        }
+        Command::Release(args) => {
+            let store = open_store(&args.store).await.map_err(anyhow::Error::msg)?;
+            coordinator::release_cli::run_release_command(store.as_ref(), args.command).await
         }
         Command::Status(args) => {
             let store = open_store(&args.store).await.map_err(anyhow::Error::msg)?;
@@ -360,6 +390,7 @@ async fn run_and_report(
     };
     // A bad policy fails here, before any job runs, not in every worker.
     worker::redaction::limits_policy(&pii)?;
+    let exclusions = store_exclusion_lists(store.as_ref(), run_id, &tuning.exclude).await?;
     let options = RunOptions {
         run_id: run_id.to_string(),
         version: version.to_string(),
@@ -370,6 +401,9 @@ async fn run_and_report(
             max_line_bytes: tuning.max_line_bytes,
             geoip_databases,
             pii,
+            exclusions,
+            license: tuning.license.clone(),
+            pretty_name: tuning.pretty_name.clone(),
             ..PlanConfig::default()
         },
         embedded_workers,
@@ -384,6 +418,43 @@ async fn run_and_report(
     print!("{}", render_summary(&report, &samples));
     let release_dir = format!("{}/releases/{}", store.describe().trim_end_matches('/'), version);
     Ok(release_dir)
+}
+
+/// Reads each `NAME=FILE` exclusion list, checks it, and copies it into the run's keys.
+async fn store_exclusion_lists(
+    store: &dyn ObjectStore,
+    run_id: &str,
+    specs: &[String],
+) -> anyhow::Result<Vec<shared::jobs::ExclusionRef>> {
+    let layout = shared::jobs::RunLayout::new(run_id);
+    let mut lists = Vec::new();
+    for spec in specs.iter().filter(|spec| !spec.trim().is_empty()) {
+        let (name, path) = match spec.split_once('=') {
+            Some((name, path)) => (name.trim().to_string(), PathBuf::from(path.trim())),
+            None => {
+                let path = PathBuf::from(spec.trim());
+                let stem = path
+                    .file_stem()
+                    .and_then(|stem| stem.to_str())
+                    .unwrap_or("excluded")
+                    .to_string();
+                (stem, path)
+            }
+        };
+        shared::jobs::validate_name("exclusion list name", &name).map_err(anyhow::Error::msg)?;
+        if lists.iter().any(|list: &shared::jobs::ExclusionRef| list.name == name) {
+            bail!("two exclusion lists are named {name}: give them distinct names with NAME=FILE");
+        }
+        let text = std::fs::read(&path).with_context(|| format!("reading the exclusion list {}", path.display()))?;
+        release::exclusions::ExclusionList::parse(&path.display().to_string(), &text)?;
+        let key = layout.exclusion_list(&name);
+        store
+            .put(&key, text.into(), shared::store::PutMode::Overwrite)
+            .await
+            .with_context(|| format!("copying the exclusion list {} to {key}", path.display()))?;
+        lists.push(shared::jobs::ExclusionRef { name, key });
+    }
+    Ok(lists)
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
@@ -415,7 +486,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     generate_into(store.clone(), args.conversations, args.seed, None).await?;
     let version = format!("demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
     let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
-        .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device);
+        .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device)
+        .with_pii_ner(args.enrich.pii_ner_config.clone());
     let (enrichment, geoip) = load_enrichment(&settings, SaltPolicy::RandomIfMissing, true)?;
     let queue = open_queue("memory", queue_config(&args.tuning))
         .await

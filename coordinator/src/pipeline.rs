@@ -246,6 +246,7 @@ async fn run_phases(
                 analysed: outcome.analysed.clone(),
                 frequent: frequent_key.clone(),
                 pii: plan.config.pii.clone(),
+                exclusions: plan.config.exclusions.clone(),
             }),
         })
         .collect();
@@ -255,7 +256,7 @@ async fn run_phases(
             finalise_queue,
             finalise_jobs,
             "conversations",
-            |outcome: &FinaliseOutcome| outcome.shard.as_ref().map_or(0, |shard| shard.rows),
+            |outcome: &FinaliseOutcome| outcome.shards.get("full").map_or(0, |shard| shard.rows),
         )
         .await?;
     for outcome in &finalised.outcomes {

@@ -23,6 +23,22 @@ pub struct PlanConfig {
     /// The PII redaction policy (DESIGN §6): the reference policy unless configured otherwise.
     #[serde(default)]
     pub pii: shared::jobs::PiiPolicyConfig,
+    /// Exclusion lists (benchmark reservations, takedowns) copied into the run's keys.
+    #[serde(default)]
+    pub exclusions: Vec<shared::jobs::ExclusionRef>,
+    /// The dataset card's license field and title.
+    #[serde(default = "default_license")]
+    pub license: String,
+    #[serde(default = "default_pretty_name")]
+    pub pretty_name: String,
+}
+
+fn default_license() -> String {
+    "odc-by".to_string()
+}
+
+fn default_pretty_name() -> String {
+    "WildChat-style conversations".to_string()
 }
 
 impl Default for PlanConfig {
@@ -35,6 +51,9 @@ impl Default for PlanConfig {
             max_line_bytes: 32 << 20,
             geoip_databases: Vec::new(),
             pii: shared::jobs::PiiPolicyConfig::default(),
+            exclusions: Vec::new(),
+            license: default_license(),
+            pretty_name: default_pretty_name(),
         }
     }
 }
@@ -65,8 +84,13 @@ pub fn auto_partitions(inputs: &[ObjectMeta]) -> u32 {
     weighted.div_ceil(TARGET_BYTES).clamp(8, 4096) as u32
 }
 
+/// Program, version and the git commit it was built from (`unknown` outside a checkout).
 pub fn code_version() -> String {
-    format!("wildchat-pipeline {}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "wildchat-pipeline {} (git {})",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("WILDCHAT_GIT_COMMIT").unwrap_or("unknown")
+    )
 }
 
 /// Splits the input snapshot into map jobs.

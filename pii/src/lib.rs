@@ -19,6 +19,8 @@
 pub mod checks;
 mod gazetteer;
 mod names;
+#[cfg(feature = "ner")]
+pub mod ner;
 mod patterns;
 pub mod policy;
 pub mod secrets;

@@ -24,8 +24,9 @@
 //!   token in the order of the `labels` list of the config;
 //! - at least `max_length` positions, and an embedding row for every id of the tokenizer.
 //!
-//! Load checks each of these by running the model once, so a tokenizer or label list that does
-//! not belong to the model fails at start-up with a message that says which.
+//! Load checks these by running the model on the tokenizer's highest id and on a full window, so
+//! a tokenizer, label list or `max_length` that does not fit the model fails at start-up with a
+//! message that says which.
 //!
 //! # The config
 //!
@@ -473,10 +474,7 @@ impl NerModel {
 
     /// The model's spans in `text`: sorted, non-overlapping, code-point offsets.
     pub fn detect(&self, text: &str) -> anyhow::Result<Vec<Span>> {
-        Ok(self
-            .detect_batch(&[text])?
-            .pop()
-            .unwrap_or_default())
+        Ok(self.detect_batch(&[text])?.pop().unwrap_or_default())
     }
 
     /// [`NerModel::detect`] for several texts at once: their windows share model runs.
@@ -719,7 +717,10 @@ fn decode(
         }
         mean.iter_mut().for_each(|value| *value = 0.0);
         for token in first..=last {
-            for (value, probability) in mean.iter_mut().zip(&probabilities[token * labels..(token + 1) * labels]) {
+            for (value, probability) in mean
+                .iter_mut()
+                .zip(&probabilities[token * labels..(token + 1) * labels])
+            {
                 *value += probability;
             }
         }

@@ -495,7 +495,7 @@ impl<'a> CodePoints<'a> {
             let mut offsets = Vec::with_capacity(text.len() / CHECKPOINT + 1);
             let mut count = 0usize;
             for (byte, _) in text.char_indices() {
-                if count % CHECKPOINT == 0 {
+                if count.is_multiple_of(CHECKPOINT) {
                     offsets.push(byte);
                 }
                 count += 1;

@@ -112,6 +112,16 @@ pub struct FinaliseJob {
     pub frequent: String,
     #[serde(default)]
     pub pii: PiiPolicyConfig,
+    /// Exclusion lists (benchmark reservations, takedowns) copied into the run, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusions: Vec<ExclusionRef>,
+}
+
+/// An exclusion list the run applies: `name` is its reason in the counters (`excluded.<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExclusionRef {
+    pub name: String,
+    pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,13 +130,17 @@ pub struct ShardInfo {
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
+    /// The shard's statistics partial (JSON), beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_key: Option<String>,
 }
 
 /// The completion marker of a finalise job, written last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinaliseOutcome {
     pub partition: u32,
-    pub shard: Option<ShardInfo>,
+    /// The partition's shard of each release variant (`full`, `nontoxic`) that has rows.
+    pub shards: std::collections::BTreeMap<String, ShardInfo>,
     /// What the data holds (conversations, turns, toxic turns...): equal for every run of the
     /// same input, however often a job was retried.
     pub counters: Counters,
@@ -213,8 +227,18 @@ impl RunLayout {
         format!("runs/{}/shards/p{partition:05}.json", self.run_id)
     }
 
-    pub fn partition_shard(&self, partition: u32) -> String {
-        format!("runs/{}/shards/p{partition:05}.parquet", self.run_id)
+    /// The partition's shard of one release variant.
+    pub fn partition_shard(&self, partition: u32, variant: &str) -> String {
+        format!("runs/{}/shards/p{partition:05}.{variant}.parquet", self.run_id)
+    }
+
+    pub fn partition_shard_stats(&self, partition: u32, variant: &str) -> String {
+        format!("runs/{}/shards/p{partition:05}.{variant}.stats.json", self.run_id)
+    }
+
+    /// An exclusion list as copied into the run.
+    pub fn exclusion_list(&self, name: &str) -> String {
+        format!("runs/{}/exclusions/{name}.txt", self.run_id)
     }
 }
 

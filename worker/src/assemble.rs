@@ -110,6 +110,7 @@ mod tests {
             geo: Some(GeoResolver::open(&[spec]).unwrap()),
             language: None,
             toxicity: None,
+            pii_ner: None,
         };
         // The second address moves the user out of the database; the first one wins 2 to 1.
         let mut rows = vec![

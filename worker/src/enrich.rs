@@ -19,6 +19,9 @@ pub struct Enrichment {
     pub language: Option<Arc<LanguageDetector>>,
     /// None leaves `detoxify_moderation` and `toxic` null.
     pub toxicity: Option<Arc<dyn ToxicityModel>>,
+    /// An optional token-classification model whose PERSON/LOCATION/NRP spans join the rule
+    /// recognizers' in PII detection; None detects by rules only.
+    pub pii_ner: Option<Arc<pii::ner::NerModel>>,
 }
 
 impl std::fmt::Debug for Enrichment {
@@ -29,6 +32,7 @@ impl std::fmt::Debug for Enrichment {
             .field("geo", &self.geo.as_ref().map(GeoResolver::describe))
             .field("language", &self.language.is_some())
             .field("toxicity", &self.toxicity.as_ref().map(|model| model.describe()))
+            .field("pii_ner", &self.pii_ner.as_ref().map(|model| model.describe()))
             .finish()
     }
 }

@@ -115,6 +115,9 @@ struct RunArgs {
     /// cpu, cuda or cuda:N [toxicity_device].
     #[arg(long)]
     toxicity_device: Option<String>,
+    /// PII token-classification model config (TOML); default: rule recognizers only [pii_ner_config].
+    #[arg(long)]
+    pii_ner_config: Option<PathBuf>,
     /// Lease timeout in milliseconds [lease_timeout_ms].
     #[arg(long)]
     lease_timeout_ms: Option<u64>,
@@ -145,6 +148,10 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         args.toxicity_config.map(|path| path.display().to_string()),
     );
     flags.set("toxicity_device", args.toxicity_device);
+    flags.set(
+        "pii_ner_config",
+        args.pii_ner_config.map(|path| path.display().to_string()),
+    );
     flags.set("lease_timeout_ms", args.lease_timeout_ms);
     flags.set("heartbeat_ms", args.heartbeat_ms);
     flags.set("max_attempts", args.max_attempts);

@@ -289,18 +289,39 @@ pub fn detect_conversations(
     conversations: Vec<Conversation>,
     policy: &Policy,
     detector: &Detector,
+    ner: Option<&pii::ner::NerModel>,
     counters: &mut Counters,
-) -> (Vec<AnalysedConversation>, DocCounts) {
+) -> anyhow::Result<(Vec<AnalysedConversation>, DocCounts)> {
+    // The model's spans for every analysed turn, batched (it parallelises inside).
+    let mut model_spans: HashMap<(usize, usize), Vec<Span>> = HashMap::new();
+    if let Some(model) = ner {
+        let mut places = Vec::new();
+        let mut texts = Vec::new();
+        for (conversation_index, conversation) in conversations.iter().enumerate() {
+            for (turn_index, turn) in conversation.turns.iter().enumerate() {
+                if !turn.content.is_empty() && analysed(policy, turn.language.as_deref()) {
+                    places.push((conversation_index, turn_index));
+                    texts.push(turn.content.as_str());
+                }
+            }
+        }
+        let found = model.detect_batch(&texts).context("running the pii ner model")?;
+        model_spans = places.into_iter().zip(found).collect();
+    }
     let detected: Vec<(AnalysedConversation, HashSet<DocKey>)> = conversations
         .into_par_iter()
-        .map(|conversation| {
+        .enumerate()
+        .map(|(conversation_index, conversation)| {
             let mut spans = Vec::new();
             let mut keys = HashSet::new();
             for (index, turn) in conversation.turns.iter().enumerate() {
                 if turn.content.is_empty() || !analysed(policy, turn.language.as_deref()) {
                     continue;
                 }
-                let found = detector.detect(&turn.content);
+                let mut found = detector.detect(&turn.content);
+                if let Some(model) = model_spans.get(&(conversation_index, index)) {
+                    found = pii::ner::merge_spans(found, model.clone());
+                }
                 if found.is_empty() {
                     continue;
                 }
@@ -326,7 +347,7 @@ pub fn detect_conversations(
         counts.add_conversation(&keys);
         analysed_conversations.push(conversation);
     }
-    (analysed_conversations, counts)
+    Ok((analysed_conversations, counts))
 }
 
 /// Redacts every turn by policy (secrets in every turn, entities in the analysed ones), sets the
@@ -480,8 +501,10 @@ mod tests {
             vec![conversation(&[text, "Sure."]), conversation(&["no pii here", "ok"])],
             &policy,
             pii::detector(),
+            None,
             &mut counters,
-        );
+        )
+        .unwrap();
         assert_eq!(counts.len(), 1);
         assert_eq!(counters.get("pii_detected.EMAIL_ADDRESS"), 1);
 

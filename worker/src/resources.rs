@@ -29,6 +29,9 @@ pub struct EnrichmentSettings {
     pub toxicity_config: Option<PathBuf>,
     /// Where toxicity inference runs.
     pub toxicity_device: Device,
+    /// Optional PII token-classification model config (TOML, see pii/README.md); it runs on
+    /// `toxicity_device`.
+    pub pii_ner_config: Option<PathBuf>,
 }
 
 impl EnrichmentSettings {
@@ -45,6 +48,11 @@ impl EnrichmentSettings {
     pub fn with_toxicity(mut self, config: Option<PathBuf>, device: Device) -> EnrichmentSettings {
         self.toxicity_config = config;
         self.toxicity_device = device;
+        self
+    }
+
+    pub fn with_pii_ner(mut self, config: Option<PathBuf>) -> EnrichmentSettings {
+        self.pii_ner_config = config;
         self
     }
 }
@@ -160,12 +168,24 @@ pub fn load_enrichment(
     } else {
         None
     };
+    let pii_ner = match (&settings.pii_ner_config, with_models) {
+        (Some(path), true) => {
+            let config = pii::ner::NerConfig::from_toml_file(path)
+                .with_context(|| format!("reading the pii ner config {}", path.display()))?;
+            let model = pii::ner::NerModel::load(&config, settings.toxicity_device)
+                .with_context(|| format!("loading the pii ner model of {}", path.display()))?;
+            tracing::info!(model = %model.describe(), "pii ner model loaded");
+            Some(Arc::new(model))
+        }
+        _ => None,
+    };
     Ok((
         Enrichment {
             salt,
             geo,
             language,
             toxicity,
+            pii_ner,
         },
         described,
     ))

@@ -1,10 +1,11 @@
 //! `pii quality`: score the detector on a presidio-research style JSON file.
-//! `pii detect`: JSON lines `{"text": ...}` on stdin to the same objects plus `"spans"` on stdout.
+//! `pii detect`: JSON lines `{"text": ...}` on stdin to the same objects plus `"spans"` on stdout; with
+//! `--ner-config` (feature `ner`) a token-classification model's spans merge with the rule spans.
 //! `pii bench`: single-thread `detect` throughput over a JSON-lines corpus, or over one large text built from it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -33,7 +34,15 @@ enum Cmd {
         bench_secs: f64,
     },
     /// Reads `{"text": ...}` JSON lines from stdin and writes them back with `"spans"`.
-    Detect,
+    Detect {
+        /// Also run the token-classification (NER) model this TOML config describes and merge its spans
+        /// with the rule spans (needs a binary built with `--features ner`; see pii/README.md).
+        #[arg(long)]
+        ner_config: Option<PathBuf>,
+        /// Where the NER model runs: cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu", requires = "ner_config")]
+        device: String,
+    },
     /// Times the PII stage on one thread over `{"text": ...}` JSON lines (loading excluded): detection with every
     /// recognizer, the secrets scan and the reference policy's redaction (every string counted as rare).
     Bench {
@@ -266,32 +275,76 @@ fn quality(file: &PathBuf, types: &[String], bench_secs: f64) -> Result<()> {
     Ok(())
 }
 
-fn detect_lines() -> Result<()> {
+/// Adds a model's spans to the rule spans of a batch of texts (one list per text, in order).
+type AddModelSpans = Box<dyn Fn(&[&str], Vec<Vec<Span>>) -> Result<Vec<Vec<Span>>>>;
+
+/// Lines per model call: the windows of several texts share model runs.
+const DETECT_BATCH_LINES: usize = 64;
+
+#[cfg(feature = "ner")]
+fn load_ner(config: &Path, device: &str) -> Result<AddModelSpans> {
+    let device: toxicity::Device = device
+        .parse()
+        .map_err(|error: String| anyhow::anyhow!("--device: {error}"))?;
+    let config = pii::ner::NerConfig::from_toml_file(config)?;
+    let model = pii::ner::NerModel::load(&config, device)?;
+    eprintln!("pii detect: {}", model.describe());
+    Ok(Box::new(move |texts, rules| {
+        let found = model.detect_batch(texts)?;
+        Ok(rules
+            .into_iter()
+            .zip(found)
+            .map(|(rules, found)| pii::ner::merge_spans(rules, found))
+            .collect())
+    }))
+}
+
+#[cfg(not(feature = "ner"))]
+fn load_ner(_config: &Path, _device: &str) -> Result<AddModelSpans> {
+    bail!("--ner-config needs a pii binary built with the ner feature: cargo build --release -p pii --features ner")
+}
+
+fn detect_lines(model: Option<AddModelSpans>) -> Result<()> {
     let det = Detector::new();
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (n, line) in stdin.lock().lines().enumerate() {
+    // Rule-only detection streams line by line.
+    let batch_lines = if model.is_some() { DETECT_BATCH_LINES } else { 1 };
+    let mut batch: Vec<serde_json::Value> = Vec::with_capacity(batch_lines);
+    let mut lines = stdin.lock().lines().enumerate().peekable();
+    while let Some((n, line)) = lines.next() {
         let line = line?;
-        if line.trim().is_empty() {
+        if !line.trim().is_empty() {
+            let v: serde_json::Value =
+                serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", n + 1))?;
+            let Some(obj) = v.as_object() else {
+                bail!("line {}: not a JSON object", n + 1)
+            };
+            if !obj.get("text").is_some_and(serde_json::Value::is_string) {
+                bail!("line {}: no string field \"text\"", n + 1)
+            }
+            batch.push(v);
+        }
+        if batch.len() < batch_lines && lines.peek().is_some() {
             continue;
         }
-        let mut v: serde_json::Value =
-            serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", n + 1))?;
-        let Some(obj) = v.as_object_mut() else {
-            bail!("line {}: not a JSON object", n + 1)
-        };
-        let Some(text) = obj.get("text").and_then(|t| t.as_str()) else {
-            bail!("line {}: no string field \"text\"", n + 1)
-        };
-        let spans: Vec<serde_json::Value> = det
-            .detect(text)
-            .into_iter()
-            .map(|s| serde_json::json!({"type": s.entity.as_str(), "start": s.start, "end": s.end, "score": s.score}))
-            .collect();
-        obj.insert("spans".into(), serde_json::Value::Array(spans));
-        serde_json::to_writer(&mut out, &v)?;
-        out.write_all(b"\n")?;
+        let texts: Vec<&str> = batch.iter().map(|v| v["text"].as_str().unwrap_or_default()).collect();
+        let mut found: Vec<Vec<Span>> = texts.iter().map(|text| det.detect(text)).collect();
+        if let Some(model) = &model {
+            found = model(&texts, found).with_context(|| format!("the ner model, lines up to {}", n + 1))?;
+        }
+        for (mut v, spans) in batch.drain(..).zip(found) {
+            let spans: Vec<serde_json::Value> = spans
+                .into_iter()
+                .map(|s| serde_json::json!({"type": s.entity.as_str(), "start": s.start, "end": s.end, "score": s.score}))
+                .collect();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("spans".into(), serde_json::Value::Array(spans));
+            }
+            serde_json::to_writer(&mut out, &v)?;
+            out.write_all(b"\n")?;
+        }
     }
     out.flush()?;
     Ok(())
@@ -399,7 +452,10 @@ fn main() -> Result<()> {
             types,
             bench_secs,
         } => quality(&file, &types, bench_secs),
-        Cmd::Detect => detect_lines(),
+        Cmd::Detect { ner_config, device } => {
+            let model = ner_config.map(|config| load_ner(&config, &device)).transpose()?;
+            detect_lines(model)
+        }
         Cmd::Bench {
             texts,
             limit_bytes,

@@ -1,7 +1,9 @@
 //! The finalise job: once the coordinator has merged the run's PII counts, redact one
-//! partition's analysed conversations by policy, compute their conversation hashes and write the
-//! partition's shard (DESIGN §6, order of work).
+//! partition's analysed conversations by policy, compute their conversation hashes, apply the
+//! release filters and write the partition's shard of each variant with its statistics partial
+//! (DESIGN §6, order of work and release filters).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -14,7 +16,8 @@ use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
 use crate::enrich::Enrichment;
 use crate::jobs::partition::decode_analysed;
 use crate::redaction::{build_policy, finalise_conversations, FrequentSet};
-use crate::release::write_parquet;
+use crate::release::{write_parquet, Conversation};
+use release::exclusions::ExclusionList;
 
 /// Runs a finalise job, or returns the recorded outcome if it already completed.
 pub async fn run_finalise_job(
@@ -31,7 +34,7 @@ pub async fn run_finalise_job(
     let Some(analysed_key) = job.analysed.clone() else {
         let outcome = FinaliseOutcome {
             partition,
-            shard: None,
+            shards: BTreeMap::new(),
             counters: Counters::default(),
             work: Counters::default(),
         };
@@ -45,9 +48,17 @@ pub async fn run_finalise_job(
         .get(&job.frequent)
         .await
         .with_context(|| format!("reading {}", job.frequent))?;
+    let mut exclusions = Vec::new();
+    for list in &job.exclusions {
+        let bytes = store
+            .get(&list.key)
+            .await
+            .with_context(|| format!("reading the exclusion list {}", list.key))?;
+        exclusions.push((list.name.clone(), ExclusionList::parse(&list.key, &bytes)?));
+    }
     let frequent_key = job.frequent.clone();
     let pii_config = job.pii.clone();
-    let (shard_bytes, rows, counters) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (variants, counters) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let policy = build_policy(&pii_config, enrichment.salt.as_ref())?;
         let frequent =
             FrequentSet::decode(&frequent_bytes).with_context(|| format!("reading the frequent set {frequent_key}"))?;
@@ -56,29 +67,82 @@ pub async fn run_finalise_job(
         let conversations =
             finalise_conversations(analysed, &policy, &frequent, pii::secrets::scanner(), &mut counters)
                 .with_context(|| format!("redacting partition {partition}"))?;
-        let bytes = write_parquet(&conversations).with_context(|| format!("encoding partition {partition}"))?;
-        Ok((bytes, conversations.len() as u64, counters))
+        let full = apply_release_filters(conversations, &exclusions, &mut counters);
+        counters.add("released_conversations.full", full.len() as u64);
+        let nontoxic: Vec<Conversation> = full
+            .iter()
+            .filter(|conversation| conversation.toxic != Some(true))
+            .cloned()
+            .collect();
+        counters.add("released_conversations.nontoxic", nontoxic.len() as u64);
+        let mut variants = Vec::new();
+        for (variant, conversations) in [("full", full), ("nontoxic", nontoxic)] {
+            if conversations.is_empty() {
+                continue;
+            }
+            let bytes = write_parquet(&conversations)
+                .with_context(|| format!("encoding the {variant} shard of partition {partition}"))?;
+            let stats = release::stats::shard_stats(&bytes)
+                .with_context(|| format!("statistics of the {variant} shard of partition {partition}"))?;
+            let stats = serde_json::to_vec(&stats).context("encoding shard statistics")?;
+            variants.push((variant, conversations.len() as u64, bytes, stats));
+        }
+        Ok((variants, counters))
     })
     .await
     .context("finalise job task panicked")??;
-    let shard_key = layout.partition_shard(partition);
-    let shard = ShardInfo {
-        key: shard_key.clone(),
-        rows,
-        bytes: shard_bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&shard_bytes)),
-    };
-    store
-        .put(&shard_key, Bytes::from(shard_bytes), PutMode::Overwrite)
-        .await
-        .with_context(|| format!("writing shard {shard_key}"))?;
+    let mut shards = BTreeMap::new();
+    for (variant, rows, bytes, stats) in variants {
+        let shard_key = layout.partition_shard(partition, variant);
+        let stats_key = layout.partition_shard_stats(partition, variant);
+        let shard = ShardInfo {
+            key: shard_key.clone(),
+            rows,
+            bytes: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            stats_key: Some(stats_key.clone()),
+        };
+        store
+            .put(&shard_key, Bytes::from(bytes), PutMode::Overwrite)
+            .await
+            .with_context(|| format!("writing shard {shard_key}"))?;
+        store
+            .put(&stats_key, Bytes::from(stats), PutMode::Overwrite)
+            .await
+            .with_context(|| format!("writing {stats_key}"))?;
+        shards.insert(variant.to_string(), shard);
+    }
     let outcome = FinaliseOutcome {
         partition,
-        shard: Some(shard),
+        shards,
         counters,
         work: Counters::default(),
     };
     record(store.as_ref(), &marker_key, outcome).await
+}
+
+/// Leaves out what no variant may hold (DESIGN §6, release filters): conversations with a
+/// `sexual/minors` moderation flag (none without a moderation provider) and those on an
+/// exclusion list, counted by list name under `excluded`.
+pub fn apply_release_filters(
+    conversations: Vec<Conversation>,
+    exclusions: &[(String, ExclusionList)],
+    counters: &mut Counters,
+) -> Vec<Conversation> {
+    let mut kept = Vec::with_capacity(conversations.len());
+    for conversation in conversations {
+        let listed = exclusions.iter().find(|(_, list)| {
+            list.matches(
+                &conversation.conversation_hash,
+                conversation.turns.iter().map(|turn| turn.turn_identifier),
+            )
+        });
+        match listed {
+            Some((name, _)) => counters.add(&format!("excluded.{name}"), 1),
+            None => kept.push(conversation),
+        }
+    }
+    kept
 }
 
 /// Writes the completion marker; when another attempt's marker is already there, that one is

@@ -40,7 +40,7 @@ pub async fn run_job(
         JobPayload::Finalise(job) => {
             let outcome = finalise::run_finalise_job(store, job, enrichment).await?;
             Ok(JobReport {
-                rows: outcome.shard.map_or(0, |shard| shard.rows),
+                rows: outcome.shards.get("full").map_or(0, |shard| shard.rows),
             })
         }
     }

@@ -244,7 +244,14 @@ pub fn analyse_partition(
     counters.add("chains_dropped.missing_parent", linked.dropped_chains);
     counters.add("rows_dropped.missing_parent", linked.dropped_rows);
     let total = conversations.len() as u64;
-    let (analysed, counts) = detect_conversations(conversations, &policy, pii::detector(), &mut counters);
+    let (analysed, counts) = detect_conversations(
+        conversations,
+        &policy,
+        pii::detector(),
+        enrichment.pii_ner.as_deref(),
+        &mut counters,
+    )
+    .with_context(|| format!("partition {partition}"))?;
     let counts = if counts.is_empty() {
         None
     } else {

@@ -65,6 +65,7 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
         salt_hex: settings.ip_salt.clone().filter(|hex| !hex.trim().is_empty()),
         geoip: settings.geoip.clone(),
         toxicity_config: settings.toxicity_config.clone(),
+        pii_ner_config: settings.pii_ner_config.clone(),
         toxicity_device: settings.toxicity_device.parse().map_err(anyhow::Error::msg)?,
     };
     let (enrichment, geoip) =

@@ -24,6 +24,7 @@ pub const KEYS: &[&str] = &[
     "geoip",
     "toxicity_config",
     "toxicity_device",
+    "pii_ner_config",
     "lease_timeout_ms",
     "heartbeat_ms",
     "max_attempts",
@@ -61,6 +62,8 @@ pub struct WorkerSettings {
     pub toxicity_config: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`; CUDA that cannot be registered fails the start.
     pub toxicity_device: String,
+    /// Optional PII token-classification model config (TOML); unset = rule recognizers only.
+    pub pii_ner_config: Option<PathBuf>,
     /// A lease not refreshed for this long is reclaimed by another worker.
     pub lease_timeout_ms: u64,
     /// Heartbeat period while a job runs; 0 = a quarter of the lease timeout.
@@ -90,6 +93,7 @@ impl Default for WorkerSettings {
             ip_salt: None,
             geoip: Vec::new(),
             toxicity_config: None,
+            pii_ner_config: None,
             toxicity_device: "cpu".to_string(),
             lease_timeout_ms: 120_000,
             heartbeat_ms: 0,
@@ -118,6 +122,7 @@ impl std::fmt::Debug for WorkerSettings {
             .field("ip_salt", &self.ip_salt.as_ref().map(|_| "<redacted>"))
             .field("geoip", &self.geoip)
             .field("toxicity_config", &self.toxicity_config)
+            .field("pii_ner_config", &self.pii_ner_config)
             .field("toxicity_device", &self.toxicity_device)
             .field("lease_timeout_ms", &self.lease_timeout_ms)
             .field("heartbeat_ms", &self.heartbeat_ms)
