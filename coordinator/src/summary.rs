@@ -346,7 +346,8 @@ pub async fn planted_pii_outcome(
         .context("reading the planted ground truth")?;
     let plain = zstd::stream::decode_all(truth.as_ref()).context("decompressing the planted ground truth")?;
     // (turn, role) -> [(entity, value, placeholder)]
-    let mut planted: HashMap<(i64, String), Vec<(String, String, bool)>> = HashMap::new();
+    type PlantedValues = Vec<(String, String, bool)>;
+    let mut planted: HashMap<(i64, String), PlantedValues> = HashMap::new();
     for line in plain.lines() {
         let record: serde_json::Value = serde_json::from_str(&line?).context("a planted truth line")?;
         if record["kind"] == "pii" {
