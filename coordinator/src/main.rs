@@ -153,6 +153,10 @@ struct Tuning {
     /// The dataset card's license (a Hugging Face license id).
     #[arg(long, env = "WILDCHAT__LICENSE", default_value = "odc-by")]
     license: String,
+    /// Where analyse jobs (which run the toxicity model) go: `cpu` or `gpu` (only `worker run`
+    /// processes with the gpu capability serve them).
+    #[arg(long, env = "WILDCHAT__ANALYSE_ON", default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    analyse_on: String,
     /// The dataset card's title.
     #[arg(long, env = "WILDCHAT__PRETTY_NAME", default_value = "WildChat-style conversations")]
     pretty_name: String,
@@ -404,6 +408,7 @@ async fn run_and_report(
             exclusions,
             license: tuning.license.clone(),
             pretty_name: tuning.pretty_name.clone(),
+            analyse_on: tuning.analyse_on.clone(),
             ..PlanConfig::default()
         },
         embedded_workers,

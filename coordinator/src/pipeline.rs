@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use shared::counters::Counters;
 use shared::jobs::{
     run_queue, AnalyseOutcome, FinaliseJob, FinaliseOutcome, JobPayload, MapOutcome, PartitionJob, RunLayout,
-    FINALISE_QUEUE, MAP_QUEUE, PARTITION_QUEUE,
+    FINALISE_QUEUE, MAP_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE,
 };
 use shared::queue::{Job, Queue, QueueError, QueueStats, RunAnnouncement};
 use shared::retry::Backoff;
@@ -109,7 +109,12 @@ pub async fn run_pipeline(
     }
     let (plan, resumed) = plan_or_resume(store.as_ref(), &options.run_id, &options.version, &options.config).await?;
     let map_queue = run_queue(&plan.run_id, MAP_QUEUE);
-    let partition_queue = run_queue(&plan.run_id, PARTITION_QUEUE);
+    let analyse_kind = if plan.config.analyse_on == "gpu" {
+        PARTITION_GPU_QUEUE
+    } else {
+        PARTITION_QUEUE
+    };
+    let partition_queue = run_queue(&plan.run_id, analyse_kind);
     let finalise_queue = run_queue(&plan.run_id, FINALISE_QUEUE);
     let queues = vec![finalise_queue.clone(), partition_queue.clone(), map_queue.clone()];
 

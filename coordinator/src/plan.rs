@@ -31,6 +31,14 @@ pub struct PlanConfig {
     pub license: String,
     #[serde(default = "default_pretty_name")]
     pub pretty_name: String,
+    /// `gpu` routes the analyse jobs (which run the toxicity model) to the run's `partition-gpu`
+    /// queue, which only workers with the gpu capability serve; `cpu` (the default) to `partition`.
+    #[serde(default = "default_analyse_on")]
+    pub analyse_on: String,
+}
+
+fn default_analyse_on() -> String {
+    "cpu".to_string()
 }
 
 fn default_license() -> String {
@@ -54,6 +62,7 @@ impl Default for PlanConfig {
             exclusions: Vec::new(),
             license: default_license(),
             pretty_name: default_pretty_name(),
+            analyse_on: default_analyse_on(),
         }
     }
 }

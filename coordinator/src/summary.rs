@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use shared::counters::Counters;
-use shared::jobs::{run_queue, MapOutcome, QuarantineRecord, RunLayout, FINALISE_QUEUE, MAP_QUEUE, PARTITION_QUEUE};
+use shared::jobs::{
+    run_queue, MapOutcome, QuarantineRecord, RunLayout, FINALISE_QUEUE, MAP_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE,
+};
 use shared::queue::Queue;
 use shared::store::{get_json, ObjectStore};
 
@@ -305,6 +307,7 @@ pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Opti
     for (label, kind) in [
         ("map", MAP_QUEUE),
         ("analyse", PARTITION_QUEUE),
+        ("analyse-gpu", PARTITION_GPU_QUEUE),
         ("finalise", FINALISE_QUEUE),
     ] {
         let name = run_queue(run_id, kind);
@@ -314,7 +317,7 @@ pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Opti
             .with_context(|| format!("reading queue {name}"))?;
         let _ = writeln!(
             out,
-            "  {label:<8} queue  waiting {} | leased {} | completed {} | retries {} | dead letters {}",
+            "  {label:<11} queue  waiting {} | leased {} | completed {} | retries {} | dead letters {}",
             stats.waiting, stats.leased, stats.completed, stats.retries, stats.dead
         );
         if stats.dead > 0 {

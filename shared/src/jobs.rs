@@ -10,6 +10,17 @@ use crate::store::ObjectMeta;
 pub const MAP_QUEUE: &str = "map";
 pub const PARTITION_QUEUE: &str = "partition";
 pub const FINALISE_QUEUE: &str = "finalise";
+/// Analyse jobs of a run whose toxicity model needs a GPU: only GPU workers serve this queue.
+pub const PARTITION_GPU_QUEUE: &str = "partition-gpu";
+
+/// The capability a worker needs to serve a queue: `gpu` for `*-gpu` queues, else `cpu`.
+pub fn queue_capability(queue: &str) -> &'static str {
+    if queue.ends_with("-gpu") {
+        "gpu"
+    } else {
+        "cpu"
+    }
+}
 
 /// The run's PII redaction settings (DESIGN §6), by name, so that every worker builds the same
 /// policy from the job it leases. `policy` is `reference` (the default: WildChat's release rules)

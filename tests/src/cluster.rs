@@ -279,11 +279,17 @@ impl Cluster {
 
     /// As [`Cluster::spawn_worker`], reaching S3 at `endpoint` (a proxy in front of the server).
     pub fn spawn_worker_with_s3_endpoint(&mut self, endpoint: &str) -> Worker {
+        self.spawn_worker_with_env(endpoint, &[])
+    }
+
+    /// As [`Cluster::spawn_worker_with_s3_endpoint`], with extra environment variables.
+    pub fn spawn_worker_with_env(&mut self, endpoint: &str, env: &[(&str, &str)]) -> Worker {
         self.started_workers += 1;
         let port = free_port();
         let mut command = Command::new(binary("worker"));
         self.apply_env(&mut command);
         command.env("AWS_ENDPOINT_URL", endpoint);
+        command.envs(env.iter().copied());
         command
             .arg("run")
             .arg("--config")

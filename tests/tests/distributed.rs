@@ -581,3 +581,48 @@ fn two_workers_given_the_same_job_commit_it_once() {
     scenario.check_release("twice", "embedded-twice");
     workers.clear();
 }
+
+#[test]
+fn analyse_jobs_routed_to_gpu_go_only_to_workers_with_the_gpu_capability() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(400, 41);
+    let endpoint = scenario.cluster.s3.endpoint();
+    let mut workers = vec![
+        scenario.cluster.spawn_worker_with_env(&endpoint, &[]),
+        // The capability only routes: this "gpu" worker scores on the CPU like the others.
+        scenario
+            .cluster
+            .spawn_worker_with_env(&endpoint, &[("WILDCHAT__CAPABILITIES", "gpu")]),
+    ];
+    for worker in &mut workers {
+        assert!(
+            worker.wait_ready(WORKER_READY_LIMIT),
+            "{}",
+            worker.process.stderr_tail(20)
+        );
+    }
+    let mut args = scenario.run_args();
+    args.extend(["--analyse-on", "gpu"]);
+    let mut coordinator = scenario.cluster.spawn_coordinator("coordinator", "routed", &args);
+    wait_success(&mut coordinator, &workers);
+    let kinds = |worker: &Worker, kind: &str| {
+        metric_sum(
+            &worker.metrics().unwrap_or_default(),
+            &format!("wildchat_worker_jobs_done_total{{kind=\"{kind}\"}}"),
+        )
+    };
+    let partitions: f64 = PARTITIONS.parse().expect("a number");
+    assert_eq!(
+        kinds(&workers[0], "partition"),
+        0.0,
+        "the cpu worker took no analyse job"
+    );
+    assert_eq!(
+        kinds(&workers[1], "partition"),
+        partitions,
+        "the gpu worker took every analyse job"
+    );
+    assert_eq!(kinds(&workers[1], "map") + kinds(&workers[1], "finalise"), 0.0);
+    assert_eq!(kinds(&workers[0], "finalise"), partitions);
+    scenario.check_release("routed", "embedded-routed");
+}

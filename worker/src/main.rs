@@ -118,6 +118,10 @@ struct RunArgs {
     /// PII token-classification model config (TOML); default: rule recognizers only [pii_ner_config].
     #[arg(long)]
     pii_ner_config: Option<PathBuf>,
+    /// Queues this worker serves by what they need: cpu (map, analyse, finalise), gpu (analyse
+    /// jobs of runs with --analyse-on gpu), or cpu,gpu [capabilities].
+    #[arg(long)]
+    capabilities: Option<String>,
     /// Lease timeout in milliseconds [lease_timeout_ms].
     #[arg(long)]
     lease_timeout_ms: Option<u64>,
@@ -148,6 +152,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         args.toxicity_config.map(|path| path.display().to_string()),
     );
     flags.set("toxicity_device", args.toxicity_device);
+    flags.set("capabilities", args.capabilities);
     flags.set(
         "pii_ner_config",
         args.pii_ner_config.map(|path| path.display().to_string()),

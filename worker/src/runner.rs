@@ -22,8 +22,12 @@ use crate::jobs::run_job;
 pub enum QueueSource {
     /// These queues, highest priority first (embedded workers, `worker run --run RUN`).
     Fixed(Vec<String>),
-    /// The queues of every run coordinators announce in the queue backend, re-read this often.
-    Announced { refresh: Duration },
+    /// The queues of every run coordinators announce in the queue backend that need one of
+    /// `capabilities` (`cpu`, `gpu`; see [`shared::jobs::queue_capability`]), re-read this often.
+    Announced {
+        refresh: Duration,
+        capabilities: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -147,7 +151,7 @@ impl Discovery {
     }
 
     async fn queues(&mut self, queue: &dyn Queue, options: &RunnerOptions) -> Vec<String> {
-        let QueueSource::Announced { refresh } = &self.source else {
+        let QueueSource::Announced { refresh, capabilities } = &self.source else {
             return self.current.clone();
         };
         if self.refreshed.is_some_and(|at| at.elapsed() < *refresh) {
@@ -160,6 +164,10 @@ impl Discovery {
                     .into_iter()
                     .filter(|run| run.serves_store(&self.store))
                     .flat_map(|run| run.queues)
+                    .filter(|name| {
+                        let needed = shared::jobs::queue_capability(name);
+                        capabilities.iter().any(|capability| capability == needed)
+                    })
                     .collect();
                 if queues != self.current {
                     info!(worker = %options.worker_name, queues = ?queues, "serving queues");

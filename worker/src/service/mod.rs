@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::jobs::{run_queue, FINALISE_QUEUE, MAP_QUEUE, PARTITION_QUEUE};
+use shared::jobs::{run_queue, FINALISE_QUEUE, MAP_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE};
 use shared::queue::{Queue, QueueConfig};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -78,16 +78,34 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
     } else {
         settings.name.clone()
     };
+    if let Some(unknown) = settings
+        .capabilities
+        .iter()
+        .find(|capability| !matches!(capability.as_str(), "cpu" | "gpu"))
+    {
+        anyhow::bail!(
+            "unknown worker capability {unknown:?}: use cpu, gpu or both (capabilities = [\"cpu\", \"gpu\"])"
+        );
+    }
+    if settings.capabilities.is_empty() {
+        anyhow::bail!("the worker has no capabilities and would serve no queue: set capabilities to cpu, gpu or both");
+    }
     let source = if settings.run.is_empty() {
         QueueSource::Announced {
             refresh: Duration::from_millis(settings.discover_ms.max(50)),
+            capabilities: settings.capabilities.clone(),
         }
     } else {
-        QueueSource::Fixed(vec![
-            run_queue(&settings.run, FINALISE_QUEUE),
-            run_queue(&settings.run, PARTITION_QUEUE),
-            run_queue(&settings.run, MAP_QUEUE),
-        ])
+        QueueSource::Fixed(
+            [FINALISE_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE, MAP_QUEUE]
+                .into_iter()
+                .map(|kind| run_queue(&settings.run, kind))
+                .filter(|name| {
+                    let needed = shared::jobs::queue_capability(name);
+                    settings.capabilities.iter().any(|capability| capability == needed)
+                })
+                .collect(),
+        )
     };
 
     let (stop_sender, stop) = watch::channel(false);

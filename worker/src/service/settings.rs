@@ -25,6 +25,7 @@ pub const KEYS: &[&str] = &[
     "toxicity_config",
     "toxicity_device",
     "pii_ner_config",
+    "capabilities",
     "lease_timeout_ms",
     "heartbeat_ms",
     "max_attempts",
@@ -64,6 +65,10 @@ pub struct WorkerSettings {
     pub toxicity_device: String,
     /// Optional PII token-classification model config (TOML); unset = rule recognizers only.
     pub pii_ner_config: Option<PathBuf>,
+    /// What this worker offers: `cpu` serves map, analyse and finalise queues, `gpu` the analyse
+    /// queues of runs whose toxicity model needs a GPU (`coordinator run --analyse-on gpu`).
+    #[serde(deserialize_with = "string_or_list")]
+    pub capabilities: Vec<String>,
     /// A lease not refreshed for this long is reclaimed by another worker.
     pub lease_timeout_ms: u64,
     /// Heartbeat period while a job runs; 0 = a quarter of the lease timeout.
@@ -94,6 +99,7 @@ impl Default for WorkerSettings {
             geoip: Vec::new(),
             toxicity_config: None,
             pii_ner_config: None,
+            capabilities: vec!["cpu".to_string()],
             toxicity_device: "cpu".to_string(),
             lease_timeout_ms: 120_000,
             heartbeat_ms: 0,
@@ -123,6 +129,7 @@ impl std::fmt::Debug for WorkerSettings {
             .field("geoip", &self.geoip)
             .field("toxicity_config", &self.toxicity_config)
             .field("pii_ner_config", &self.pii_ner_config)
+            .field("capabilities", &self.capabilities)
             .field("toxicity_device", &self.toxicity_device)
             .field("lease_timeout_ms", &self.lease_timeout_ms)
             .field("heartbeat_ms", &self.heartbeat_ms)
