@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
+.PHONY: demo test setup lint scale-run bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -11,6 +11,7 @@ setup:
 	bash infra/dev/setup.sh
 
 test: setup
+	python3 infra/grafana/check_dashboard.py
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
@@ -63,6 +64,14 @@ bench-distributed: setup
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench -p e2e-tests --bench distributed -- --conversations 20000 --workers 1,2
 
+# The scale run of issue G: N generated conversations released end to end on the embedded
+# default, with wall time, peak RSS, bytes written and time per phase (bench/scale_run.sh).
+N ?= 1000000
+scale-run:
+	bash infra/dev/setup.sh --demo
+	$(CARGO) build --release -p coordinator
+	bash bench/scale_run.sh $(N)
+
 # PII detection scored on the development sample (docs/quality/pii.md).
 quality-pii:
 	$(CARGO) run --release -p pii -- quality --file ../shared/data/pii/generated_small.json > docs/quality/pii.md
@@ -86,3 +95,10 @@ bench-pii: target/bench-pii/texts.jsonl
 bench-pii-presidio: target/bench-pii/texts.jsonl
 	$(CARGO) build --release -p pii
 	bench/pii_presidio.sh target/bench-pii/texts.jsonl
+
+# Container images and Kubernetes manifests, checked offline (no Docker, no cluster): hadolint,
+# the build context, kustomize rendering of every overlay, Kubernetes API schemas (strict) and
+# KEDA's rules with the fleet contract (infra/ci/test_keda.py). The tools come from PyPI.
+.PHONY: validate-infra
+validate-infra: setup
+	bash infra/ci/validate_infra.sh

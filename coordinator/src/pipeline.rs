@@ -68,6 +68,8 @@ pub struct RunReport {
     pub queue_retries: u64,
     /// Jobs enqueued again because the queue had lost them.
     pub jobs_requeued: u64,
+    /// Wall time of each phase in order (map, analyse, merge, finalise, commit).
+    pub phase_times: Vec<(&'static str, Duration)>,
 }
 
 /// The job of one phase, with the key of its completion marker.
@@ -160,7 +162,15 @@ pub async fn run_pipeline(
     if let Err(error) = queue.withdraw_run(&plan.run_id).await {
         warn!(run = %plan.run_id, error = %error, "cannot withdraw the run announcement");
     }
-    let (counters, work, map_outcomes, commit, queue_retries, jobs_requeued) = result?;
+    let PhasesOutcome {
+        counters,
+        work,
+        map_outcomes,
+        commit,
+        queue_retries,
+        jobs_requeued,
+        phase_times,
+    } = result?;
     Ok(RunReport {
         plan,
         resumed,
@@ -171,11 +181,20 @@ pub async fn run_pipeline(
         elapsed: started.elapsed(),
         queue_retries,
         jobs_requeued,
+        phase_times,
     })
 }
 
 /// Data counters, work counters, map outcomes, the commit, queue retries, jobs re-enqueued.
-type PhasesOutcome = (Counters, Counters, Vec<MapOutcome>, CommitReport, u64, u64);
+struct PhasesOutcome {
+    counters: Counters,
+    work: Counters,
+    map_outcomes: Vec<MapOutcome>,
+    commit: CommitReport,
+    queue_retries: u64,
+    jobs_requeued: u64,
+    phase_times: Vec<(&'static str, Duration)>,
+}
 
 async fn run_phases(
     watch: &Watch<'_>,
@@ -185,6 +204,12 @@ async fn run_phases(
 ) -> anyhow::Result<PhasesOutcome> {
     let plan = watch.plan;
     let layout = RunLayout::new(&plan.run_id);
+    let mut phase_times = Vec::new();
+    let mut phase_started = Instant::now();
+    let mut lap = |name: &'static str, times: &mut Vec<(&'static str, Duration)>| {
+        times.push((name, phase_started.elapsed()));
+        phase_started = Instant::now();
+    };
     let map_jobs = plan
         .map_jobs
         .iter()
@@ -199,6 +224,7 @@ async fn run_phases(
             outcome.counters.get("lines_read")
         })
         .await?;
+    lap("map", &mut phase_times);
 
     let mut counters = Counters::default();
     let mut fragments_by_partition: BTreeMap<u32, Vec<String>> = BTreeMap::new();
@@ -232,6 +258,7 @@ async fn run_phases(
             |outcome: &AnalyseOutcome| outcome.counters.get("turns"),
         )
         .await?;
+    lap("analyse", &mut phase_times);
     let mut work = Counters::default();
     for outcome in &analysed.outcomes {
         counters.merge(&outcome.counters);
@@ -239,6 +266,7 @@ async fn run_phases(
     }
 
     let frequent_key = merge_pii_counts(watch.store, plan, &analysed.outcomes, &mut counters).await?;
+    lap("merge pii counts", &mut phase_times);
     let finalise_jobs = analysed
         .outcomes
         .iter()
@@ -264,6 +292,7 @@ async fn run_phases(
             |outcome: &FinaliseOutcome| outcome.shards.get("full").map_or(0, |shard| shard.rows),
         )
         .await?;
+    lap("finalise", &mut phase_times);
     for outcome in &finalised.outcomes {
         counters.merge(&outcome.counters);
         work.merge(&outcome.work);
@@ -278,14 +307,16 @@ async fn run_phases(
         &work,
     )
     .await?;
-    Ok((
+    lap("commit", &mut phase_times);
+    Ok(PhasesOutcome {
         counters,
         work,
-        mapped.outcomes,
+        map_outcomes: mapped.outcomes,
         commit,
-        mapped.retries + analysed.retries + finalised.retries,
-        mapped.requeued + analysed.requeued + finalised.requeued,
-    ))
+        queue_retries: mapped.retries + analysed.retries + finalised.retries,
+        jobs_requeued: mapped.requeued + analysed.requeued + finalised.requeued,
+        phase_times,
+    })
 }
 
 /// Merges every partition's PII document-frequency counts and writes the run's frequent set

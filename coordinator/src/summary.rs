@@ -160,6 +160,9 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
     }
     row(&mut out, "release size", mebibytes(shard_bytes));
     let _ = writeln!(out, "  {:<28} {:>13.1}s", "elapsed", seconds);
+    for (phase, took) in &report.phase_times {
+        let _ = writeln!(out, "    {phase:<26} {:>13.1}s", took.as_secs_f64());
+    }
     row(
         &mut out,
         "throughput (lines/s)",
@@ -234,7 +237,11 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
         objects
             .iter()
             .filter(|object| {
-                object.key.starts_with(&format!("{}{folder}/", layout.prefix())) && object.key.ends_with(".json")
+                // Completion markers are `pNNNNN.json`; statistics partials sit beside them.
+                object
+                    .key
+                    .strip_prefix(&format!("{}{folder}/", layout.prefix()))
+                    .is_some_and(|name| name.ends_with(".json") && name.matches('.').count() == 1)
             })
             .count()
     };

