@@ -16,8 +16,8 @@
 #   bench/pii_presidio.sh [TEXTS.jsonl] [options of bench/pii_presidio.py]
 # e.g.
 #   cargo build --release -p pii
-#   bench/pii_presidio.sh /work/bench-data/texts.jsonl
-#   PII_BIN=/work/target-pii/release/pii bench/pii_presidio.sh texts.jsonl --quick
+#   bench/pii_presidio.sh target/bench-pii/texts.jsonl
+#   PII_BIN=target/release/pii bench/pii_presidio.sh texts.jsonl --quick
 #   bench/pii_presidio.sh texts.jsonl --skip-long --sample-bytes 300000
 # Options (see `bench/pii_presidio.sh --help`): --quick (smoke run: 100 KB sample, 20/50 KB long
 # texts, under a minute; writes to target/pii-presidio/quick unless OUT_DIR is set),

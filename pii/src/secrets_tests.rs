@@ -402,7 +402,7 @@ fn looks_random_rejects_runs_sequences_and_placeholders() {
 /// Throughput on chat-like text with no secrets; run with `--ignored --nocapture`. Not a timed assertion: this
 /// belongs in `benches/` once the crate has a criterion dev-dependency.
 #[test]
-#[ignore]
+#[ignore = "a throughput measurement, not a check: run with --ignored --nocapture"]
 fn throughput_on_chat_text() {
     let paragraph = "Hello! Could you help me fix this code? I keep getting an error: TypeError: 'NoneType' object \
         is not subscriptable. Here is my key sk-... (placeholder) and the config api_key=YOUR_API_KEY.\n\
