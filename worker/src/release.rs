@@ -12,27 +12,9 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-/// The 18 moderation category keys of the WildChat-1M card, in its order.
-pub const MODERATION_CATEGORIES: [&str; 18] = [
-    "harassment",
-    "harassment/threatening",
-    "harassment_threatening",
-    "hate",
-    "hate/threatening",
-    "hate_threatening",
-    "self-harm",
-    "self-harm/instructions",
-    "self-harm/intent",
-    "self_harm",
-    "self_harm_instructions",
-    "self_harm_intent",
-    "sexual",
-    "sexual/minors",
-    "sexual_minors",
-    "violence",
-    "violence/graphic",
-    "violence_graphic",
-];
+/// The 18 moderation category keys of the WildChat-1M card, in its order (one list, kept by
+/// the `release` crate, which reads shards back).
+pub use release::stats::MODERATION_CATEGORIES;
 
 /// Detoxify's score keys in the card's order.
 pub use toxicity::DETOXIFY_KEYS;
@@ -475,6 +457,11 @@ mod tests {
         assert_eq!(batches.iter().map(|batch| batch.num_rows()).sum::<usize>(), 2);
         let conversation = batches[0].column(3).as_any().downcast_ref::<ListArray>().unwrap();
         assert_eq!(conversation.value_length(1), 6);
+    }
+
+    #[test]
+    fn the_release_crate_reads_the_schema_this_module_writes() {
+        assert_eq!(*release_schema(), *release::stats::release_schema());
     }
 
     #[test]
