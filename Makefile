@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint scale-run bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
+.PHONY: demo test setup lint scale-run scale-smoke bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -14,6 +14,14 @@ test: setup
 	python3 infra/grafana/check_dashboard.py
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+	$(MAKE) scale-smoke
+
+# The scale-run script at 1,000 conversations in both modes (debug build), so that the documented
+# command keeps working; it fails when a run fails or a process does not start.
+scale-smoke:
+	BIN_DIR=target/debug MODE=embedded bash bench/scale_run.sh 1000 target/scale-smoke-embedded > /dev/null
+	BIN_DIR=target/debug MODE=distributed bash bench/scale_run.sh 1000 target/scale-smoke-distributed > /dev/null
+	rm -rf target/scale-smoke-embedded target/scale-smoke-distributed
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -64,13 +72,15 @@ bench-distributed: setup
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench -p e2e-tests --bench distributed -- --conversations 20000 --workers 1,2
 
-# The scale run of issue G: N generated conversations released end to end on the embedded
-# default, with wall time, peak RSS, bytes written and time per phase (bench/scale_run.sh).
+# The scale run of issue G: N generated conversations released end to end, with wall time,
+# peak RSS per process and per phase, bytes written and time per phase (bench/scale_run.sh).
+# MODE=embedded (one process, local store) or MODE=distributed (redis-server, moto_server and
+# WORKERS=2 `worker run` processes).
 N ?= 1000000
-scale-run:
-	bash infra/dev/setup.sh --demo
-	$(CARGO) build --release -p coordinator
-	bash bench/scale_run.sh $(N)
+MODE ?= embedded
+scale-run: setup
+	$(CARGO) build --release --bins
+	MODE=$(MODE) bash bench/scale_run.sh $(N)
 
 # PII detection scored on the development sample (docs/quality/pii.md).
 quality-pii:

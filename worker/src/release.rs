@@ -236,8 +236,12 @@ fn list_array(item_type: DataType, lengths: impl Iterator<Item = usize>, values:
     ))
 }
 
-/// Builds one record batch from conversations.
-pub fn conversations_to_batch(conversations: &[Conversation]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+/// Builds one record batch from conversations (owned or borrowed).
+pub fn conversations_to_batch<C: std::borrow::Borrow<Conversation>>(
+    conversations: &[C],
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let borrowed: Vec<&Conversation> = conversations.iter().map(std::borrow::Borrow::borrow).collect();
+    let conversations = borrowed.as_slice();
     let turns: Vec<&Turn> = conversations
         .iter()
         .flat_map(|conversation| conversation.turns.iter())
@@ -334,7 +338,9 @@ const ROWS_PER_GROUP: usize = 8192;
 
 /// Writes conversations as one zstd Parquet file. Deterministic: the same conversations give
 /// the same bytes.
-pub fn write_parquet(conversations: &[Conversation]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+pub fn write_parquet<C: std::borrow::Borrow<Conversation>>(
+    conversations: &[C],
+) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_size(ROWS_PER_GROUP)

@@ -67,12 +67,14 @@ pub async fn run_finalise_job(
         let conversations =
             finalise_conversations(analysed, &policy, &frequent, pii::secrets::scanner(), &mut counters)
                 .with_context(|| format!("redacting partition {partition}"))?;
-        let full = apply_release_filters(conversations, &exclusions, &mut counters);
-        counters.add("released_conversations.full", full.len() as u64);
-        let nontoxic: Vec<Conversation> = full
+        let kept = apply_release_filters(conversations, &exclusions, &mut counters);
+        counters.add("released_conversations.full", kept.len() as u64);
+        // Both variants borrow the kept conversations: no second copy of the non-toxic ones.
+        let full: Vec<&Conversation> = kept.iter().collect();
+        let nontoxic: Vec<&Conversation> = full
             .iter()
+            .copied()
             .filter(|conversation| conversation.toxic != Some(true))
-            .cloned()
             .collect();
         counters.add("released_conversations.nontoxic", nontoxic.len() as u64);
         let mut variants = Vec::new();

@@ -282,10 +282,13 @@ pub fn encode_analysed(conversations: &[AnalysedConversation]) -> anyhow::Result
 }
 
 pub fn decode_analysed(key: &str, compressed: &[u8]) -> anyhow::Result<Vec<AnalysedConversation>> {
-    let plain = zstd::stream::decode_all(compressed).with_context(|| format!("decompressing {key}"))?;
+    // Streamed: the decompressed partition is never held whole beside its conversations.
+    let plain = std::io::BufReader::new(
+        zstd::stream::read::Decoder::with_buffer(compressed).with_context(|| format!("decompressing {key}"))?,
+    );
     let mut conversations = Vec::new();
     for (index, line) in plain.lines().enumerate() {
-        let line = line.with_context(|| format!("reading {key}"))?;
+        let line = line.with_context(|| format!("decompressing or reading {key}"))?;
         conversations.push(
             serde_json::from_str(&line)
                 .with_context(|| format!("{key} line {} is not an analysed conversation", index + 1))?,

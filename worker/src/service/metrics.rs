@@ -12,7 +12,7 @@ use crate::runner::{JobEnd, RunnerObserver};
 
 /// Seconds; jobs range from a fraction of a second (a no-op rerun) to many minutes.
 const DURATION_BUCKETS: &[f64] = &[
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
 ];
 
 #[derive(Debug)]
@@ -31,7 +31,9 @@ pub struct WorkerMetrics {
     queue_errors: IntCounterVec,
     queue_waiting: IntGaugeVec,
     queue_leased: IntGaugeVec,
+    queue_dead: IntGaugeVec,
     jobs_in_progress: IntGauge,
+    resident_memory: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> Result<IntCounterVec, prometheus::Error> {
@@ -60,6 +62,11 @@ impl WorkerMetrics {
         let registry = Registry::new_custom(Some("wildchat_worker".to_string()), None)?;
         let jobs_in_progress = IntGauge::new("jobs_in_progress", "jobs this worker is running now")?;
         registry.register(Box::new(jobs_in_progress.clone()))?;
+        let resident_memory = IntGauge::new(
+            "resident_memory_bytes",
+            "resident set size of this worker process (read at each scrape)",
+        )?;
+        registry.register(Box::new(resident_memory.clone()))?;
         let metrics = WorkerMetrics {
             jobs_done: counter(
                 &registry,
@@ -122,7 +129,9 @@ impl WorkerMetrics {
             )?,
             queue_waiting: gauge(&registry, "queue_waiting_jobs", "jobs waiting in a queue (sampled)")?,
             queue_leased: gauge(&registry, "queue_leased_jobs", "jobs leased from a queue (sampled)")?,
+            queue_dead: gauge(&registry, "queue_dead_jobs", "jobs dead-lettered in a queue (sampled)")?,
             jobs_in_progress,
+            resident_memory,
             registry,
         };
         // Every job kind starts at 0, so rate() and increase() see a worker's first event (a
@@ -148,6 +157,9 @@ impl WorkerMetrics {
 
     /// The text exposition format Prometheus scrapes.
     pub fn render(&self) -> Result<String, prometheus::Error> {
+        if let Some(bytes) = resident_bytes() {
+            self.resident_memory.set(bytes as i64);
+        }
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         Ok(String::from_utf8_lossy(&buffer).into_owned())
@@ -157,6 +169,7 @@ impl WorkerMetrics {
     pub fn set_queue_depths(&self, samples: &[(String, QueueStats)]) {
         self.queue_waiting.reset();
         self.queue_leased.reset();
+        self.queue_dead.reset();
         for (queue, stats) in samples {
             self.queue_waiting
                 .with_label_values(&[queue.as_str()])
@@ -164,8 +177,25 @@ impl WorkerMetrics {
             self.queue_leased
                 .with_label_values(&[queue.as_str()])
                 .set(stats.leased as i64);
+            self.queue_dead
+                .with_label_values(&[queue.as_str()])
+                .set(stats.dead as i64);
         }
     }
+}
+
+/// This process's resident set (`VmRSS` of /proc/self/status); None where there is no procfs.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// How long an entry waited, when the lease token is a Redis stream id (`<ms>-<seq>`).
@@ -245,6 +275,7 @@ mod tests {
             "r/map".to_string(),
             QueueStats {
                 waiting: 7,
+                dead: 2,
                 ..QueueStats::default()
             },
         )]);
@@ -256,9 +287,17 @@ mod tests {
             "wildchat_worker_job_duration_seconds_bucket{kind=\"map\",le=\"0.5\"} 1",
             "wildchat_worker_queue_lag_seconds_count{kind=\"map\"} 1",
             "wildchat_worker_queue_waiting_jobs{queue=\"r/map\"} 7",
+            "wildchat_worker_queue_dead_jobs{queue=\"r/map\"} 2",
             "wildchat_worker_jobs_in_progress 0",
         ] {
             assert!(text.contains(expected), "missing {expected} in:\n{text}");
         }
+        // The resident set is read at each scrape: a test process holds at least a MiB.
+        let resident = text
+            .lines()
+            .find_map(|line| line.strip_prefix("wildchat_worker_resident_memory_bytes "))
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no resident memory sample in:\n{text}"));
+        assert!(resident > 1 << 20, "resident memory {resident} bytes");
     }
 }
