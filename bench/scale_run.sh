@@ -214,7 +214,8 @@ phase_table() {
       print header; print rule
       for (p = 1; p <= count; p++) {
         line = sprintf("| %s | %.1f |", phases[p], ends[p] - (p > 1 ? ends[p - 1] : 0))
-        for (i = 1; i <= n; i++) line = line sprintf(" %.0f MiB |", peak[p, ordered[i]] / 1024)
+        # A phase shorter than the sampling interval has no sample: "-", not 0 MiB.
+        for (i = 1; i <= n; i++) line = line (((p, ordered[i]) in peak) ? sprintf(" %.0f MiB |", peak[p, ordered[i]] / 1024) : " - |")
         print line
       }
     }' "$STORE/summary.txt" "$STORE/rss.tsv"
