@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint scale-run scale-smoke bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
+.PHONY: demo test setup lint check-layout scale-run scale-smoke bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -26,6 +26,19 @@ scale-smoke:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The layout rules of docs/architecture.md that a tool can check: the lean release-manager
+# binary links neither ONNX Runtime nor lingua nor the PII detector, test servers are never a
+# product crate's normal dependency, and nothing in the repository reads outside it.
+check-layout:
+	@heavy=$$($(CARGO) tree -p release-cli -e normal --prefix none --format '{p}' | grep -E '^(ort|lingua|pii|toxicity|worker) ' | sort -u); \
+	  if [ -n "$$heavy" ]; then echo "release-cli links: $$heavy"; exit 1; fi
+	@for crate in shared storage queue worker coordinator release release-cli pii toxicity credentials generator; do \
+	  if $(CARGO) tree -p $$crate -e normal --prefix none --format '{p}' | grep -q '^test-servers '; then \
+	    echo "$$crate depends on test-servers outside dev-dependencies"; exit 1; fi; done
+	@outside=$$(git grep -n -I -e '\.\./shared' -e '\.\./\.\./shared' || true); \
+	  if [ -n "$$outside" ]; then echo "reads outside the repository:"; echo "$$outside"; exit 1; fi
+	@echo "layout ok"
 
 bench:
 	$(CARGO) bench -p coordinator --bench throughput -- --conversations 100000
@@ -53,7 +66,7 @@ bench-toxicity:
 # The quality report of the default model on the development sample (docs/quality/toxicity.md).
 quality-toxicity:
 	bash infra/dev/setup.sh --demo
-	$(CARGO) run --release -p toxicity -- quality --csv ../shared/data/toxicity/jigsaw_sample.csv > docs/quality/toxicity.md
+	$(CARGO) run --release -p toxicity -- quality --csv testdata/toxicity/jigsaw_sample.csv > docs/quality/toxicity.md
 	cat docs/quality/toxicity.md
 
 # Rebuild the committed models (needs PyPI): the default linear model and the tiny test classifier.
@@ -84,7 +97,7 @@ scale-run: setup
 
 # PII detection scored on the development sample (docs/quality/pii.md).
 quality-pii:
-	$(CARGO) run --release -p pii -- quality --file ../shared/data/pii/generated_small.json > docs/quality/pii.md
+	$(CARGO) run --release -p pii -- quality --file testdata/pii/generated_small.json > docs/quality/pii.md
 	cat docs/quality/pii.md
 
 # The distinct turn texts of 20,000 generated conversations (about 146 MB), for the PII benchmarks.

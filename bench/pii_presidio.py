@@ -775,7 +775,7 @@ def main_run(args):
             if os.path.isfile(args.dev_file):
                 files.append(("development sample", args.dev_file,
                               f"`{os.path.basename(args.dev_file)}` (presidio-research generated sample, "
-                              "shared/data/pii)"))
+                              "testdata/pii)"))
             else:
                 log(f"warning: no development file at {args.dev_file}; skipped")
                 R.setdefault("warnings", []).append(f"no development file at {args.dev_file}")
@@ -875,7 +875,7 @@ def main():
     ap.add_argument("--long-timeout", type=int, default=600, help="seconds before a long-text run is killed")
     ap.add_argument("--ours-long-mb", default="0.1,0.4,1,10", help="sizes (MB) of ours on one long text")
     ap.add_argument("--step-timeout", type=int, default=1800, help="seconds before any other step is killed")
-    ap.add_argument("--dev-file", default=os.path.join(os.path.dirname(ROOT), "shared/data/pii/generated_small.json"),
+    ap.add_argument("--dev-file", default=os.path.join(ROOT, "testdata/pii/generated_small.json"),
                     help="presidio-research development sample ('' to skip)")
     ap.add_argument("--similar", default=os.path.join(ROOT, "bench/data/pii_similar.json"),
                     help="where bench/pii_cases.py writes the similar data")

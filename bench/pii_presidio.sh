@@ -6,7 +6,7 @@
 #   2. one long text (default 100 and 400 KB for Presidio regex-only and spaCy; 0.1, 0.4, 1 and
 #      10 MB for ours): time and peak RSS, to show how each grows with the text;
 #   3. phone-number and payment-card recall / precision (overlap matching) of Presidio + spaCy and
-#      ours on the development sample (../shared/data/pii/generated_small.json) and on the
+#      ours on the development sample (testdata/pii/generated_small.json) and on the
 #      "similar data" that bench/pii_cases.py writes (bench/data/pii_similar.json): phones of 32
 #      countries in national and international formats, Luhn-valid cards of 12 to 19 digits.
 # Writes docs/bench/pii_presidio.md and docs/bench/pii_presidio.json and prints the Markdown.

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use coordinator::generate::{generate, GenerateOptions};
 use coordinator::pipeline::{run_pipeline, RunOptions};
 use coordinator::plan::PlanConfig;
+use generator::{generate, GenerateOptions};
+use queue::{MemoryQueue, QueueConfig};
 use shared::lines::{Compression, RangeLines};
-use shared::queue::{MemoryQueue, QueueConfig};
 use shared::raw::{parse_raw_line, LinkRow};
-use shared::store::{LocalStore, ObjectStore, PutMode};
+use storage::{LocalStore, ObjectStore, PutMode};
 
 const PARTITIONS: u32 = 16;
 

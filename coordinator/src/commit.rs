@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use shared::counters::Counters;
 use shared::jobs::{FinaliseOutcome, MapOutcome};
-use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
+use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
 use crate::plan::RunPlan;
 

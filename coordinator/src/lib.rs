@@ -1,8 +1,6 @@
-//! The coordinator: plans and runs releases, and generates synthetic logs for tests and demos.
+//! The coordinator: plans and runs releases (the synthetic generator is the `generator` crate).
 
 pub mod commit;
-pub mod generate;
 pub mod pipeline;
 pub mod plan;
-pub mod release_cli;
 pub mod summary;

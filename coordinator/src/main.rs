@@ -6,16 +6,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use backends::{open_queue, open_store};
 use bytes_free::put_blocking;
 use clap::{Args, Parser, Subcommand};
-use coordinator::generate::{generate, GenerateOptions};
 use coordinator::pipeline::{run_pipeline, RunOptions};
 use coordinator::plan::PlanConfig;
 use coordinator::summary::render_queue_status;
 use coordinator::summary::{quarantine_samples, render_status, render_summary, thousands};
-use shared::queue::{Queue, QueueConfig};
-use shared::store::ObjectStore;
+use generator::{generate, GenerateOptions};
+use queue::open_queue;
+use queue::{Queue, QueueConfig};
+use storage::open_store;
+use storage::ObjectStore;
 use worker::enrich::Enrichment;
 use worker::resources::{load_enrichment, EnrichmentSettings, SaltPolicy};
 
@@ -50,15 +51,7 @@ enum Command {
     /// Show all runs, or one run's progress, from the store.
     Status(StatusArgs),
     /// Release management: list, show, verify, promote, rollback, diff, amend, export.
-    Release(ReleaseArgs),
-}
-
-#[derive(Args)]
-struct ReleaseArgs {
-    #[arg(long, env = "WILDCHAT__STORE", global = true, default_value = "demo-store")]
-    store: String,
-    #[command(subcommand)]
-    command: coordinator::release_cli::ReleaseCommand,
+    Release(release_cli::ReleaseArgs),
 }
 
 #[derive(Args)]
@@ -210,7 +203,7 @@ mod bytes_free {
     //! Bridges the generator's synchronous sink to the async store.
     use std::sync::Arc;
 
-    use shared::store::{ObjectStore, PutMode};
+    use storage::{ObjectStore, PutMode};
 
     pub fn put_blocking(
         runtime: &tokio::runtime::Handle,
@@ -284,7 +277,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             if !in_process {
                 eprintln!(
                     "run {run_id}: queue {}, {embedded_workers} worker(s) in this process; start `worker run` processes against the same store and queue",
-                    backends::redis_queue::redact_url(&args.queue)
+                    queue::redis_queue::redact_url(&args.queue)
                 );
             }
             let release_path = run_and_report(
@@ -301,10 +294,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{release_path}");
             Ok(())
         }
-        Command::Release(args) => {
-            let store = open_store(&args.store).await.map_err(anyhow::Error::msg)?;
-            coordinator::release_cli::run_release_command(store.as_ref(), args.command).await
-        }
+        Command::Release(args) => release_cli::run_release_args(args).await,
         Command::Status(args) => {
             let store = open_store(&args.store).await.map_err(anyhow::Error::msg)?;
             print!("{}", render_status(store.as_ref(), args.run_id.as_deref()).await?);
@@ -316,7 +306,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     "{}",
                     render_queue_status(
                         queue.as_ref(),
-                        &backends::redis_queue::redact_url(queue_uri),
+                        &queue::redis_queue::redact_url(queue_uri),
                         args.run_id.as_deref()
                     )
                     .await?
@@ -459,7 +449,7 @@ async fn store_exclusion_lists(
         release::exclusions::ExclusionList::parse(&path.display().to_string(), &text)?;
         let key = layout.exclusion_list(&name);
         store
-            .put(&key, text.into(), shared::store::PutMode::Overwrite)
+            .put(&key, text.into(), storage::PutMode::Overwrite)
             .await
             .with_context(|| format!("copying the exclusion list {} to {key}", path.display()))?;
         lists.push(shared::jobs::ExclusionRef { name, key });

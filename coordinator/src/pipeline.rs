@@ -18,15 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use queue::{Job, Queue, QueueError, QueueStats, RunAnnouncement};
 use serde::de::DeserializeOwned;
 use shared::counters::Counters;
 use shared::jobs::{
     run_queue, AnalyseOutcome, FinaliseJob, FinaliseOutcome, JobPayload, MapOutcome, PartitionJob, RunLayout,
     FINALISE_QUEUE, MAP_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE,
 };
-use shared::queue::{Job, Queue, QueueError, QueueStats, RunAnnouncement};
 use shared::retry::Backoff;
-use shared::store::{ObjectStore, PutMode, StoreError};
+use storage::{ObjectStore, PutMode, StoreError};
 use tokio::sync::watch;
 use tracing::{info, warn};
 use worker::enrich::Enrichment;

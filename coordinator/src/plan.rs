@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use shared::jobs::{map_job_id, validate_name, MapJob, RunLayout};
 use shared::lines::Compression;
-use shared::store::{get_json, put_json, ObjectMeta, ObjectStore, PutMode, StoreError};
+use storage::{get_json, put_json, ObjectMeta, ObjectStore, PutMode, StoreError};
 
 /// Settings that shape a run's output; recorded in the plan and the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,11 +95,7 @@ pub fn auto_partitions(inputs: &[ObjectMeta]) -> u32 {
 
 /// Program, version and the git commit it was built from (`unknown` outside a checkout).
 pub fn code_version() -> String {
-    format!(
-        "wildchat-pipeline {} (git {})",
-        env!("CARGO_PKG_VERSION"),
-        option_env!("WILDCHAT_GIT_COMMIT").unwrap_or("unknown")
-    )
+    release_cli::code_version()
 }
 
 /// Splits the input snapshot into map jobs.

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::Context;
+use queue::Queue;
 use shared::counters::Counters;
 use shared::jobs::{
     run_queue, MapOutcome, QuarantineRecord, RunLayout, FINALISE_QUEUE, MAP_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE,
 };
-use shared::queue::Queue;
-use shared::store::{get_json, ObjectStore};
+use storage::{get_json, ObjectStore};
 
 use crate::commit::manifest_key;
 use crate::pipeline::RunReport;
@@ -351,7 +351,7 @@ pub async fn planted_pii_outcome(
     use std::io::BufRead;
 
     let truth = store
-        .get(crate::generate::PLANTED_TRUTH_KEY)
+        .get(generator::PLANTED_TRUTH_KEY)
         .await
         .context("reading the planted ground truth")?;
     let plain = zstd::stream::decode_all(truth.as_ref()).context("decompressing the planted ground truth")?;
@@ -408,7 +408,7 @@ pub async fn planted_toxic_recall(store: &dyn ObjectStore, version: &str) -> any
     use std::io::BufRead;
 
     let truth = store
-        .get(crate::generate::PLANTED_TRUTH_KEY)
+        .get(generator::PLANTED_TRUTH_KEY)
         .await
         .context("reading the planted ground truth")?;
     let plain = zstd::stream::decode_all(truth.as_ref()).context("decompressing the planted ground truth")?;

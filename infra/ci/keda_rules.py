@@ -7,7 +7,7 @@ problems (strings, empty when all is well), so the tests can feed them broken co
   for, plus the references between them and the built-in objects;
 - fleet_problems: this project's contract between the coordinator Job, the worker pools and
   their triggers: each pool's triggers name exactly the Redis Streams of the coordinator's run
-  that its capability serves (README "Distributed run"; backends/src/redis_queue.rs keys).
+  that its capability serves (README "Distributed run"; queue/src/redis_queue.rs keys).
 Messages name the object and the field; they never print a Secret's value.
 """
 
@@ -25,7 +25,7 @@ KEDA_API_VERSION = "keda.sh/v1alpha1"
 QUEUE_KINDS = ("map", "partition", "finalise", "partition-gpu")
 CPU_QUEUES = ("map", "partition", "finalise")
 GPU_QUEUES = ("partition-gpu",)
-# backends/src/redis_queue.rs: key_prefix "wildchat", consumer group "workers", the job stream of
+# queue/src/redis_queue.rs: key_prefix "wildchat", consumer group "workers", the job stream of
 # queue q is "<prefix>:{q}:jobs" and a run's queue is "<run id>/<kind>".
 STREAM_KEY = re.compile(r"^wildchat:\{(?P<run>[^{}/]+)/(?P<kind>[a-z-]+)\}:jobs$")
 CONSUMER_GROUP = "workers"

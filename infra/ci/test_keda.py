@@ -114,7 +114,7 @@ class SettingsNames(unittest.TestCase):
     @classmethod
     def read_directly(cls) -> set[str]:
         """Variables the crates read themselves (std::env, or a named constant such as
-        backends' WILDCHAT__REDIS_CA_FILE), whichever binary links them."""
+        the queue crate's WILDCHAT__REDIS_CA_FILE), whichever binary links them."""
         names: set[str] = set()
         for source in cls.ROOT.glob("*/src/**/*.rs"):
             names |= set(re.findall(r'(?:const [A-Z_]+: &str = |var(?:_os)?\()"(WILDCHAT__[A-Z_]+)"', source.read_text()))

@@ -23,7 +23,6 @@ mod names;
 pub mod ner;
 mod patterns;
 pub mod policy;
-pub mod secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

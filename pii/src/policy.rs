@@ -3,7 +3,7 @@
 //! A policy turns one turn's detections into redacted text. The reference policy restates
 //! `reference-pii-policy.md` condition by condition (offsets, windows and lengths in code points, string tests
 //! case-insensitive through Unicode lower-casing as Python's `str.lower` does); the strict policy redacts every
-//! detection of the configured types. Both replace credentials from [`crate::secrets`] everywhere, in every language.
+//! detection of the configured types. Both replace credentials from [`credentials`] everywhere, in every language.
 //! Stateless per turn: the run-wide document frequencies come in through a callback.
 
 use std::fmt;
@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-use crate::secrets::{Secret, SecretKind};
 use crate::{EntityType, Span};
+use credentials::{Secret, SecretKind};
 
 /// Languages whose turns the reference analysed (release labels).
 pub const REFERENCE_LANGUAGES: [&str; 10] = [
@@ -302,7 +302,7 @@ impl Policy {
     ///
     /// `spans` come from [`crate::detect`]; spans of a turn whose language this policy does not analyse are
     /// ignored here as well, so a caller that forgot to filter cannot redact more than the policy allows.
-    /// `secrets` come from [`crate::secrets::scan`] and are replaced in every language by
+    /// `secrets` come from [`credentials::scan`] and are replaced in every language by
     /// `<SECRET_REDACTED_{KIND}>`; an entity span that overlaps a secret is dropped. `doc_freq(entity, key)` is
     /// the run-wide number of conversations in which `key` (see [`doc_freq_key`]) was detected as `entity`; the
     /// strict policy never calls it. Spans with offsets outside the text or `start >= end` are skipped; of

@@ -771,7 +771,7 @@ pub fn render_card(input: &CardInput) -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Map};
-    use shared::store::ObjectMeta;
+    use storage::ObjectMeta;
 
     use super::*;
     use crate::manifest::{Amendment, ShardEntry, Variant, MANIFEST_FORMAT};

@@ -8,7 +8,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use shared::jobs::validate_name;
-use shared::store::{put_json, ObjectStore, PutMode, StoreError};
+use storage::{put_json, ObjectStore, PutMode, StoreError};
 use tracing::info;
 
 use crate::manifest::manifest_key;

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use shared::store::LocalStore;
+use storage::LocalStore;
 use tokio::sync::Barrier;
 
 use super::*;

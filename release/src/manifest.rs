@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::store::{get_json, ObjectMeta, ObjectStore, StoreError};
+use storage::{get_json, ObjectMeta, ObjectStore, StoreError};
 
 /// The manifest's own format (its schema version).
 pub const MANIFEST_FORMAT: &str = "wildchat-release/2";

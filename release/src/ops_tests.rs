@@ -9,7 +9,7 @@ use arrow_array::{new_null_array, ArrayRef, ListArray, RecordBatch, StructArray}
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, FieldRef};
 use bytes::Bytes;
-use shared::store::{get_json, put_json, LocalStore, ObjectStore, PutMode};
+use storage::{get_json, put_json, LocalStore, ObjectStore, PutMode};
 
 use super::shard::{sha256_hex, write_shard};
 use super::*;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::counters::Counters;
-use crate::store::ObjectMeta;
+use crate::object::ObjectMeta;
 
 pub const MAP_QUEUE: &str = "map";
 pub const PARTITION_QUEUE: &str = "partition";

@@ -1,13 +1,12 @@
 //! Shared library of the release pipeline: the data model, raw-log parsing, canonical JSON,
-//! the job protocol, and the queue and object-store backends both binaries use.
+//! the Python-literal parser, the job protocol, counters and the one retry policy. The object
+//! store and the job queue are the `storage` and `queue` crates.
 
 pub mod canonical_json;
 pub mod counters;
 pub mod jobs;
 pub mod lines;
+pub mod object;
 pub mod pyrepr;
-pub mod queue;
 pub mod raw;
 pub mod retry;
-pub mod store;
-pub mod uri;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use backends::s3::{S3Options, S3Store};
-use backends::test_servers::{RedisServer, S3Server};
-use shared::store::{ObjectStore, PutMode};
+use storage::s3::{S3Options, S3Store};
+use storage::{ObjectStore, PutMode};
+use test_servers::{RedisServer, S3Server};
 
 use crate::{binary, TEST_SALT_HEX};
 

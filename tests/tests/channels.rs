@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use backends::s3::S3Options;
-use backends::test_servers::S3Server;
 use bytes::Bytes;
 use release::channels::{promote, read_channel, ChannelError};
-use shared::store::{ByteStream, LocalStore, ObjectMeta, ObjectStore, PutMode, StoreError};
+use storage::s3::S3Options;
+use storage::{ByteStream, LocalStore, ObjectMeta, ObjectStore, PutMode, StoreError};
+use test_servers::S3Server;
 use tokio::sync::Barrier;
 
 const RACERS: usize = 8;

@@ -133,7 +133,7 @@ impl Scenario {
 
     fn map_jobs(&self, run: &str) -> usize {
         let plan: serde_json::Value = self.cluster.runtime.block_on(async {
-            let body = shared::store::ObjectStore::get(&self.cluster.store, &format!("runs/{run}/plan.json"))
+            let body = storage::ObjectStore::get(&self.cluster.store, &format!("runs/{run}/plan.json"))
                 .await
                 .expect("the plan exists");
             serde_json::from_slice(&body).expect("the plan is json")
@@ -467,11 +467,9 @@ fn a_dead_lettered_job_fails_the_run_naming_the_job_and_its_error() {
     // The planned input disappears: its map job fails on every attempt.
     let victim = scenario.cluster.runtime.block_on(async {
         let store = &scenario.cluster.store;
-        let inputs = shared::store::ObjectStore::list(store, "raw/")
-            .await
-            .expect("listing raw/");
+        let inputs = storage::ObjectStore::list(store, "raw/").await.expect("listing raw/");
         let victim = inputs.first().expect("an input object").key.clone();
-        shared::store::ObjectStore::delete(store, &victim)
+        storage::ObjectStore::delete(store, &victim)
             .await
             .expect("deleting an input");
         victim

@@ -215,3 +215,56 @@ fn variants_card_verify_amend_diff_export_channels_and_exclusions() {
     assert_eq!(manifest_v3["variants"]["full"]["rows"].as_u64().unwrap(), full_rows - 3);
     assert_eq!(manifest_v3["counters"]["excluded"]["benchmark"], 3);
 }
+
+/// The lean `release-manager` binary answers like `coordinator release`, and neither guesses a
+/// store: without `--store` (or WILDCHAT__STORE) both stop and say how to name one.
+#[test]
+fn release_manager_binary_matches_the_coordinator_and_needs_a_store() {
+    let (_dir, store) = generated_store(300, 23, None);
+    let store_arg = store.to_str().unwrap();
+    coordinator(&["run", "--store", store_arg, "--version", "v1", "--quiet"]);
+    let release_manager = |args: &[&str]| {
+        Command::new(e2e_tests::binary("release-manager"))
+            .args(args)
+            .env_remove("WILDCHAT__STORE")
+            .output()
+            .expect("running release-manager")
+    };
+
+    for args in [vec!["list"], vec!["show", "v1"], vec!["diff", "v1", "v1", "--json"]] {
+        let mut with_store = args.clone();
+        with_store.extend(["--store", store_arg]);
+        let lean = release_manager(&with_store);
+        assert!(lean.status.success(), "{}", String::from_utf8_lossy(&lean.stderr));
+        let coordinator_output = release_command(&store, &args);
+        assert!(coordinator_output.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&lean.stdout),
+            String::from_utf8_lossy(&coordinator_output.stdout),
+            "release-manager {args:?} differs from coordinator release {args:?}"
+        );
+        assert!(!lean.stdout.is_empty(), "{args:?} printed nothing");
+    }
+    let verified = release_manager(&["verify", "v1", "--store", store_arg]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+
+    let no_store = release_manager(&["list"]);
+    assert!(!no_store.status.success());
+    assert!(
+        String::from_utf8_lossy(&no_store.stderr).contains("no store given: pass --store URI"),
+        "{}",
+        String::from_utf8_lossy(&no_store.stderr)
+    );
+    let coordinator_no_store = coordinator_command()
+        .args(["release", "list"])
+        .env_remove("WILDCHAT__STORE")
+        .current_dir(&store)
+        .output()
+        .unwrap();
+    assert!(!coordinator_no_store.status.success());
+    assert!(String::from_utf8_lossy(&coordinator_no_store.stderr).contains("no store given"));
+}

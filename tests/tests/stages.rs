@@ -39,13 +39,10 @@ fn python_hash(salt_hex: &str, ip: &str) -> String {
 
 #[test]
 fn geo_stage_annotates_each_line_and_reports_bad_lines() {
-    let database = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/geo/GeoLite2-City-Test.mmdb"
-    );
+    let database = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/geo/GeoLite2-City-Test.mmdb");
     assert!(
         std::path::Path::new(database).exists(),
-        "shared test data missing at {database}"
+        "vendored test data missing at {database}"
     );
     let salt = "0011aabbccddeeff";
     let input = concat!(
@@ -75,7 +72,7 @@ fn geo_stage_annotates_each_line_and_reports_bad_lines() {
 fn geo_stage_refuses_a_broken_database_at_start_up() {
     let database = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/geo/GeoIP2-City-Test-Broken-Double-Format.mmdb"
+        "/../testdata/geo/GeoIP2-City-Test-Broken-Double-Format.mmdb"
     );
     let (code, stdout, stderr) = run_stage(&["stage", "geo", "--geoip", database], "{\"ip\": \"1.2.3.4\"}\n", "00");
     assert_ne!(code, 0);

@@ -100,10 +100,7 @@ mod tests {
 
     #[test]
     fn conversation_fields_take_the_most_frequent_user_turn_values() {
-        let database = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/geo/GeoLite2-City-Test.mmdb"
-        );
+        let database = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/geo/GeoLite2-City-Test.mmdb");
         let spec = GeoDatabaseSpec::parse(database).unwrap();
         let enrichment = Enrichment {
             salt: Some(IpSalt::from_hex("abcd").unwrap()),

@@ -517,18 +517,18 @@ mod tests {
     use std::io::Write;
     use std::process::{Command, Stdio};
 
-    const GEO_DATA_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/geo");
+    const GEO_DATA_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/geo");
     const TEST_CITY_DATABASE: &str = "GeoLite2-City-Test.mmdb";
     const BROKEN_DATABASE: &str = "GeoIP2-City-Test-Broken-Double-Format.mmdb";
     const EXPECTED_CSV: &str = "expected_GeoLite2-City-Test.csv";
 
-    /// A path in the shared geo data. Missing data fails the test rather than skipping it,
+    /// A path in the vendored geo test data. Missing data fails the test rather than skipping it,
     /// so a broken checkout cannot pass silently.
     fn geo_data_path(file_name: &str) -> PathBuf {
         let directory = Path::new(GEO_DATA_DIRECTORY);
         assert!(
             directory.is_dir(),
-            "the shared geo test data directory {} is missing (shared/ lies beside the repository checkout)",
+            "the vendored geo test data directory {} is missing",
             directory.display()
         );
         let path = directory.join(file_name);

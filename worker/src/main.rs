@@ -347,7 +347,7 @@ fn run_pii_stage(args: &StageArgs) -> anyhow::Result<u64> {
     for Line { mut object, spans } in lines {
         let text = object["text"].as_str().unwrap_or_default().to_string();
         let label = object["language"].as_str().unwrap_or_default().to_string();
-        let secrets = pii::secrets::scan(&text);
+        let secrets = credentials::scan(&text);
         let redaction = policy.redact(
             pii::policy::TurnText {
                 text: &text,

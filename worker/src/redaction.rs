@@ -6,8 +6,8 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Context};
+use credentials::SecretScanner;
 use pii::policy::{Operator, Policy, Redaction, TurnText};
-use pii::secrets::SecretScanner;
 use pii::{Detector, EntityType, Span};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -513,7 +513,7 @@ mod tests {
             analysed.clone(),
             &policy,
             &counts.frequent(&policy),
-            pii::secrets::scanner(),
+            credentials::scanner(),
             &mut redacted_counters,
         )
         .unwrap();
@@ -541,7 +541,7 @@ mod tests {
             analysed,
             &policy,
             &many.frequent(&policy),
-            pii::secrets::scanner(),
+            credentials::scanner(),
             &mut Counters::default(),
         )
         .unwrap();

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use queue::{Completion, FailureOutcome, Lease, Queue, QueueError};
 use shared::jobs::JobPayload;
-use shared::queue::{Completion, FailureOutcome, Lease, Queue, QueueError};
 use shared::retry::Backoff;
-use shared::store::ObjectStore;
+use storage::ObjectStore;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 

@@ -664,7 +664,7 @@ weights are the package's, unchanged.
 `golden.jsonl` has {info['golden']} lines `{{"text": ..., "toxicity": ...}}`:
 the original (not lowercased) text and scikit-learn's float64 probability for
 `text.lower()`. The texts: the {info['jigsaw']} `comment_text` values of
-`shared/data/toxicity/jigsaw_sample.csv`, {info['hand_made']} hand-made strings
+`testdata/toxicity/jigsaw_sample.csv`, {info['hand_made']} hand-made strings
 (empty, whitespace, digits, emoji, punctuation, texts over 20 kB, many scripts
 and casings, profanity) and variants of both.
 

@@ -16,7 +16,7 @@ HERE="$ROOT/infra/models/profanity_check"
 OUT="$ROOT/models/toxicity/profanity-check"
 VENV="$ROOT/target/model-venv"
 # The project's shared/ data folder sits beside the repository.
-JIGSAW="${JIGSAW:-$ROOT/../shared/data/toxicity/jigsaw_sample.csv}"
+JIGSAW="${JIGSAW:-$ROOT/testdata/toxicity/jigsaw_sample.csv}"
 
 # Direct pins first, then everything they pull in, so a rebuild resolves to
 # the same wheels. scikit-learn must be the version that pickled the shipped

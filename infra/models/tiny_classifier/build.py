@@ -479,7 +479,7 @@ toxicity; never use it to label data.**
   layers, hidden size 32, 4 attention heads, feed-forward size 64 (GELU), a pooler on the
   first token and a 7-way classifier. At most 64 positions.
 - `tokenizer.json`: a WordPiece tokenizer of about 2,000 entries trained on the comments of
-  the Jigsaw sample in `shared/data/toxicity/`. BERT normalizer (lowercasing; with
+  the Jigsaw sample in `testdata/toxicity/`. BERT normalizer (lowercasing; with
   `strip_accents` unset it also strips accents), BERT pre-tokenizer, `[CLS] $A [SEP]`
   post-processor; no truncation or padding. Ids: `[PAD]` 0, `[UNK]` 1, `[CLS]` 2, `[SEP]` 3,
   `[MASK]` 4.

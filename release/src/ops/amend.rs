@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use serde_json::Value;
-use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
+use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
 use super::schema::schema_differences;
 use super::shard::{optional_i64, optional_str, read_batches, sha256_hex, string_column, write_shard, Turns};

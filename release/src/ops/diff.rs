@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::Array;
 use serde::Serialize;
-use shared::store::ObjectStore;
+use storage::ObjectStore;
 
 use super::shard::{optional_str, read_batches, string_column};
 use crate::manifest::{read_manifest, Manifest, VARIANTS};

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use shared::store::ObjectStore;
+use storage::ObjectStore;
 
 use super::shard::{
     bool_column, int64_column, optional_bool, optional_i64, optional_str, read_batches, sha256_hex, string_column,

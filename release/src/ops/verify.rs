@@ -10,7 +10,7 @@ use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use shared::store::{ObjectStore, StoreError};
+use storage::{ObjectStore, StoreError};
 
 use super::schema::schema_differences;
 use super::shard::{

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use shared::counters::Counters;
 use shared::jobs::{FinaliseJob, FinaliseOutcome, RunLayout, ShardInfo};
-use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
+use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
 use crate::enrich::Enrichment;
 use crate::jobs::partition::decode_analysed;
@@ -64,9 +64,8 @@ pub async fn run_finalise_job(
             FrequentSet::decode(&frequent_bytes).with_context(|| format!("reading the frequent set {frequent_key}"))?;
         let analysed = decode_analysed(&analysed_key, &analysed_bytes)?;
         let mut counters = Counters::default();
-        let conversations =
-            finalise_conversations(analysed, &policy, &frequent, pii::secrets::scanner(), &mut counters)
-                .with_context(|| format!("redacting partition {partition}"))?;
+        let conversations = finalise_conversations(analysed, &policy, &frequent, credentials::scanner(), &mut counters)
+            .with_context(|| format!("redacting partition {partition}"))?;
         let kept = apply_release_filters(conversations, &exclusions, &mut counters);
         counters.add("released_conversations.full", kept.len() as u64);
         // Both variants borrow the kept conversations: no second copy of the non-toxic ones.

@@ -12,7 +12,7 @@ use shared::counters::Counters;
 use shared::jobs::{FragmentRef, MapJob, MapOutcome, QuarantineRecord, RunLayout};
 use shared::lines::{Compression, RangeLines};
 use shared::raw::{parse_raw_line, QuarantineReason};
-use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
+use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 use tokio_util::io::SyncIoBridge;
 use tracing::{info, warn};
 

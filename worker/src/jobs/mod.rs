@@ -8,7 +8,7 @@ pub mod partition;
 use std::sync::Arc;
 
 use shared::jobs::JobPayload;
-use shared::store::ObjectStore;
+use storage::ObjectStore;
 
 use crate::enrich::Enrichment;
 

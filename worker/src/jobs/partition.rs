@@ -11,7 +11,7 @@ use bytes::Bytes;
 use shared::counters::Counters;
 use shared::jobs::{AnalyseOutcome, PartitionJob, RunLayout};
 use shared::raw::LinkRow;
-use shared::store::{get_json, put_json, ObjectStore, PutMode, StoreError};
+use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
 use toxicity::cache::ScoreCache;
 use toxicity::{is_toxic, ScoreStats, ToxicityModel};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use shared::queue::{Lease, QueueError, QueueStats};
+use queue::{Lease, QueueError, QueueStats};
 
 use crate::runner::{JobEnd, RunnerObserver};
 
@@ -255,7 +255,7 @@ impl RunnerObserver for WorkerMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::queue::Job;
+    use queue::Job;
 
     #[test]
     fn the_exposition_names_every_metric_a_dashboard_needs() {

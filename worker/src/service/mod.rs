@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use queue::{Queue, QueueConfig};
 use shared::jobs::{run_queue, FINALISE_QUEUE, MAP_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE};
-use shared::queue::{Queue, QueueConfig};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -50,14 +50,12 @@ fn default_worker_name() -> String {
 
 /// Runs the worker until a signal stops it; returns once the current jobs are finished.
 pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
-    let store = backends::open_store(&settings.store)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let store = storage::open_store(&settings.store).await.map_err(anyhow::Error::msg)?;
     let queue_config = QueueConfig {
         lease_timeout: settings.lease_timeout(),
         max_attempts: settings.max_attempts,
     };
-    let queue = backends::open_queue(&settings.queue, queue_config)
+    let queue = queue::open_queue(&settings.queue, queue_config)
         .await
         .map_err(anyhow::Error::msg)?;
     let enrichment_settings = EnrichmentSettings {
@@ -138,7 +136,7 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
     info!(
         worker = %name,
         store = %store.describe(),
-        queue = %backends::redis_queue::redact_url(&settings.queue),
+        queue = %queue::redis_queue::redact_url(&settings.queue),
         run = %if settings.run.is_empty() { "announced" } else { settings.run.as_str() },
         slots = settings.slots,
         lease_timeout_ms = settings.lease_timeout_ms,

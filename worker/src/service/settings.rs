@@ -117,7 +117,7 @@ impl std::fmt::Debug for WorkerSettings {
         formatter
             .debug_struct("WorkerSettings")
             .field("store", &self.store)
-            .field("queue", &backends::redis_queue::redact_url(&self.queue))
+            .field("queue", &queue::redis_queue::redact_url(&self.queue))
             .field("run", &self.run)
             .field("name", &self.name)
             .field("slots", &self.slots)
