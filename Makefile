@@ -47,8 +47,8 @@ bench:
 bench-language:
 	rm -rf target/bench-language
 	$(CARGO) run --release -p coordinator -- generate --conversations 8000 --seed 3 --store target/bench-language
-	$(CARGO) bench -p worker --bench language -- --store target/bench-language --lingua-sample 10000
-	$(CARGO) bench -p worker --bench language -- --lingua-sample 10000
+	$(CARGO) bench -p language --bench language -- --store $(CURDIR)/target/bench-language --lingua-sample 10000
+	$(CARGO) bench -p language --bench language -- --lingua-sample 10000
 
 # Toxicity on one core: the default linear model (turns/s per core), then the tiny transformer
 # path, on the distinct turn texts of 20,000 generated conversations.

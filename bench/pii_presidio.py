@@ -649,9 +649,9 @@ def git_desc():
     try:
         head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "pii"], capture_output=True,
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "stages/pii"], capture_output=True,
                                text=True, timeout=30).stdout.strip()
-        return head + (" with uncommitted changes under pii/" if dirty else "")
+        return head + (" with uncommitted changes under stages/pii/" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

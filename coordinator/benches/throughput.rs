@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     let mut linked_conversations = 0usize;
     let enrichment = worker::enrich::Enrichment::default();
     for rows in &mut partitions {
-        let linked = worker::link::link_rows(rows);
+        let linked = link::link_rows(rows);
         for chain in &linked.conversations {
             let conversation = worker::assemble::assemble_conversation(rows, chain, &enrichment);
             linked_conversations += usize::from(conversation.turn > 0);

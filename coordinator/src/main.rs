@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bytes_free::put_blocking;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use coordinator::pipeline::{run_pipeline, RunOptions};
 use coordinator::plan::PlanConfig;
 use coordinator::summary::render_queue_status;
@@ -35,6 +35,11 @@ struct Cli {
     /// Log filter (tracing syntax), e.g. `info` or `worker=debug`; RUST_LOG also works.
     #[arg(long, global = true, env = "WILDCHAT__LOG", default_value = "warn")]
     log: String,
+    /// TOML settings file. Its keys are the flags' environment names without `WILDCHAT__`, in
+    /// lower case (store, queue, workers, pii_policy, ...); the environment and the flags
+    /// override it (defaults < file < WILDCHAT__* < flags).
+    #[arg(long, global = true, env = "WILDCHAT__CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,7 +93,7 @@ struct EnrichArgs {
     /// Where toxicity inference runs: cpu, cuda or cuda:N (CUDA never falls back to CPU).
     #[arg(long, env = "WILDCHAT__TOXICITY_DEVICE", default_value = "cpu")]
     toxicity_device: toxicity::Device,
-    /// Optional PII token-classification model config (TOML, see pii/README.md) whose spans
+    /// Optional PII token-classification model config (TOML, see stages/pii/README.md) whose spans
     /// join the rule recognizers'; it runs on the toxicity device.
     #[arg(long, env = "WILDCHAT__PII_NER_CONFIG")]
     pii_ner_config: Option<PathBuf>,
@@ -135,14 +140,14 @@ struct Tuning {
     /// PII redaction policy: `reference` (WildChat's release rules, DESIGN §6) or `strict`
     /// (every detected entity of --pii-types).
     #[arg(long, env = "WILDCHAT__PII_POLICY", default_value = "reference")]
-    pii_policy: String,
+    pii_policy: shared::jobs::PiiPolicyKind,
     /// Entity types the strict policy redacts (Presidio names, comma-separated); default all 27.
     #[arg(long, env = "WILDCHAT__PII_TYPES", value_delimiter = ',')]
     pii_types: Vec<String>,
     /// How the strict policy replaces an entity: replace, mask or hash (salted with a key
     /// derived from the IP salt).
     #[arg(long, env = "WILDCHAT__PII_OPERATOR", default_value = "replace")]
-    pii_operator: String,
+    pii_operator: shared::jobs::PiiOperator,
     /// An exclusion list as NAME=FILE (or FILE, named by its stem): one conversation_hash or
     /// turn_identifier per line; listed conversations are left out of every variant and counted
     /// as `excluded.NAME`. Repeat for several lists (benchmark reservations, takedowns).
@@ -153,8 +158,8 @@ struct Tuning {
     license: String,
     /// Where analyse jobs (which run the toxicity model) go: `cpu` or `gpu` (only `worker run`
     /// processes with the gpu capability serve them).
-    #[arg(long, env = "WILDCHAT__ANALYSE_ON", default_value = "cpu", value_parser = ["cpu", "gpu"])]
-    analyse_on: String,
+    #[arg(long, env = "WILDCHAT__ANALYSE_ON", default_value = "cpu", value_enum)]
+    analyse_on: coordinator::plan::AnalyseOn,
     /// The dataset card's title.
     #[arg(long, env = "WILDCHAT__PRETTY_NAME", default_value = "WildChat-style conversations")]
     pretty_name: String,
@@ -219,7 +224,13 @@ mod bytes_free {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Before any thread starts: the file layer sets environment defaults.
+    if let Err(error) = coordinator::config_file::apply(&Cli::command(), &args) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse_from(args);
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -383,9 +394,9 @@ async fn run_and_report(
     }
     let lease_timeout = queue_config(tuning).lease_timeout;
     let pii = shared::jobs::PiiPolicyConfig {
-        policy: tuning.pii_policy.clone(),
+        policy: tuning.pii_policy,
         types: tuning.pii_types.clone(),
-        operator: tuning.pii_operator.clone(),
+        operator: tuning.pii_operator,
     };
     // A bad policy fails here, before any job runs, not in every worker.
     worker::redaction::limits_policy(&pii)?;
@@ -403,7 +414,7 @@ async fn run_and_report(
             exclusions,
             license: tuning.license.clone(),
             pretty_name: tuning.pretty_name.clone(),
-            analyse_on: tuning.analyse_on.clone(),
+            analyse_on: tuning.analyse_on,
             ..PlanConfig::default()
         },
         embedded_workers,

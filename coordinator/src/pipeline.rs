@@ -111,7 +111,7 @@ pub async fn run_pipeline(
     }
     let (plan, resumed) = plan_or_resume(store.as_ref(), &options.run_id, &options.version, &options.config).await?;
     let map_queue = run_queue(&plan.run_id, MAP_QUEUE);
-    let analyse_kind = if plan.config.analyse_on == "gpu" {
+    let analyse_kind = if plan.config.analyse_on == crate::plan::AnalyseOn::Gpu {
         PARTITION_GPU_QUEUE
     } else {
         PARTITION_QUEUE
@@ -159,7 +159,14 @@ pub async fn run_pipeline(
         }
     }
     // Workers stop looking at this run's queues; a restarted coordinator announces it again.
-    if let Err(error) = queue.withdraw_run(&plan.run_id).await {
+    let withdrawn = Backoff::CONTROL
+        .retry(
+            || queue.withdraw_run(&plan.run_id),
+            QueueError::is_retryable,
+            |error, attempt| warn!(operation = "withdraw run", attempt, error = %error, "queue call failed, retrying"),
+        )
+        .await;
+    if let Err(error) = withdrawn {
         warn!(run = %plan.run_id, error = %error, "cannot withdraw the run announcement");
     }
     let PhasesOutcome {

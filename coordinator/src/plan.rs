@@ -33,12 +33,17 @@ pub struct PlanConfig {
     pub pretty_name: String,
     /// `gpu` routes the analyse jobs (which run the toxicity model) to the run's `partition-gpu`
     /// queue, which only workers with the gpu capability serve; `cpu` (the default) to `partition`.
-    #[serde(default = "default_analyse_on")]
-    pub analyse_on: String,
+    #[serde(default)]
+    pub analyse_on: AnalyseOn,
 }
 
-fn default_analyse_on() -> String {
-    "cpu".to_string()
+/// Which pool of workers runs a run's analyse jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyseOn {
+    #[default]
+    Cpu,
+    Gpu,
 }
 
 fn default_license() -> String {
@@ -62,7 +67,7 @@ impl Default for PlanConfig {
             exclusions: Vec::new(),
             license: default_license(),
             pretty_name: default_pretty_name(),
-            analyse_on: default_analyse_on(),
+            analyse_on: AnalyseOn::Cpu,
         }
     }
 }

@@ -378,7 +378,7 @@ pub async fn planted_pii_outcome(
             continue;
         }
         let shard = store.get(&object.key).await?;
-        for turn in worker::release::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
+        for turn in release::record::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
             let Some(values) = planted.get(&(turn.turn_identifier, turn.role.clone())) else {
                 continue;
             };
@@ -427,7 +427,7 @@ pub async fn planted_toxic_recall(store: &dyn ObjectStore, version: &str) -> any
             continue;
         }
         let shard = store.get(&object.key).await?;
-        for turn in worker::release::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
+        for turn in release::record::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
             if planted.contains(&(turn.turn_identifier, turn.role)) {
                 released += 1;
                 flagged += u64::from(turn.toxic == Some(true));

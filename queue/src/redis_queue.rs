@@ -22,14 +22,12 @@
 //! `prior + delivery count`, and the pair (entry id, attempt) identifies one lease: a worker
 //! whose lease was reclaimed no longer matches it.
 
-use std::future::Future;
 use std::time::Duration;
 
 use crate::{
     Completion, DeadLetter, FailureOutcome, Job, Lease, Queue, QueueConfig, QueueError, QueueStats, RunAnnouncement,
 };
 use async_trait::async_trait;
-use rand::Rng;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tracing::warn;
@@ -66,10 +64,6 @@ impl Default for RedisQueueOptions {
 
 /// Jobs per enqueue script call: large enough to be quick, small enough not to stall Redis.
 const ENQUEUE_BATCH: usize = 500;
-/// Attempts for calls that are safe to repeat (enqueue, heartbeat, stats, dead letters).
-const IDEMPOTENT_ATTEMPTS: u32 = 4;
-const RETRY_BASE_DELAY: Duration = Duration::from_millis(100);
-const RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// Definitions every script starts with. Keys are always passed in this order.
 const PRELUDE: &str = r#"
@@ -377,20 +371,18 @@ impl RedisQueue {
         format!("{}:runs", self.options.key_prefix)
     }
 
-    /// Runs one plain command that is safe to repeat, retried like the idempotent scripts.
+    /// Runs one plain command. Not repeated here: retries are the caller's, with the one
+    /// retry policy (`shared::retry::Backoff`), applied once.
     async fn run_command<T: redis::FromRedisValue>(
         &self,
         command: &redis::Cmd,
         operation: &str,
     ) -> Result<T, QueueError> {
-        self.retrying(operation, "runs", || async {
-            let mut connection = self.connection.clone();
-            command
-                .query_async(&mut connection)
-                .await
-                .map_err(|error| backend_error(&format!("redis {operation} failed"), &error))
-        })
-        .await
+        let mut connection = self.connection.clone();
+        command
+            .query_async(&mut connection)
+            .await
+            .map_err(|error| backend_error(&format!("redis {operation} failed"), &error))
     }
 
     fn key(&self, queue: &str, name: &str) -> String {
@@ -433,32 +425,6 @@ impl RedisQueue {
             .await
             .map_err(|error| backend_error(&format!("redis {operation} on queue {queue} failed"), &error))
     }
-
-    /// Repeats a call that is safe to repeat, with exponential backoff and full jitter, while
-    /// its error is retryable (typically the one call that fails across a reconnect).
-    async fn retrying<T, F, Fut>(&self, operation: &str, queue: &str, mut call: F) -> Result<T, QueueError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, QueueError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Ok(value) => return Ok(value),
-                Err(QueueError::Backend {
-                    message,
-                    retryable: true,
-                }) if attempt < IDEMPOTENT_ATTEMPTS => {
-                    let ceiling = RETRY_BASE_DELAY.saturating_mul(1 << attempt).min(RETRY_MAX_DELAY);
-                    let delay = rand::rng().random_range(Duration::ZERO..=ceiling);
-                    warn!(operation, queue, attempt, error = %message, "redis call failed, retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -474,11 +440,10 @@ impl Queue for RedisQueue {
                 args.push(job.id.clone());
                 args.push(payload);
             }
-            // Safe to repeat: the known-id set makes a second run of the same batch a no-op.
-            self.retrying("enqueue", queue, || {
-                self.run_script::<u64>(&self.scripts.enqueue, queue, &args, "enqueue")
-            })
-            .await?;
+            // Safe for the caller to repeat: the known-id set makes a second run of the same
+            // batch a no-op.
+            self.run_script::<u64>(&self.scripts.enqueue, queue, &args, "enqueue")
+                .await?;
         }
         Ok(())
     }
@@ -512,9 +477,7 @@ impl Queue for RedisQueue {
     async fn heartbeat(&self, lease: &Lease) -> Result<bool, QueueError> {
         let args = [lease.token.clone(), lease.attempt.to_string()];
         let held: i64 = self
-            .retrying("heartbeat", &lease.queue, || {
-                self.run_script(&self.scripts.heartbeat, &lease.queue, &args, "heartbeat")
-            })
+            .run_script(&self.scripts.heartbeat, &lease.queue, &args, "heartbeat")
             .await?;
         Ok(held == 1)
     }
@@ -553,11 +516,8 @@ impl Queue for RedisQueue {
     }
 
     async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
-        let (waiting, leased, completed, dead, retries): (u64, u64, u64, u64, u64) = self
-            .retrying("stats", queue, || {
-                self.run_script(&self.scripts.stats, queue, &[], "stats")
-            })
-            .await?;
+        let (waiting, leased, completed, dead, retries): (u64, u64, u64, u64, u64) =
+            self.run_script(&self.scripts.stats, queue, &[], "stats").await?;
         Ok(QueueStats {
             waiting,
             leased,
@@ -569,9 +529,7 @@ impl Queue for RedisQueue {
 
     async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, QueueError> {
         let rows: Vec<(String, u32, String)> = self
-            .retrying("dead letters", queue, || {
-                self.run_script(&self.scripts.dead_letters, queue, &[], "dead letters")
-            })
+            .run_script(&self.scripts.dead_letters, queue, &[], "dead letters")
             .await?;
         let mut letters: Vec<DeadLetter> = rows
             .into_iter()

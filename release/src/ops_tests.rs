@@ -16,7 +16,8 @@ use super::*;
 use crate::manifest::{
     manifest_key, read_manifest, shard_key, shard_stats_key, Manifest, ShardEntry, Variant, MANIFEST_FORMAT,
 };
-use crate::stats::{merge, release_schema, shard_stats, ShardStats};
+use crate::record::release_schema;
+use crate::stats::{merge, shard_stats, ShardStats};
 
 #[derive(Clone)]
 struct TestTurn {

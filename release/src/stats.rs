@@ -56,7 +56,6 @@
 //!   `YYYY-MM-DDTHH:MM:SSZ`.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
 use arrow_array::cast::AsArray;
@@ -65,7 +64,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Int64Array, LargeStringArray, ListArray, PrimitiveArray, RecordBatch, StringArray,
     StringViewArray, StructArray,
 };
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use serde::{Deserialize, Serialize};
@@ -88,110 +87,6 @@ pub const TURN_BUCKETS: [(&str, i64, i64); 9] = [
     ("21-50", 21, 50),
     ("51+", 51, i64::MAX),
 ];
-
-/// The 18 moderation category keys of the WildChat-1M card, in its order (DESIGN §7).
-pub const MODERATION_CATEGORIES: [&str; 18] = [
-    "harassment",
-    "harassment/threatening",
-    "harassment_threatening",
-    "hate",
-    "hate/threatening",
-    "hate_threatening",
-    "self-harm",
-    "self-harm/instructions",
-    "self-harm/intent",
-    "self_harm",
-    "self_harm_instructions",
-    "self_harm_intent",
-    "sexual",
-    "sexual/minors",
-    "sexual_minors",
-    "violence",
-    "violence/graphic",
-    "violence_graphic",
-];
-
-/// Detoxify's score keys in the card's order (DESIGN §7).
-pub const DETOXIFY_KEYS: [&str; 7] = [
-    "identity_attack",
-    "insult",
-    "obscene",
-    "severe_toxicity",
-    "sexual_explicit",
-    "threat",
-    "toxicity",
-];
-
-fn nullable(name: &str, data_type: DataType) -> Field {
-    Field::new(name, data_type, true)
-}
-
-fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn header_type() -> DataType {
-    DataType::Struct(Fields::from(vec![
-        nullable("accept-language", DataType::Utf8),
-        nullable("user-agent", DataType::Utf8),
-    ]))
-}
-
-fn list_of(data_type: DataType) -> DataType {
-    DataType::List(Arc::new(Field::new("item", data_type, true)))
-}
-
-fn struct_of(names: &[&str], data_type: &DataType) -> DataType {
-    DataType::Struct(Fields::from(
-        names
-            .iter()
-            .map(|name| nullable(name, data_type.clone()))
-            .collect::<Vec<_>>(),
-    ))
-}
-
-/// The release schema, the WildChat-1M features in their column order (DESIGN §7). It mirrors
-/// `worker::release::release_schema`, which writes the shards; the card's `dataset_info` is
-/// rendered from it.
-pub fn release_schema() -> SchemaRef {
-    let turn = DataType::Struct(Fields::from(vec![
-        nullable("content", DataType::Utf8),
-        nullable("country", DataType::Utf8),
-        nullable("hashed_ip", DataType::Utf8),
-        nullable("header", header_type()),
-        nullable("language", DataType::Utf8),
-        nullable("redacted", DataType::Boolean),
-        nullable("role", DataType::Utf8),
-        nullable("state", DataType::Utf8),
-        nullable("timestamp", timestamp_type()),
-        nullable("toxic", DataType::Boolean),
-        nullable("turn_identifier", DataType::Int64),
-    ]));
-    let moderation = DataType::Struct(Fields::from(vec![
-        nullable("categories", struct_of(&MODERATION_CATEGORIES, &DataType::Boolean)),
-        nullable("category_scores", struct_of(&MODERATION_CATEGORIES, &DataType::Float64)),
-        nullable("flagged", DataType::Boolean),
-    ]));
-    Arc::new(Schema::new(vec![
-        nullable("conversation_hash", DataType::Utf8),
-        nullable("model", DataType::Utf8),
-        nullable("timestamp", timestamp_type()),
-        nullable("conversation", list_of(turn)),
-        nullable("turn", DataType::Int64),
-        nullable("language", DataType::Utf8),
-        nullable("openai_moderation", list_of(moderation)),
-        nullable(
-            "detoxify_moderation",
-            list_of(struct_of(&DETOXIFY_KEYS, &DataType::Float64)),
-        ),
-        nullable("toxic", DataType::Boolean),
-        nullable("redacted", DataType::Boolean),
-        nullable("state", DataType::Utf8),
-        nullable("country", DataType::Utf8),
-        nullable("hashed_ip", DataType::Utf8),
-        nullable("header", header_type()),
-    ]))
-}
 
 /// The statistics of ONE shard, in a form that merges exactly: counts and integer sums add, and
 /// the users are kept as a set so that the union across shards counts each user once. Written

@@ -1,5 +1,5 @@
-//! Statistics computed from small shards built here with arrow, in the release schema that
-//! `worker::release::write_parquet` writes (the worker crate is not a dependency of this one).
+//! Statistics computed from small shards built here with arrow column by column (so a test can
+//! hold values the record types cannot, such as a null role), in the release schema.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 
 use super::*;
+use crate::record::release_schema;
 
 #[derive(Debug, Clone)]
 pub(crate) struct TestTurn {

@@ -22,29 +22,93 @@ pub fn queue_capability(queue: &str) -> &'static str {
     }
 }
 
-/// The run's PII redaction settings (DESIGN §6), by name, so that every worker builds the same
-/// policy from the job it leases. `policy` is `reference` (the default: WildChat's release rules)
-/// or `strict` (every detected entity of `types`, all 27 when empty, through `operator`:
-/// `replace`, `mask` or `hash`).
+/// The run's PII redaction settings (DESIGN §6), so that every worker builds the same policy
+/// from the job it leases: the `reference` policy (the default: WildChat's release rules) or
+/// `strict` (every detected entity of `types`, all 27 when empty, through `operator`).
+/// Entity types stay Presidio names here; the worker parses them with the PII detector.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PiiPolicyConfig {
-    pub policy: String,
+    pub policy: PiiPolicyKind,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<String>,
-    #[serde(default = "default_pii_operator")]
-    pub operator: String,
+    #[serde(default)]
+    pub operator: PiiOperator,
 }
 
-fn default_pii_operator() -> String {
-    "replace".to_string()
+/// Which redaction rules a run applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiPolicyKind {
+    /// WildChat's release rules (`docs/reference-pii-policy.md`).
+    #[default]
+    Reference,
+    /// Every detected entity of the configured types.
+    Strict,
+}
+
+/// How the strict policy replaces an entity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiOperator {
+    /// `<PRESIDIO_ANONYMIZED_{ENTITY}>`, as the reference does.
+    #[default]
+    Replace,
+    /// One `*` per code point.
+    Mask,
+    /// A keyed hash of the span, so equal strings get equal placeholders.
+    Hash,
+}
+
+impl PiiPolicyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiPolicyKind::Reference => "reference",
+            PiiPolicyKind::Strict => "strict",
+        }
+    }
+}
+
+impl PiiOperator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiOperator::Replace => "replace",
+            PiiOperator::Mask => "mask",
+            PiiOperator::Hash => "hash",
+        }
+    }
+}
+
+impl std::str::FromStr for PiiPolicyKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "reference" => Ok(PiiPolicyKind::Reference),
+            "strict" => Ok(PiiPolicyKind::Strict),
+            other => Err(format!("unknown pii policy {other:?}: use reference or strict")),
+        }
+    }
+}
+
+impl std::str::FromStr for PiiOperator {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "replace" => Ok(PiiOperator::Replace),
+            "mask" => Ok(PiiOperator::Mask),
+            "hash" => Ok(PiiOperator::Hash),
+            other => Err(format!("unknown pii operator {other:?}: use replace, mask or hash")),
+        }
+    }
 }
 
 impl Default for PiiPolicyConfig {
     fn default() -> Self {
         PiiPolicyConfig {
-            policy: "reference".to_string(),
+            policy: PiiPolicyKind::Reference,
             types: Vec::new(),
-            operator: default_pii_operator(),
+            operator: PiiOperator::Replace,
         }
     }
 }

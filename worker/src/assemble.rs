@@ -9,7 +9,7 @@ use shared::canonical_json::conversation_hash;
 use shared::raw::LinkRow;
 
 use crate::enrich::Enrichment;
-use crate::release::{Conversation, Header, Turn};
+use release::record::{Conversation, Header, Role, Turn};
 
 /// The most frequent value; ties go to the value seen first.
 pub fn most_frequent<T: Eq + Hash + Clone>(values: impl IntoIterator<Item = T>) -> Option<T> {
@@ -43,16 +43,16 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
                 accept_language: row.accept_language.clone(),
                 user_agent: row.user_agent.clone(),
             }),
-            ..Turn::new("user", std::mem::take(&mut row.user_content), row.id)
+            ..Turn::new(Role::User, std::mem::take(&mut row.user_content), row.id)
         });
         turns.push(Turn {
             language: enrichment.language_of(&row.assistant_content),
             timestamp_us: Some(row.timestamp_us),
-            ..Turn::new("assistant", std::mem::take(&mut row.assistant_content), row.id)
+            ..Turn::new(Role::Assistant, std::mem::take(&mut row.assistant_content), row.id)
         });
     }
     let last = &rows[chain[chain.len() - 1]];
-    let user_turns = || turns.iter().filter(|turn| turn.role == "user");
+    let user_turns = || turns.iter().filter(|turn| turn.role == Role::User);
     let header = most_frequent(user_turns().filter_map(|turn| turn.header.clone()));
     let hashed_ip = most_frequent(user_turns().filter_map(|turn| turn.hashed_ip.clone()));
     // Country and state are taken as a pair so the conversation never mixes two places.
@@ -60,7 +60,7 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
     let (country, state) = place.unwrap_or((None, None));
     // The most frequent turn label, ties to the first (DESIGN §6).
     let language = most_frequent(turns.iter().filter_map(|turn| turn.language.clone()));
-    let hash = conversation_hash(turns.iter().map(|turn| (turn.content.as_str(), turn.role)));
+    let hash = conversation_hash(turns.iter().map(|turn| (turn.content.as_str(), turn.role.as_str())));
     Conversation {
         conversation_hash: hash,
         model: last.model.clone(),
@@ -80,7 +80,8 @@ pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
+    use geoip::{GeoDatabaseSpec, GeoResolver};
+    use ip_hash::IpSalt;
 
     fn row(id: i64, ip: &str, user_agent: &str) -> LinkRow {
         LinkRow {
@@ -135,7 +136,12 @@ mod tests {
         assert_eq!(conversation.turns[1].hashed_ip, None, "assistant turns carry no ip");
         assert_eq!(
             conversation.conversation_hash,
-            conversation_hash(conversation.turns.iter().map(|turn| (turn.content.as_str(), turn.role)))
+            conversation_hash(
+                conversation
+                    .turns
+                    .iter()
+                    .map(|turn| (turn.content.as_str(), turn.role.as_str()))
+            )
         );
     }
 

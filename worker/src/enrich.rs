@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::geo::{GeoAnswer, GeoResolver, IpSalt};
-use crate::language::LanguageDetector;
+use geoip::{GeoAnswer, GeoResolver};
+use ip_hash::IpSalt;
+use language::LanguageDetector;
 use toxicity::ToxicityModel;
 
 #[derive(Default)]

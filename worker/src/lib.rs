@@ -1,15 +1,13 @@
-//! The worker: a stateless job loop and the processing stages it runs. The coordinator's
-//! embedded default runs the same loop as tasks in its own process; `worker run` runs it as a
-//! separate process against Redis and S3 (`service`).
+//! The worker: the job runner. A stateless job loop that reads a job's inputs from the store,
+//! calls the stage crates (`stages/`: link, language, geoip, ip-hash, pii, toxicity,
+//! credentials) and writes the outputs; the only crate that runs jobs against the store and the
+//! queue. The coordinator's embedded default runs the same loop as tasks in its own process;
+//! `worker run` runs it as a separate process against Redis and S3 (`service`).
 
 pub mod assemble;
 pub mod enrich;
-pub mod geo;
 pub mod jobs;
-pub mod language;
-pub mod link;
 pub mod redaction;
-pub mod release;
 pub mod resources;
 pub mod runner;
 pub mod service;

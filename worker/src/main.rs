@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use geoip::{GeoDatabaseSpec, GeoResolver};
+use ip_hash::IpSalt;
+use language::LanguageDetector;
 use serde_json::Value;
-use worker::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
-use worker::language::LanguageDetector;
 use worker::service::settings::{load_settings, FlagOverrides};
 use worker::service::{init_logging, run_service};
 
@@ -69,7 +71,8 @@ struct StageArgs {
     salt_file: Option<PathBuf>,
     /// The stage's config (toxicity: a model config TOML, default the embedded linear model;
     /// pii: a TOML with `policy = "reference"|"strict"`, `types = [...]`, `operator =
-    /// "replace"|"mask"|"hash"`, default the reference policy).
+    /// "replace"|"mask"|"hash"`, default the reference policy; geo: a `worker run` settings
+    /// file, whose `geoip` and `ip_salt_file` keys it reads). The language stage has none.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Where inference runs (toxicity): cpu, cuda or cuda:N. CUDA never falls back to CPU.
@@ -117,8 +120,8 @@ struct RunArgs {
     /// Toxicity model config (TOML); default: the embedded linear model [toxicity_config].
     #[arg(long)]
     toxicity_config: Option<PathBuf>,
-    /// cpu, cuda or cuda:N [toxicity_device].
-    #[arg(long)]
+    /// cpu, cuda or cuda:N; `--device` is the same flag (DESIGN §9) [toxicity_device].
+    #[arg(long, visible_alias = "device")]
     toxicity_device: Option<String>,
     /// PII token-classification model config (TOML); default: rule recognizers only [pii_ner_config].
     #[arg(long)]
@@ -174,17 +177,56 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
     runtime.block_on(run_service(settings))
 }
 
+/// The `worker stage` flags given on the command line (not from the environment) that the
+/// stage has no use for: naming them is better than ignoring them.
+fn inapplicable_stage_flags(stage: StageName, matches: &clap::ArgMatches) -> Vec<&'static str> {
+    let applies = |flag: &str| match stage {
+        StageName::Geo => matches!(flag, "geoip" | "salt_file" | "config"),
+        StageName::Language => false,
+        StageName::Toxicity => matches!(flag, "config" | "device"),
+        StageName::Pii => matches!(flag, "config" | "salt_file"),
+    };
+    [
+        ("geoip", "--geoip"),
+        ("salt_file", "--salt-file"),
+        ("config", "--config"),
+        ("device", "--device"),
+    ]
+    .into_iter()
+    .filter(|(id, _)| matches.value_source(id) == Some(ValueSource::CommandLine) && !applies(id))
+    .map(|(_, flag)| flag)
+    .collect()
+}
+
+fn run_stage(args: &StageArgs, matches: Option<&clap::ArgMatches>) -> anyhow::Result<u64> {
+    let stage_name = args
+        .stage
+        .to_possible_value()
+        .map_or_else(String::new, |value| value.get_name().to_string());
+    let unused = matches
+        .map(|matches| inapplicable_stage_flags(args.stage, matches))
+        .unwrap_or_default();
+    if !unused.is_empty() {
+        bail!("{} does not apply to the {stage_name} stage", unused.join(", "));
+    }
+    match args.stage {
+        StageName::Geo => run_geo_stage(args),
+        StageName::Language => run_language_stage(),
+        StageName::Toxicity => run_toxicity_stage(args),
+        StageName::Pii => run_pii_stage(args),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let result = match cli.command {
         None => run_worker(cli.run).map(|()| 0),
         Some(Command::Run(args)) => run_worker(*args).map(|()| 0),
-        Some(Command::Stage(args)) => match args.stage {
-            StageName::Geo => run_geo_stage(&args),
-            StageName::Language => run_language_stage(),
-            StageName::Toxicity => run_toxicity_stage(&args),
-            StageName::Pii => run_pii_stage(&args),
-        },
+        Some(Command::Stage(args)) => run_stage(&args, matches.subcommand_matches("stage")),
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,
@@ -391,12 +433,52 @@ fn run_pii_stage(args: &StageArgs) -> anyhow::Result<u64> {
 }
 
 /// Returns the number of input lines that failed (each reported on stderr).
+/// The `geoip` and `ip_salt_file` keys of a `worker run` settings file, for `stage geo --config`.
+#[derive(serde::Deserialize, Default)]
+struct GeoStageFile {
+    #[serde(default)]
+    geoip: Option<toml::Value>,
+    #[serde(default)]
+    ip_salt_file: Option<PathBuf>,
+}
+
 fn run_geo_stage(args: &StageArgs) -> anyhow::Result<u64> {
+    let file = match &args.config {
+        None => GeoStageFile::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+    };
+    let mut args_with_file = StageArgs {
+        stage: args.stage,
+        geoip: args.geoip.clone(),
+        salt_file: args.salt_file.clone(),
+        config: args.config.clone(),
+        device: args.device,
+    };
+    // Flags and the environment win over the file.
+    if args_with_file.geoip.is_empty() {
+        args_with_file.geoip = match file.geoip {
+            None => Vec::new(),
+            Some(toml::Value::String(list)) => list.split(',').map(|spec| spec.trim().to_string()).collect(),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .context("geoip in the config file must be strings")?,
+            Some(_) => bail!("geoip in the config file must be a string or a list of strings"),
+        };
+    }
+    if args_with_file.salt_file.is_none() && std::env::var_os("WILDCHAT__IP_SALT").is_none() {
+        args_with_file.salt_file = file.ip_salt_file;
+    }
+    let args = &args_with_file;
     let Some(salt) = stage_salt(args)? else {
-        bail!("the geo stage needs an ip salt: --salt-file FILE or WILDCHAT__IP_SALT");
+        bail!("the geo stage needs an ip salt: --salt-file FILE, WILDCHAT__IP_SALT or ip_salt_file in --config");
     };
     if args.geoip.is_empty() {
-        bail!("the geo stage needs at least one --geoip DATABASE");
+        bail!("the geo stage needs at least one --geoip DATABASE (or geoip in --config)");
     }
     let specs = args
         .geoip

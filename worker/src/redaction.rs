@@ -14,27 +14,28 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::canonical_json::conversation_hash;
 use shared::counters::Counters;
-use shared::jobs::PiiPolicyConfig;
+use shared::jobs::{PiiOperator, PiiPolicyConfig, PiiPolicyKind};
 
-use crate::geo::IpSalt;
-use crate::release::Conversation;
+use ip_hash::IpSalt;
+use release::record::Conversation;
 
 /// Builds the run's policy from its settings. The hash operator keys its hashes with a key
 /// derived from the IP salt, so hashed values are stable across runs with the same salt.
 pub fn build_policy(config: &PiiPolicyConfig, salt: Option<&IpSalt>) -> anyhow::Result<Policy> {
-    match config.policy.as_str() {
-        "reference" => Ok(Policy::reference()),
-        "strict" => {
+    match config.policy {
+        PiiPolicyKind::Reference => Ok(Policy::reference()),
+        PiiPolicyKind::Strict => {
             let mut types = Vec::new();
             for name in &config.types {
                 types.push(name.parse::<EntityType>().map_err(|error| {
                     anyhow::anyhow!("pii types: {error}; use Presidio names such as PERSON, EMAIL_ADDRESS")
                 })?);
             }
-            let operator: Operator = config
-                .operator
-                .parse()
-                .map_err(|error| anyhow::anyhow!("pii operator: {error}"))?;
+            let operator = match config.operator {
+                PiiOperator::Replace => Operator::Replace,
+                PiiOperator::Mask => Operator::Mask,
+                PiiOperator::Hash => Operator::Hash,
+            };
             let hash_key = match (operator, salt) {
                 (Operator::Hash, Some(salt)) => salt.derived_key("wildchat-pii-hash"),
                 (Operator::Hash, None) => bail!("the pii hash operator needs the IP salt to key its hashes"),
@@ -42,7 +43,6 @@ pub fn build_policy(config: &PiiPolicyConfig, salt: Option<&IpSalt>) -> anyhow::
             };
             Ok(Policy::strict(types, operator, hash_key))
         }
-        other => bail!("unknown pii policy {other:?}: use reference or strict"),
     }
 }
 
@@ -50,13 +50,9 @@ pub fn build_policy(config: &PiiPolicyConfig, salt: Option<&IpSalt>) -> anyhow::
 /// checks as [`build_policy`], without the key the hash operator needs.
 pub fn limits_policy(config: &PiiPolicyConfig) -> anyhow::Result<Policy> {
     let without_hash = PiiPolicyConfig {
-        operator: "replace".to_string(),
+        operator: PiiOperator::Replace,
         ..config.clone()
     };
-    config
-        .operator
-        .parse::<Operator>()
-        .map_err(|error| anyhow::anyhow!("pii operator: {error}"))?;
     build_policy(&without_hash, None)
 }
 
@@ -413,8 +409,12 @@ pub fn finalise_conversations(
             }
             conversation.redacted = Some(any);
             local.add("redacted_conversations", u64::from(any));
-            conversation.conversation_hash =
-                conversation_hash(conversation.turns.iter().map(|turn| (turn.content.as_str(), turn.role)));
+            conversation.conversation_hash = conversation_hash(
+                conversation
+                    .turns
+                    .iter()
+                    .map(|turn| (turn.content.as_str(), turn.role.as_str())),
+            );
             Ok((conversation, local))
         })
         .collect::<anyhow::Result<_>>()?;
@@ -436,7 +436,7 @@ fn replaced_counter(label: &pii::policy::ReplacedLabel) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::release::Turn;
+    use release::record::{Role, Turn};
 
     fn conversation(texts: &[&str]) -> Conversation {
         let turns: Vec<Turn> = texts
@@ -445,7 +445,7 @@ mod tests {
             .map(|(index, text)| Turn {
                 language: Some("English".to_string()),
                 ..Turn::new(
-                    if index % 2 == 0 { "user" } else { "assistant" },
+                    if index % 2 == 0 { Role::User } else { Role::Assistant },
                     text.to_string(),
                     index as i64,
                 )
@@ -527,7 +527,12 @@ mod tests {
         assert_eq!(rare[1].redacted, Some(false));
         assert_eq!(
             rare[0].conversation_hash,
-            conversation_hash(rare[0].turns.iter().map(|turn| (turn.content.as_str(), turn.role)))
+            conversation_hash(
+                rare[0]
+                    .turns
+                    .iter()
+                    .map(|turn| (turn.content.as_str(), turn.role.as_str()))
+            )
         );
         assert_eq!(redacted_counters.get("redacted_turns"), 1);
         assert_eq!(redacted_counters.get("pii_redacted.EMAIL_ADDRESS"), 1);
@@ -551,23 +556,33 @@ mod tests {
 
     #[test]
     fn strict_settings_are_checked() {
-        let strict = |types: &[&str], operator: &str| PiiPolicyConfig {
-            policy: "strict".into(),
+        let strict = |types: &[&str], operator: PiiOperator| PiiPolicyConfig {
+            policy: PiiPolicyKind::Strict,
             types: types.iter().map(|name| name.to_string()).collect(),
-            operator: operator.into(),
+            operator,
         };
-        assert!(build_policy(&strict(&["EMAIL_ADDRESS"], "mask"), None).is_ok());
-        let error = build_policy(&strict(&["NAME"], "mask"), None).unwrap_err().to_string();
+        assert!(build_policy(&strict(&["EMAIL_ADDRESS"], PiiOperator::Mask), None).is_ok());
+        let error = build_policy(&strict(&["NAME"], PiiOperator::Mask), None)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("NAME"), "{error}");
-        assert!(build_policy(&strict(&[], "blur"), None).is_err());
-        assert!(build_policy(&strict(&[], "hash"), None).is_err(), "hash needs the salt");
-        assert!(limits_policy(&strict(&[], "hash")).is_ok());
+        assert!(
+            build_policy(&strict(&[], PiiOperator::Hash), None).is_err(),
+            "hash needs the salt"
+        );
+        assert!(limits_policy(&strict(&[], PiiOperator::Hash)).is_ok());
         let salt = IpSalt::from_hex("abcd").unwrap();
-        assert!(build_policy(&strict(&[], "hash"), Some(&salt)).is_ok());
-        let unknown = PiiPolicyConfig {
-            policy: "lenient".into(),
-            ..PiiPolicyConfig::default()
-        };
-        assert!(build_policy(&unknown, None).is_err());
+        assert!(build_policy(&strict(&[], PiiOperator::Hash), Some(&salt)).is_ok());
+        // Names are parsed at the edge: a misspelt operator or policy never reaches a worker.
+        assert!("blur"
+            .parse::<PiiOperator>()
+            .unwrap_err()
+            .contains("use replace, mask or hash"));
+        assert!("lenient"
+            .parse::<PiiPolicyKind>()
+            .unwrap_err()
+            .contains("use reference or strict"));
+        let from_toml: Result<PiiPolicyConfig, _> = serde_json::from_str(r#"{"policy": "lenient"}"#);
+        assert!(from_toml.is_err());
     }
 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use crate::enrich::Enrichment;
-use crate::geo::{GeoDatabaseSpec, GeoResolver, IpSalt};
-use crate::language::LanguageDetector;
+use geoip::{GeoDatabaseSpec, GeoResolver};
+use ip_hash::IpSalt;
+use language::LanguageDetector;
 use toxicity::{Device, ModelConfig, ToxicityModel};
 
 /// The environment variable that may hold the salt's hex itself.
@@ -29,7 +30,7 @@ pub struct EnrichmentSettings {
     pub toxicity_config: Option<PathBuf>,
     /// Where toxicity inference runs.
     pub toxicity_device: Device,
-    /// Optional PII token-classification model config (TOML, see pii/README.md); it runs on
+    /// Optional PII token-classification model config (TOML, see stages/pii/README.md); it runs on
     /// `toxicity_device`.
     pub pii_ner_config: Option<PathBuf>,
 }

@@ -203,7 +203,7 @@ def build_model(vocab_size: int) -> onnx.ModelProto:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reference: windowing and decoding, transcribed from the rules in pii/src/ner.rs
+# Reference: windowing and decoding, transcribed from the rules in stages/pii/src/ner.rs
 
 
 def window_starts(n: int, width: int, step: int) -> list[int]:

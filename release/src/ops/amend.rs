@@ -22,7 +22,8 @@ use crate::manifest::{
     manifest_key, read_manifest, release_prefix, shard_key, shard_stats_key, Amendment, Manifest, ShardEntry, Variant,
     MANIFEST_FORMAT,
 };
-use crate::stats::{merge, release_schema, shard_stats, ReleaseStats, ShardStats};
+use crate::record::release_schema;
+use crate::stats::{merge, shard_stats, ReleaseStats, ShardStats};
 
 /// Counter group in the manifest with the conversations removed by amendments, per variant,
 /// summed over the chain of amendments since the run.

@@ -1,10 +1,10 @@
-//! Comparing a shard's arrow schema with the release schema ([`crate::stats::release_schema`],
-//! the crate's one mirror of the schema worker/src/release.rs writes, DESIGN §7), column by
+//! Comparing a shard's arrow schema with the release schema ([`crate::record::release_schema`],
+//! the one definition, which the worker writes shards with, DESIGN §7), column by
 //! column, in words a release manager can act on.
 
 use arrow_schema::Schema;
 
-use crate::stats::release_schema;
+use crate::record::release_schema;
 
 /// How `actual` departs from the release schema, column by column; empty when it matches.
 /// Schema-level metadata is ignored: only names, types, nullability and nesting count.

@@ -7,14 +7,9 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
-/// Conversations per row group, as worker/src/release.rs writes them.
-pub(crate) const ROWS_PER_GROUP: usize = 8192;
-/// zstd level, as worker/src/release.rs writes them.
-const ZSTD_LEVEL: i32 = 3;
+pub(crate) use crate::record::ROWS_PER_GROUP;
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -53,15 +48,15 @@ pub(crate) fn read_batches(shard: Bytes, columns: Option<&[&str]>) -> anyhow::Re
     Ok(batches)
 }
 
-/// Writes batches as one release shard with the worker's writer properties (zstd level 3,
-/// 8192 rows per row group) and the release schema.
+/// Writes batches as one release shard with the shard writer settings the worker uses
+/// ([`crate::record::shard_writer_properties`]) and the given (release) schema.
 pub(crate) fn write_shard(schema: SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<Vec<u8>> {
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
-        .set_max_row_group_size(ROWS_PER_GROUP)
-        .build();
     let mut output = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut output, schema.clone(), Some(properties))?;
+    let mut writer = ArrowWriter::try_new(
+        &mut output,
+        schema.clone(),
+        Some(crate::record::shard_writer_properties()?),
+    )?;
     for batch in batches {
         // The batch's own schema may carry reader metadata; the release schema is what is written.
         let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;

@@ -16,8 +16,8 @@ use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 use crate::enrich::Enrichment;
 use crate::jobs::partition::decode_analysed;
 use crate::redaction::{build_policy, finalise_conversations, FrequentSet};
-use crate::release::{write_parquet, Conversation};
 use release::exclusions::ExclusionList;
+use release::record::{write_parquet, Conversation};
 
 /// Runs a finalise job, or returns the recorded outcome if it already completed.
 pub async fn run_finalise_job(

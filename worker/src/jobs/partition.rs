@@ -18,9 +18,38 @@ use toxicity::{is_toxic, ScoreStats, ToxicityModel};
 
 use crate::assemble::assemble_conversation;
 use crate::enrich::Enrichment;
-use crate::link::link_rows;
 use crate::redaction::{build_policy, detect_conversations, AnalysedConversation, DocCounts};
-use crate::release::Conversation;
+use link::link_rows;
+use release::record::Conversation;
+
+/// A turn's scores are stored position by position, so the toxicity crate's key order must be
+/// the release record's; checked when this crate compiles.
+const _: () = assert!(
+    same_keys(&toxicity::DETOXIFY_KEYS, &release::record::DETOXIFY_KEYS),
+    "toxicity::DETOXIFY_KEYS and release::record::DETOXIFY_KEYS differ"
+);
+
+const fn same_keys(left: &[&str], right: &[&str]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < left.len() {
+        let (a, b) = (left[index].as_bytes(), right[index].as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut byte = 0;
+        while byte < a.len() {
+            if a[byte] != b[byte] {
+                return false;
+            }
+            byte += 1;
+        }
+        index += 1;
+    }
+    true
+}
 
 /// Where a partition's toxicity scores are kept between runs of the same model: a rerun scores
 /// only texts it has not seen (DESIGN §6, toxicity result cache).

@@ -1,4 +1,5 @@
-//! Linking rows into conversations exactly as the reference processing did (DESIGN §6).
+//! The link stage: rows into conversations exactly as the reference processing linked them
+//! (DESIGN §6).
 //! A pure function over one partition's rows: every link candidate shares fingerprint,
 //! model and first message, so running it per partition gives the single-pass result.
 

@@ -1,8 +1,8 @@
 //! Our language labels against plain lingua (all languages, preloaded models) on lingua's own
 //! evaluation texts, which ship inside its model crates.
 
+use language::{lingua_test_texts, LanguageDetector, NO_LANGUAGE};
 use lingua::{Language, LanguageDetector as Lingua, LanguageDetectorBuilder};
-use worker::language::{lingua_test_texts, LanguageDetector, NO_LANGUAGE};
 
 fn lingua_label(lingua: &Lingua, text: &str) -> String {
     lingua

@@ -9,7 +9,7 @@ use serde_json::Value;
 use toxicity::{key_index, Device, ModelConfig, ScoreStats};
 
 fn tiny_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/toxicity/tiny-bert")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/toxicity/tiny-bert")
 }
 
 fn golden() -> Vec<Value> {

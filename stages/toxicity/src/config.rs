@@ -19,7 +19,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 /// The default model (its sparse form), built by `infra/models/profanity_check/build.sh`.
-pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../models/toxicity/profanity-check/model-sparse.onnx");
+pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../../models/toxicity/profanity-check/model-sparse.onnx");
 /// The name the default model goes by in ids and logs.
 pub const DEFAULT_MODEL_NAME: &str = "alt-profanity-check-1.9.1";
 

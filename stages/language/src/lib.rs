@@ -1,4 +1,4 @@
-//! Language labels per turn, identical to lingua's (all languages, preloaded models, top
+//! The language stage: a label per turn, identical to lingua's (all languages, preloaded models, top
 //! candidate) but computed from a lookup-friendly form of lingua's own models: the rules and
 //! the scoring are lingua's, step for step; only the data structures differ. See
 //! `benches/language.rs` for the speed-up and `tests/language_agreement.rs` for the agreement.

@@ -1,5 +1,7 @@
-//! The released record and its Parquet form: the WildChat-1M features, names and types
-//! exactly (DESIGN §7). Stage outputs that are not computed stay null.
+//! The released record and its Parquet form, defined once: the record types the worker fills,
+//! the Arrow schema (the WildChat-1M features, names and types exactly, DESIGN §7), the writer
+//! settings every shard is written with (by the worker's finalise jobs and by `release amend`),
+//! and a reader of turn flags. Stage outputs that are not computed stay null.
 
 use std::sync::Arc;
 
@@ -12,12 +14,53 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-/// The 18 moderation category keys of the WildChat-1M card, in its order (one list, kept by
-/// the `release` crate, which reads shards back).
-pub use release::stats::MODERATION_CATEGORIES;
+/// The 18 moderation category keys of the WildChat-1M card, in its order (DESIGN §7).
+pub const MODERATION_CATEGORIES: [&str; 18] = [
+    "harassment",
+    "harassment/threatening",
+    "harassment_threatening",
+    "hate",
+    "hate/threatening",
+    "hate_threatening",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "self_harm",
+    "self_harm_instructions",
+    "self_harm_intent",
+    "sexual",
+    "sexual/minors",
+    "sexual_minors",
+    "violence",
+    "violence/graphic",
+    "violence_graphic",
+];
 
-/// Detoxify's score keys in the card's order.
-pub use toxicity::DETOXIFY_KEYS;
+/// Detoxify's score keys in the card's order (DESIGN §7). A toxicity model's scores are stored
+/// in this order (the worker checks at compile time that the toxicity crate's list equals it).
+pub const DETOXIFY_KEYS: [&str; 7] = [
+    "identity_attack",
+    "insult",
+    "obscene",
+    "severe_toxicity",
+    "sexual_explicit",
+    "threat",
+    "toxicity",
+];
+
+/// Conversations per record batch and row group of a shard.
+pub const ROWS_PER_GROUP: usize = 8192;
+/// The zstd level of shard pages.
+const SHARD_ZSTD_LEVEL: i32 = 3;
+
+/// The Parquet writer settings of every release shard, so a shard rewritten by `amend` is as
+/// valid (and as deterministic) as one the worker wrote.
+pub fn shard_writer_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(SHARD_ZSTD_LEVEL)?))
+        .set_max_row_group_size(ROWS_PER_GROUP)
+        .build())
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Header {
@@ -32,8 +75,6 @@ pub type DetoxifyScores = [Option<f64>; 7];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
     pub content: String,
-    /// "user" or "assistant".
-    #[serde(with = "role_name")]
     pub role: Role,
     pub turn_identifier: i64,
     /// Assistant turns: when the reply finished.
@@ -50,7 +91,7 @@ pub struct Turn {
 
 impl Turn {
     /// A turn with every stage annotation unset.
-    pub fn new(role: &'static str, content: String, turn_identifier: i64) -> Turn {
+    pub fn new(role: Role, content: String, turn_identifier: i64) -> Turn {
         Turn {
             content,
             role,
@@ -85,25 +126,27 @@ pub struct Conversation {
     pub header: Option<Header>,
 }
 
-/// A turn's role. The alias also keeps serde's derive from treating the field as a string
-/// borrowed from the input (which would tie the record to a `'static` input).
-pub type Role = &'static str;
+/// Who wrote a turn; released as the strings `user` and `assistant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
 
-/// A turn's role as the static name the record keeps.
-mod role_name {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(role: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(role)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
-        let role = String::deserialize(deserializer)?;
-        match role.as_str() {
-            "user" => Ok("user"),
-            "assistant" => Ok("assistant"),
-            other => Err(serde::de::Error::custom(format!("unknown turn role {other:?}"))),
+impl Role {
+    /// The released name: `user` or `assistant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
         }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
     }
 }
 
@@ -261,7 +304,7 @@ pub fn conversations_to_batch<C: std::borrow::Borrow<Conversation>>(
             header_array(turns.iter().map(|turn| turn.header.as_ref())),
             string_array(turns.iter().map(|turn| turn.language.as_deref())),
             bool_array(turns.iter().map(|turn| turn.redacted)),
-            string_array(turns.iter().map(|turn| Some(turn.role))),
+            string_array(turns.iter().map(|turn| Some(turn.role.as_str()))),
             string_array(turns.iter().map(|turn| turn.state.as_deref())),
             timestamp_array(turns.iter().map(|turn| turn.timestamp_us)),
             bool_array(turns.iter().map(|turn| turn.toxic)),
@@ -333,20 +376,13 @@ pub fn conversations_to_batch<C: std::borrow::Borrow<Conversation>>(
     RecordBatch::try_new(release_schema(), columns)
 }
 
-/// Conversations per record batch and row group.
-const ROWS_PER_GROUP: usize = 8192;
-
 /// Writes conversations as one zstd Parquet file. Deterministic: the same conversations give
 /// the same bytes.
 pub fn write_parquet<C: std::borrow::Borrow<Conversation>>(
     conversations: &[C],
 ) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_size(ROWS_PER_GROUP)
-        .build();
     let mut output = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut output, release_schema(), Some(properties))?;
+    let mut writer = ArrowWriter::try_new(&mut output, release_schema(), Some(shard_writer_properties()?))?;
     for chunk in conversations.chunks(ROWS_PER_GROUP) {
         writer.write(&conversations_to_batch(chunk)?)?;
     }
@@ -424,12 +460,12 @@ mod tests {
                     accept_language: None,
                     user_agent: Some("ua".into()),
                 }),
-                ..Turn::new("user", format!("question {index}"), index as i64)
+                ..Turn::new(Role::User, format!("question {index}"), index as i64)
             });
             conversation_turns.push(Turn {
                 timestamp_us: Some(1_700_000_000_000_000),
                 detoxify: Some([None, None, None, None, None, None, Some(0.5)]),
-                ..Turn::new("assistant", format!("answer {index}"), index as i64)
+                ..Turn::new(Role::Assistant, format!("answer {index}"), index as i64)
             });
         }
         Conversation {
@@ -463,11 +499,6 @@ mod tests {
         assert_eq!(batches.iter().map(|batch| batch.num_rows()).sum::<usize>(), 2);
         let conversation = batches[0].column(3).as_any().downcast_ref::<ListArray>().unwrap();
         assert_eq!(conversation.value_length(1), 6);
-    }
-
-    #[test]
-    fn the_release_crate_reads_the_schema_this_module_writes() {
-        assert_eq!(*release_schema(), *release::stats::release_schema());
     }
 
     #[test]

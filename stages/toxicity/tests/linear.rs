@@ -8,7 +8,7 @@ use serde_json::Value;
 use toxicity::{Device, ModelConfig, ScoreStats, TOXICITY};
 
 fn model_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/toxicity/profanity-check")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/toxicity/profanity-check")
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Language labels: our detector against plain lingua (all languages, preloaded models), side by
 //! side on the same texts, one core each. Prints agreement and per-text cost.
 //!
-//!   cargo bench -p worker --bench language -- [--store DIR | --texts FILE.jsonl] [--lingua-sample N]
+//!   cargo bench -p language --bench language -- [--store DIR | --texts FILE.jsonl] [--lingua-sample N]
 //!
 //! `--store DIR` takes every user message and reply from the raw logs under `DIR/raw` (e.g.
 //! written by `coordinator generate`); `--texts` reads `{"text": ...}` lines; with neither it
@@ -10,8 +10,8 @@
 use std::io::BufRead;
 use std::time::Instant;
 
+use language::{lingua_test_texts, LanguageDetector, NO_LANGUAGE};
 use lingua::{Language, LanguageDetectorBuilder};
-use worker::language::{lingua_test_texts, LanguageDetector, NO_LANGUAGE};
 
 fn main() -> anyhow::Result<()> {
     let arguments: Vec<String> = std::env::args().collect();

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::*;
 
 fn tiny_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pii/tiny-ner")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/pii/tiny-ner")
 }
 
 fn tiny_config() -> NerConfig {

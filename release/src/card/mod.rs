@@ -1,0 +1,519 @@
+//! The release's Hugging Face dataset card (`README.md`): YAML front matter with one config per
+//! variant and the schema's features, then the statistics tables and charts. The card is a pure
+//! function of the manifest and the merged statistics, so the same release renders the same
+//! bytes, and every number in it is printed from [`ReleaseStats`] with one rule: integers as
+//! they are, means, standard deviations and percentages with exactly two decimals (the values
+//! are already rounded to two decimals, see [`crate::stats`]).
+
+mod charts;
+mod front_matter;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use arrow_schema::{DataType, Fields, TimeUnit};
+use serde_json::Value;
+
+pub use charts::{render_charts, xml_escape, TOP_ROWS};
+pub use front_matter::size_category;
+use front_matter::*;
+
+use crate::manifest::{Manifest, VARIANTS};
+use crate::record::release_schema;
+use crate::stats::{ReleaseStats, Share};
+
+/// What the card is rendered from.
+pub struct CardInput<'a> {
+    pub manifest: &'a Manifest,
+    /// Per variant.
+    pub statistics: &'a BTreeMap<String, ReleaseStats>,
+    /// An identifier from Hugging Face's license list, e.g. `odc-by`.
+    pub license: &'a str,
+    pub pretty_name: &'a str,
+}
+
+/// Chart files the card links to, relative to the card (`charts/<name>`).
+pub const CHART_FILES: [&str; 3] = ["languages.svg", "countries.svg", "turns.svg"];
+
+const WILDCHAT_PAPER: &str = "https://arxiv.org/abs/2405.01470";
+
+/// Text for a Markdown table cell or line: no line breaks, table pipes and markup escaped.
+fn md(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' => {
+                escaped.push('\\');
+                escaped.push(character);
+            }
+            '\n' | '\r' | '\t' => escaped.push(' '),
+            control if control.is_control() => escaped.push('\u{FFFD}'),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+/// Text inside an inline code span.
+fn code(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|character| {
+            if character == '`' || character.is_control() {
+                '\''
+            } else {
+                character
+            }
+        })
+        .collect();
+    format!("`{}`", cleaned.replace('|', "\\|"))
+}
+
+fn two(value: f64) -> String {
+    format!("{value:.2}")
+}
+
+fn count_and_percent(count: u64, percent: f64) -> String {
+    format!("{count} ({}%)", two(percent))
+}
+
+/// A table's header; `numeric` columns are right-aligned.
+fn table_header(out: &mut String, first: &str, columns: &[String], numeric: bool) {
+    let aligned: Vec<(&str, bool)> = columns.iter().map(|column| (column.as_str(), numeric)).collect();
+    table_header_aligned(out, first, &aligned);
+}
+
+fn table_header_aligned(out: &mut String, first: &str, columns: &[(&str, bool)]) {
+    let _ = write!(out, "| {first} |");
+    for (column, _) in columns {
+        let _ = write!(out, " {column} |");
+    }
+    out.push_str("\n|---|");
+    for (_, numeric) in columns {
+        out.push_str(if *numeric { "---:|" } else { "---|" });
+    }
+    out.push('\n');
+}
+
+fn table_row(out: &mut String, first: &str, cells: &[String]) {
+    let _ = write!(out, "| {first} |");
+    for cell in cells {
+        let _ = write!(out, " {cell} |");
+    }
+    out.push('\n');
+}
+
+fn release_section(out: &mut String, input: &CardInput) {
+    let manifest = input.manifest;
+    out.push_str("## Release\n\n");
+    table_header(out, "Field", &["Value".to_string()], false);
+    table_row(out, "Version", &[code(&manifest.version)]);
+    let parent = manifest.parent.as_deref().map_or("none".to_string(), code);
+    table_row(out, "Parent version", &[parent]);
+    table_row(out, "Created", &[md(&manifest.created_at)]);
+    table_row(out, "Code version", &[code(&manifest.code_version)]);
+    table_row(out, "Run", &[code(&manifest.run_id)]);
+    table_row(out, "Schema", &[md(&manifest.schema)]);
+    table_row(out, "Manifest format", &[code(&manifest.format)]);
+    table_row(out, "Config sha256", &[code(&manifest.config_sha256)]);
+    table_row(out, "Input objects", &[manifest.inputs.len().to_string()]);
+    table_row(out, "Input snapshot sha256", &[code(&manifest.inputs_sha256)]);
+    table_row(out, "Quarantine files", &[manifest.quarantine.len().to_string()]);
+    table_row(out, "License", &[code(input.license)]);
+    out.push('\n');
+
+    if let Some(amendment) = &manifest.amendment {
+        out.push_str("### Amendment\n\n");
+        let _ = writeln!(
+            out,
+            "Amended from {} with a removal list of {} entries (sha256 {}).\n",
+            manifest.parent.as_deref().map_or("its parent".to_string(), code),
+            amendment.removal_entries,
+            code(&amendment.removal_list_sha256)
+        );
+        let names: Vec<&String> = amendment
+            .removed
+            .keys()
+            .chain(amendment.rewritten_shards.keys())
+            .collect();
+        let mut columns: Vec<&String> = Vec::new();
+        for name in names {
+            if !columns.contains(&name) {
+                columns.push(name);
+            }
+        }
+        table_header(
+            out,
+            "Config",
+            &["Conversations removed".to_string(), "Shards rewritten".to_string()],
+            true,
+        );
+        for name in columns {
+            let removed = amendment.removed.get(name).copied().unwrap_or(0);
+            let rewritten = amendment.rewritten_shards.get(name).copied().unwrap_or(0);
+            table_row(out, &code(name), &[removed.to_string(), rewritten.to_string()]);
+        }
+        out.push('\n');
+    }
+}
+
+fn configurations_section(out: &mut String, input: &CardInput) {
+    out.push_str("## Configurations\n\n");
+    out.push_str(
+        "Conversations with any `sexual/minors` moderation flag are left out of every configuration; \
+         `full` holds all the others and `nontoxic` leaves out the toxic conversations as well.\n\n",
+    );
+    table_header_aligned(
+        out,
+        "Config",
+        &[
+            ("Files", false),
+            ("Conversations", true),
+            ("Shards", true),
+            ("Parquet bytes", true),
+        ],
+    );
+    let default = default_variant(input);
+    for name in variant_names(input) {
+        let Some(variant) = input.manifest.variants.get(&name) else {
+            continue;
+        };
+        let marker = if default.as_deref() == Some(name.as_str()) {
+            " (default)"
+        } else {
+            ""
+        };
+        table_row(
+            out,
+            &format!("{}{marker}", code(&name)),
+            &[
+                code(&format!("{name}/*.parquet")),
+                variant.rows.to_string(),
+                variant.shards.len().to_string(),
+                variant_bytes(input, &name).to_string(),
+            ],
+        );
+    }
+    out.push_str("\nLoad a configuration from a copy of this directory:\n\n```python\n");
+    out.push_str("from datasets import load_dataset\n\n");
+    let example = default.unwrap_or_else(|| VARIANTS[0].to_string());
+    let _ = writeln!(
+        out,
+        "dataset = load_dataset(\"parquet\", data_files={}, split=\"train\")",
+        serde_json::to_string(&format!("{example}/*.parquet")).unwrap_or_default()
+    );
+    out.push_str("```\n\n");
+}
+
+/// A row of a per-variant table: its label and how to print a variant's cell.
+type StatisticRow = (&'static str, fn(&ReleaseStats) -> String);
+
+/// A table with one row per label and one column per variant.
+fn per_variant_table(out: &mut String, first: &str, columns: &[(&String, &ReleaseStats)], rows: &[StatisticRow]) {
+    let headers: Vec<String> = columns.iter().map(|(name, _)| code(name)).collect();
+    table_header(out, first, &headers, true);
+    for (label, cell) in rows {
+        let cells: Vec<String> = columns.iter().map(|(_, stats)| cell(stats)).collect();
+        table_row(out, label, &cells);
+    }
+    out.push('\n');
+}
+
+fn optional_text(value: &Option<String>) -> String {
+    value.as_deref().map_or("none".to_string(), md)
+}
+
+fn share_table(out: &mut String, first: &str, table: &[Share], total: u64) {
+    let bars = charts::top_with_other(table, total, TOP_ROWS);
+    table_header(out, first, &["Conversations".to_string(), "%".to_string()], true);
+    for bar in bars {
+        table_row(out, &md(&bar.label), &[bar.count.to_string(), two(bar.percent)]);
+    }
+    out.push('\n');
+}
+
+/// A table of the union of the variants' rows, ordered as in the first variant that has them.
+fn union_share_table(
+    out: &mut String,
+    first: &str,
+    columns: &[(&String, &ReleaseStats)],
+    pick: fn(&ReleaseStats) -> &[Share],
+) {
+    let mut labels: Vec<&str> = Vec::new();
+    for (_, stats) in columns {
+        for share in pick(stats) {
+            if !labels.contains(&share.name.as_str()) {
+                labels.push(&share.name);
+            }
+        }
+    }
+    let headers: Vec<String> = columns.iter().map(|(name, _)| code(name)).collect();
+    table_header(out, first, &headers, true);
+    for label in labels {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(_, stats)| {
+                pick(stats)
+                    .iter()
+                    .find(|share| share.name == label)
+                    .map_or("0 (0.00%)".to_string(), |share| {
+                        count_and_percent(share.count, share.percent)
+                    })
+            })
+            .collect();
+        table_row(out, &md(label), &cells);
+    }
+    out.push('\n');
+}
+
+fn statistics_section(out: &mut String, input: &CardInput) {
+    out.push_str("## Statistics\n\n");
+    let names = variant_names(input);
+    let columns: Vec<(&String, &ReleaseStats)> = names
+        .iter()
+        .filter_map(|name| input.statistics.get(name).map(|stats| (name, stats)))
+        .collect();
+    if columns.is_empty() {
+        out.push_str("No statistics were recorded for this release.\n\n");
+        return;
+    }
+    out.push_str(
+        "Computed from the released Parquet shards. One row is one conversation; a turn is one \
+         user prompt or one assistant response. Lengths are in characters (Unicode code points), \
+         not tokens. Users are distinct hashed IPs (first 16 hex digits). `sd` is the population \
+         standard deviation. Means, standard deviations and percentages are rounded to two \
+         decimals, ties to even (Python's `round(x, 2)`); percentages of turns are of the turns of \
+         that role. Null languages, countries and models are counted as `Unknown`.\n\n",
+    );
+    for (name, stats) in &columns {
+        let rows = input.manifest.variants.get(*name).map(|variant| variant.rows);
+        if let Some(rows) = rows.filter(|rows| *rows != stats.conversations) {
+            let _ = writeln!(
+                out,
+                "> Note: the statistics of {} cover {} conversations; the manifest lists {rows}.\n",
+                code(name),
+                stats.conversations
+            );
+        }
+    }
+
+    out.push_str("### Basic statistics\n\n");
+    let mut basic: Vec<StatisticRow> = vec![
+        ("Conversations", |stats| stats.conversations.to_string()),
+        ("Turns (Σ `turn`)", |stats| stats.turns.to_string()),
+        ("User turns", |stats| stats.user_turns.to_string()),
+        ("Assistant turns", |stats| stats.assistant_turns.to_string()),
+        ("Users (distinct hashed IPs)", |stats| stats.users.to_string()),
+        ("Mean turns per conversation", |stats| {
+            two(stats.mean_turns_per_conversation)
+        }),
+        ("User prompt length, characters (mean ± sd)", |stats| {
+            format!(
+                "{} ± {}",
+                two(stats.user_prompt_chars.mean),
+                two(stats.user_prompt_chars.sd)
+            )
+        }),
+        ("Assistant response length, characters (mean ± sd)", |stats| {
+            format!(
+                "{} ± {}",
+                two(stats.assistant_response_chars.mean),
+                two(stats.assistant_response_chars.sd)
+            )
+        }),
+        ("First conversation (UTC)", |stats| {
+            optional_text(&stats.first_timestamp)
+        }),
+        ("Last conversation (UTC)", |stats| optional_text(&stats.last_timestamp)),
+    ];
+    if columns.iter().any(|(_, stats)| stats.other_role_turns > 0) {
+        basic.push(("Turns of other roles", |stats| stats.other_role_turns.to_string()));
+    }
+    if columns.iter().any(|(_, stats)| stats.conversations_without_ip > 0) {
+        basic.push(("Conversations without hashed IP", |stats| {
+            stats.conversations_without_ip.to_string()
+        }));
+    }
+    per_variant_table(out, "Statistic", &columns, &basic);
+
+    out.push_str("### Toxicity\n\n");
+    out.push_str("A turn is toxic when it is flagged by moderation or its Detoxify toxicity is above 0.1; a conversation is toxic when any of its turns is.\n\n");
+    per_variant_table(
+        out,
+        "Toxic",
+        &columns,
+        &[
+            ("Conversations", |stats| {
+                count_and_percent(stats.toxicity.conversations, stats.toxicity.conversations_percent)
+            }),
+            ("User turns", |stats| {
+                count_and_percent(stats.toxicity.user_turns, stats.toxicity.user_turns_percent)
+            }),
+            ("Assistant turns", |stats| {
+                count_and_percent(stats.toxicity.assistant_turns, stats.toxicity.assistant_turns_percent)
+            }),
+        ],
+    );
+
+    out.push_str("### Redaction\n\n");
+    out.push_str("Personal information replaced by `<PRESIDIO_ANONYMIZED_...>` placeholders; percentages of turns are of all turns.\n\n");
+    per_variant_table(
+        out,
+        "Redacted",
+        &columns,
+        &[
+            ("Conversations", |stats| {
+                count_and_percent(stats.redaction.conversations, stats.redaction.conversations_percent)
+            }),
+            ("Turns", |stats| {
+                count_and_percent(stats.redaction.turns, stats.redaction.turns_percent)
+            }),
+        ],
+    );
+
+    out.push_str("### Models\n\n");
+    out.push_str("Model families by the `model` column (`gpt-4*`, `gpt-3.5*`, other):\n\n");
+    union_share_table(out, "Family", &columns, |stats| &stats.model_families);
+    out.push_str("By model:\n\n");
+    union_share_table(out, "Model", &columns, |stats| &stats.models);
+
+    let chart_note = default_variant(input)
+        .filter(|name| input.statistics.contains_key(name))
+        .map(|name| format!(" The charts show {}.", code(&name)))
+        .unwrap_or_default();
+
+    out.push_str("### Languages\n\n");
+    let _ = writeln!(
+        out,
+        "Conversations by language (the most frequent language of its turns), top {TOP_ROWS} and the rest.{chart_note}\n"
+    );
+    out.push_str("![Conversations by language](charts/languages.svg)\n\n");
+    for (name, stats) in &columns {
+        let _ = writeln!(out, "#### {}\n", code(name));
+        share_table(out, "Language", &stats.languages, stats.conversations);
+    }
+
+    out.push_str("### Countries\n\n");
+    let _ = writeln!(
+        out,
+        "Conversations by the country of their user's IP address, top {TOP_ROWS} and the rest.{chart_note}\n"
+    );
+    out.push_str("![Conversations by country](charts/countries.svg)\n\n");
+    for (name, stats) in &columns {
+        let _ = writeln!(out, "#### {}\n", code(name));
+        share_table(out, "Country", &stats.countries, stats.conversations);
+    }
+
+    out.push_str("### Turns per conversation\n\n");
+    let _ = writeln!(out, "Conversations by their number of turns (`turn`).{chart_note}\n");
+    out.push_str("![Turns per conversation](charts/turns.svg)\n\n");
+    let mut labels: Vec<&str> = Vec::new();
+    for (_, stats) in &columns {
+        for bucket in &stats.turn_buckets {
+            if !labels.contains(&bucket.label.as_str()) {
+                labels.push(&bucket.label);
+            }
+        }
+    }
+    let headers: Vec<String> = columns.iter().map(|(name, _)| code(name)).collect();
+    table_header(out, "Turns", &headers, true);
+    for label in labels {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(_, stats)| {
+                stats
+                    .turn_buckets
+                    .iter()
+                    .find(|bucket| bucket.label == label)
+                    .map_or("0 (0.00%)".to_string(), |bucket| {
+                        count_and_percent(bucket.conversations, bucket.percent)
+                    })
+            })
+            .collect();
+        table_row(out, &md(label), &cells);
+    }
+    out.push('\n');
+}
+
+fn counter_value(value: &Value) -> String {
+    match value {
+        Value::Number(number) => number.to_string(),
+        Value::String(text) => md(text),
+        other => code(&other.to_string()),
+    }
+}
+
+/// Leaves of a nested counter object as dotted names.
+fn flatten_counters(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (name, inner) in map {
+                let dotted = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                flatten_counters(&dotted, inner, rows);
+            }
+        }
+        leaf => rows.push((prefix.to_string(), counter_value(leaf))),
+    }
+}
+
+fn counters_section(out: &mut String, counters: &Value) {
+    let Value::Object(groups) = counters else {
+        return;
+    };
+    if groups.is_empty() {
+        return;
+    }
+    out.push_str("## Processing counters\n\n");
+    out.push_str("Counted by the run that made this release: rows read, and every row or conversation quarantined, dropped, excluded or redacted, by reason.\n\n");
+    let totals: Vec<(&String, &Value)> = groups.iter().filter(|(_, value)| !value.is_object()).collect();
+    if !totals.is_empty() {
+        table_header(out, "Counter", &["Count".to_string()], true);
+        for (name, value) in totals {
+            table_row(out, &md(name), &[counter_value(value)]);
+        }
+        out.push('\n');
+    }
+    for (group, value) in groups.iter().filter(|(_, value)| value.is_object()) {
+        let _ = writeln!(out, "### {}\n", md(group));
+        let mut rows = Vec::new();
+        flatten_counters("", value, &mut rows);
+        if rows.is_empty() {
+            out.push_str("None.\n\n");
+            continue;
+        }
+        table_header(out, "Reason", &["Count".to_string()], true);
+        for (name, count) in rows {
+            table_row(out, &md(&name), &[count]);
+        }
+        out.push('\n');
+    }
+}
+
+/// Renders the dataset card (`README.md`) of a release.
+pub fn render_card(input: &CardInput) -> String {
+    let mut out = front_matter(input);
+    let _ = writeln!(out, "\n# {}\n", md(input.pretty_name));
+    let _ = writeln!(
+        out,
+        "Conversations between users and chatbots in the format of [WildChat-1M]({WILDCHAT_PAPER}): one row per \
+         conversation, with the turns' language, country and state, hashed IP address, request headers, toxicity \
+         flags and scores, and personal information redacted. This card was generated from release {} and its \
+         manifest.\n",
+        code(&input.manifest.version)
+    );
+    release_section(&mut out, input);
+    configurations_section(&mut out, input);
+    statistics_section(&mut out, input);
+    counters_section(&mut out, &input.manifest.counters);
+    out
+}
+
+#[cfg(test)]
+mod tests;
