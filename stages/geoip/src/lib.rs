@@ -399,8 +399,8 @@ fn open_database(spec: &GeoDatabaseSpec) -> Result<OpenDatabase, GeoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
     use maxminddb::geoip2;
+    use std::path::Path;
 
     const GEO_DATA_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/geo");
     const TEST_CITY_DATABASE: &str = "GeoLite2-City-Test.mmdb";
