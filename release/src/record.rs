@@ -144,12 +144,6 @@ impl Role {
     }
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
 fn nullable(name: &str, data_type: DataType) -> Field {
     Field::new(name, data_type, true)
 }

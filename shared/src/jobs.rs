@@ -59,25 +59,6 @@ pub enum PiiOperator {
     Hash,
 }
 
-impl PiiPolicyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PiiPolicyKind::Reference => "reference",
-            PiiPolicyKind::Strict => "strict",
-        }
-    }
-}
-
-impl PiiOperator {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PiiOperator::Replace => "replace",
-            PiiOperator::Mask => "mask",
-            PiiOperator::Hash => "hash",
-        }
-    }
-}
-
 impl std::str::FromStr for PiiPolicyKind {
     type Err = String;
 

@@ -12,7 +12,7 @@ use geoip::{GeoDatabaseSpec, GeoResolver};
 use ip_hash::IpSalt;
 use language::LanguageDetector;
 use serde_json::Value;
-use worker::service::settings::{load_settings, FlagOverrides};
+use worker::service::settings::{load_settings, read_settings, FlagOverrides};
 use worker::service::{init_logging, run_service};
 
 /// mimalloc returns the memory of finished jobs; glibc's per-thread arenas kept it, and a long
@@ -432,55 +432,27 @@ fn run_pii_stage(args: &StageArgs) -> anyhow::Result<u64> {
     Ok(failed)
 }
 
-/// Returns the number of input lines that failed (each reported on stderr).
-/// The `geoip` and `ip_salt_file` keys of a `worker run` settings file, for `stage geo --config`.
-#[derive(serde::Deserialize, Default)]
-struct GeoStageFile {
-    #[serde(default)]
-    geoip: Option<toml::Value>,
-    #[serde(default)]
-    ip_salt_file: Option<PathBuf>,
-}
-
+/// Returns the number of input lines that failed (each reported on stderr). `--config` is a
+/// `worker run` settings file read through the worker's own layers: its `geoip` and
+/// `ip_salt_file` apply where the flags and the environment give none.
 fn run_geo_stage(args: &StageArgs) -> anyhow::Result<u64> {
-    let file = match &args.config {
-        None => GeoStageFile::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-        }
-    };
-    let mut args_with_file = StageArgs {
-        stage: args.stage,
+    let flags = FlagOverrides {
         geoip: args.geoip.clone(),
-        salt_file: args.salt_file.clone(),
-        config: args.config.clone(),
-        device: args.device,
+        ..FlagOverrides::default()
     };
-    // Flags and the environment win over the file.
-    if args_with_file.geoip.is_empty() {
-        args_with_file.geoip = match file.geoip {
-            None => Vec::new(),
-            Some(toml::Value::String(list)) => list.split(',').map(|spec| spec.trim().to_string()).collect(),
-            Some(toml::Value::Array(items)) => items
-                .iter()
-                .map(|item| item.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .context("geoip in the config file must be strings")?,
-            Some(_) => bail!("geoip in the config file must be a string or a list of strings"),
-        };
-    }
-    if args_with_file.salt_file.is_none() && std::env::var_os("WILDCHAT__IP_SALT").is_none() {
-        args_with_file.salt_file = file.ip_salt_file;
-    }
-    let args = &args_with_file;
-    let Some(salt) = stage_salt(args)? else {
+    let settings = read_settings(args.config.as_deref(), std::env::vars(), &flags)?;
+    let salt = match (stage_salt(args)?, &settings.ip_salt_file) {
+        (Some(salt), _) => Some(salt),
+        (None, Some(path)) => Some(IpSalt::from_file(path).context("loading the ip salt")?),
+        (None, None) => None,
+    };
+    let Some(salt) = salt else {
         bail!("the geo stage needs an ip salt: --salt-file FILE, WILDCHAT__IP_SALT or ip_salt_file in --config");
     };
-    if args.geoip.is_empty() {
+    if settings.geoip.is_empty() {
         bail!("the geo stage needs at least one --geoip DATABASE (or geoip in --config)");
     }
-    let specs = args
+    let specs = settings
         .geoip
         .iter()
         .map(|spec| GeoDatabaseSpec::parse(spec))

@@ -180,6 +180,18 @@ pub fn load_settings(
     environment: impl IntoIterator<Item = (String, String)>,
     flags: &FlagOverrides,
 ) -> anyhow::Result<WorkerSettings> {
+    let settings = read_settings(file, environment, flags)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// The same layers as [`load_settings`] without the checks that only `worker run` needs (a
+/// store and a shared queue): `worker stage geo --config FILE` reads its keys this way.
+pub fn read_settings(
+    file: Option<&Path>,
+    environment: impl IntoIterator<Item = (String, String)>,
+    flags: &FlagOverrides,
+) -> anyhow::Result<WorkerSettings> {
     let mut builder = config::Config::builder();
     if let Some(path) = file {
         check_file_keys(path)?;
@@ -201,13 +213,11 @@ pub fn load_settings(
             .set_override("geoip", flags.geoip.clone())
             .context("setting geoip from --geoip")?;
     }
-    let settings: WorkerSettings = builder
+    builder
         .build()
         .context("reading the worker settings")?
         .try_deserialize()
-        .context("reading the worker settings")?;
-    settings.validate()?;
-    Ok(settings)
+        .context("reading the worker settings")
 }
 
 /// A misspelt key in a file would otherwise be ignored silently.
