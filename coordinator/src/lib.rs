@@ -2,6 +2,7 @@
 
 pub mod commit;
 pub mod config_file;
+pub mod fleet;
 pub mod pipeline;
 pub mod plan;
 pub mod summary;

@@ -55,6 +55,10 @@ enum Command {
     Run(RunArgs),
     /// Show all runs, or one run's progress, from the store.
     Status(StatusArgs),
+    /// Serve the fleet's endpoint for a shared queue: /metrics (every announced run's phase
+    /// and jobs by state), /pools/cpu and /pools/gpu (the backlog each worker pool scales on,
+    /// over all runs) and /healthz. Runs until SIGTERM or SIGINT.
+    Fleet(FleetArgs),
     /// Release management: list, show, verify, promote, rollback, diff, amend, export.
     Release(release_cli::ReleaseArgs),
 }
@@ -187,10 +191,31 @@ struct RunArgs {
     /// Run id (default: the version). Rerunning with the same id resumes the run.
     #[arg(long)]
     run_id: Option<String>,
+    /// Serve /metrics (the run's phase and jobs by state), /pools/<pool> and /healthz on
+    /// HOST:PORT while the run lasts (`coordinator fleet` serves the same for a whole fleet).
+    #[arg(long, env = "WILDCHAT__LISTEN")]
+    listen: Option<String>,
     #[command(flatten)]
     tuning: Tuning,
     #[command(flatten)]
     enrich: EnrichArgs,
+}
+
+#[derive(Args)]
+struct FleetArgs {
+    /// The shared queue: `redis://[user:password@]host:port[/db]` (better given as
+    /// WILDCHAT__QUEUE: flags show in process listings).
+    #[arg(long, env = "WILDCHAT__QUEUE")]
+    queue: String,
+    /// HOST:PORT to serve on.
+    #[arg(long, env = "WILDCHAT__LISTEN", default_value = "127.0.0.1:9100")]
+    listen: String,
+    /// Count only the runs of this store (default: every announced run).
+    #[arg(long, env = "WILDCHAT__STORE")]
+    store: Option<String>,
+    /// Seconds between reads of the queue.
+    #[arg(long, env = "WILDCHAT__FLEET_INTERVAL_SECS", default_value_t = 5)]
+    interval_secs: u64,
 }
 
 #[derive(Args)]
@@ -291,7 +316,21 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     queue::redis_queue::redact_url(&args.queue)
                 );
             }
-            let release_path = run_and_report(
+            let (stop_endpoint, stopped) = tokio::sync::watch::channel(false);
+            let endpoint = match &args.listen {
+                Some(address) => {
+                    let listener = bind(address).await?;
+                    Some(tokio::spawn(coordinator::fleet::serve_fleet(
+                        queue.clone(),
+                        Some(store.describe()),
+                        listener,
+                        std::time::Duration::from_secs(2),
+                        stopped,
+                    )))
+                }
+                None => None,
+            };
+            let released = run_and_report(
                 store,
                 queue,
                 &run_id,
@@ -301,8 +340,37 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 enrichment,
                 geoip,
             )
-            .await?;
-            println!("{release_path}");
+            .await;
+            let _ = stop_endpoint.send(true);
+            if let Some(endpoint) = endpoint {
+                let _ = endpoint.await;
+            }
+            println!("{}", released?);
+            Ok(())
+        }
+        Command::Fleet(args) => {
+            let queue = open_queue(&args.queue, QueueConfig::default())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let listener = bind(&args.listen).await?;
+            eprintln!(
+                "fleet endpoint for queue {} on http://{}: /metrics, /pools/cpu, /pools/gpu, /healthz",
+                queue::redis_queue::redact_url(&args.queue),
+                listener
+                    .local_addr()
+                    .map_or(args.listen.clone(), |address| address.to_string())
+            );
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let server = tokio::spawn(coordinator::fleet::serve_fleet(
+                queue,
+                args.store,
+                listener,
+                std::time::Duration::from_secs(args.interval_secs.max(1)),
+                stopped,
+            ));
+            wait_for_stop_signal().await?;
+            let _ = stop.send(true);
+            let _ = server.await;
             Ok(())
         }
         Command::Release(args) => release_cli::run_release_args(args).await,
@@ -326,6 +394,24 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (HOST:PORT)"))
+}
+
+/// Returns on the first SIGTERM or SIGINT.
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
 }
 
 fn is_in_process_queue(uri: &str) -> bool {

@@ -3,11 +3,12 @@
 Two layers, both pure functions from a list of Kubernetes objects (dicts) to a list of
 problems (strings, empty when all is well), so the tests can feed them broken copies:
 - keda_problems: KEDA's own rules for ScaledObject and TriggerAuthentication (keda.sh/v1alpha1),
-  encoded from KEDA's CRDs and its redis-streams scaler, which kubernetes-validate has no schema
+  encoded from KEDA's CRDs and its metrics-api scaler, which kubernetes-validate has no schema
   for, plus the references between them and the built-in objects;
-- fleet_problems: this project's contract between the coordinator Job, the worker pools and
-  their triggers: each pool's triggers name exactly the Redis Streams of the coordinator's run
-  that its capability serves (README "Distributed run"; queue/src/redis_queue.rs keys).
+- fleet_problems: this project's contract between the coordinator CronJob (the template each
+  run's Job is made from), the fleet endpoint (`coordinator fleet`), the worker pools and their
+  triggers: nothing names a run; each pool scales on the fleet endpoint's backlog of its own pool
+  (/pools/cpu, /pools/gpu) in the rendered namespace (README "Distributed run", infra/k8s/README.md).
 Messages name the object and the field; they never print a Secret's value.
 """
 
@@ -20,20 +21,17 @@ from typing import Any, Iterable
 
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 
-# Queue kinds (shared/src/jobs.rs) and the capability a worker needs to serve each
-# (queue_capability: `*-gpu` queues need gpu, the others cpu).
-QUEUE_KINDS = ("map", "partition", "finalise", "partition-gpu")
-CPU_QUEUES = ("map", "partition", "finalise")
-GPU_QUEUES = ("partition-gpu",)
-# queue/src/redis_queue.rs: key_prefix "wildchat", consumer group "workers", the job stream of
-# queue q is "<prefix>:{q}:jobs" and a run's queue is "<run id>/<kind>".
-STREAM_KEY = re.compile(r"^wildchat:\{(?P<run>[^{}/]+)/(?P<kind>[a-z-]+)\}:jobs$")
-CONSUMER_GROUP = "workers"
+# Worker pools by capability (shared/src/jobs.rs queue_capability: `*-gpu` queues need gpu, the
+# others cpu) and the queues each serves; `coordinator fleet` serves each pool's backlog (jobs
+# waiting + leased over every announced run's queues of that pool) at /pools/<pool>.
+POOLS = {"cpu": ("map", "partition", "finalise"), "gpu": ("partition-gpu",)}
+FLEET_NAME = "wildchat-fleet"
+# The label Kubernetes (1.27+) sets on every pod of a Job: the Job's name, i.e. the run's version.
+JOB_NAME_FIELD = "metadata.labels['batch.kubernetes.io/job-name']"
 # Worker settings default (worker/src/service/settings.rs, README): lease_timeout_ms.
 DEFAULT_LEASE_TIMEOUT_MS = 120_000
-# shared::jobs::validate_name
-RUN_ID = re.compile(r"^(?!\.)[A-Za-z0-9._-]{1,128}$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# `coordinator fleet --listen` default (coordinator/src/main.rs).
+DEFAULT_FLEET_LISTEN = "127.0.0.1:9100"
 ENV_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 # --- KEDA's CRD fields (keda.sh_scaledobjects.yaml, keda.sh_triggerauthentications.yaml).
@@ -55,16 +53,18 @@ TRIGGER_AUTHENTICATION_SPEC_FIELDS = {
     "awsSecretManager", "gcpSecretManager", "podIdentity", "boundServiceAccountToken",
 }
 SECRET_TARGET_FIELDS = {"parameter", "name", "key"}
-# pkg/scalers/redis_streams_scaler.go and redis_scaler.go (redisConnectionInfo).
-REDIS_STREAMS_METADATA = {
-    "address", "addressFromEnv", "host", "hostFromEnv", "port", "portFromEnv",
-    "username", "usernameFromEnv", "password", "passwordFromEnv",
-    "stream", "consumerGroup", "pendingEntriesCount", "streamLength", "lagCount",
-    "activationLagCount", "databaseIndex", "enableTLS", "unsafeSsl",
+# pkg/scalers/metrics_api_scaler.go (metricsAPIScalerMetadata) and pkg/scalers/authentication.
+METRICS_API_METADATA = {
+    "url", "format", "valueLocation", "targetValue", "activationTargetValue",
+    "unsafeSsl", "aggregateFromKubeServiceEndpoints", "aggregationType",
+    "authMode", "method", "keyParamName",
 }
-REDIS_INTEGER_METADATA = ("pendingEntriesCount", "streamLength", "lagCount", "activationLagCount", "databaseIndex")
-REDIS_BOOLEAN_METADATA = ("enableTLS", "unsafeSsl")
-REDIS_AUTH_PARAMETERS = {"address", "host", "port", "username", "password", "tls", "ca", "cert", "key", "keyPassword"}
+METRICS_API_FORMATS = {"json", "xml", "yaml", "prometheus"}
+METRICS_API_AGGREGATIONS = {"average", "sum", "max", "min"}
+METRICS_API_AUTH_MODES = {"apiKey", "basic", "tls", "bearer", "oauth", "custom"}
+METRICS_API_KEY_METHODS = {"header", "query"}
+# Credentials KEDA takes from a TriggerAuthentication; literal in a trigger, they would be in git.
+METRICS_API_SECRETS = {"apiKey", "username", "password", "bearerToken", "ca", "cert", "key", "clientSecret"}
 
 
 def name_of(obj: dict[str, Any]) -> str:
@@ -88,8 +88,11 @@ def of_kind(objects: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]
     return [obj for obj in objects if obj.get("kind") == kind]
 
 
-def is_integer_string(value: Any) -> bool:
-    return isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value) is not None
+def as_number(value: Any) -> float | None:
+    """A KEDA quantity in a string ("1", "0.5"), or None."""
+    if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value.strip()):
+        return None
+    return float(value)
 
 
 def unknown_fields(mapping: Any, allowed: set[str], where: str) -> list[str]:
@@ -157,53 +160,47 @@ def trigger_authentication_problems(auth: dict[str, Any], objects: list[dict[str
     return problems
 
 
-def auth_parameters(auth: dict[str, Any] | None) -> set[str]:
-    if auth is None:
-        return set()
-    spec = auth.get("spec") or {}
-    return {reference.get("parameter") for reference in spec.get("secretTargetRef", []) if isinstance(reference, dict)}
-
-
-def redis_streams_problems(trigger: dict[str, Any], where: str, auth: dict[str, Any] | None) -> list[str]:
+def metrics_api_problems(trigger: dict[str, Any], where: str) -> list[str]:
     metadata = trigger.get("metadata") or {}
     problems = [
-        f"{where}.metadata.{field}: not a redis-streams parameter"
-        for field in sorted(set(metadata) - REDIS_STREAMS_METADATA)
+        f"{where}.metadata.{field}: not a metrics-api parameter"
+        + ("; take it from a TriggerAuthentication" if field in METRICS_API_SECRETS else "")
+        for field in sorted(set(metadata) - METRICS_API_METADATA)
     ]
-    if not metadata.get("stream"):
-        problems.append(f"{where}.metadata.stream is required")
-    for field in REDIS_INTEGER_METADATA:
-        if field in metadata and not is_integer_string(metadata[field]):
-            problems.append(f"{where}.metadata.{field} must be an integer in a string, not {metadata[field]!r}")
-    for field in REDIS_BOOLEAN_METADATA:
+    url = metadata.get("url")
+    if not url:
+        problems.append(f"{where}.metadata.url is required")
+    elif isinstance(url, str):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"{where}.metadata.url {url!r} is not an http(s) URL")
+    if not metadata.get("valueLocation"):
+        problems.append(f"{where}.metadata.valueLocation is required (where the value is in the answer)")
+    format_ = metadata.get("format", "json")
+    if format_ not in METRICS_API_FORMATS:
+        problems.append(f"{where}.metadata.format {format_!r} is not one of {sorted(METRICS_API_FORMATS)}")
+    if "targetValue" not in metadata:
+        problems.append(f"{where}.metadata.targetValue is required")
+    for field in ("targetValue", "activationTargetValue"):
+        if field in metadata and isinstance(metadata[field], str) and as_number(metadata[field]) is None:
+            problems.append(f"{where}.metadata.{field} must be a number in a string, not {metadata[field]!r}")
+    target = as_number(metadata.get("targetValue"))
+    if target is not None and target <= 0:
+        problems.append(f"{where}.metadata.targetValue must be above 0")
+    for field in ("unsafeSsl", "aggregateFromKubeServiceEndpoints"):
         if field in metadata and metadata[field] not in ("true", "false"):
             problems.append(f"{where}.metadata.{field} must be \"true\" or \"false\"")
-    if "password" in metadata:
-        problems.append(f"{where}.metadata.password: a literal password; take it from the TriggerAuthentication")
-    parameters = auth_parameters(auth)
-    has_address = any(field in metadata for field in ("address", "addressFromEnv", "host", "hostFromEnv")) or (
-        parameters & {"address", "host"}
-    )
-    if not has_address:
-        problems.append(f"{where}: no Redis address (metadata address/host or a TriggerAuthentication parameter)")
-    unknown_parameters = parameters - REDIS_AUTH_PARAMETERS
-    if unknown_parameters:
-        problems.append(f"{where}: TriggerAuthentication parameters {sorted(unknown_parameters)} mean nothing to redis-streams")
-    # KEDA picks the metric by consumerGroup: with it, lagCount (XINFO GROUPS lag) or else
-    # pendingEntriesCount (XPENDING); without it, streamLength (XLEN). A threshold of the other
-    # mode is silently ignored, so it is an error here.
-    if "consumerGroup" in metadata:
-        if "streamLength" in metadata:
-            problems.append(f"{where}: streamLength is ignored by KEDA when consumerGroup is set")
-        if "lagCount" in metadata and "pendingEntriesCount" in metadata:
-            problems.append(f"{where}: pendingEntriesCount is ignored by KEDA when lagCount is set")
-    else:
-        for field in ("pendingEntriesCount", "lagCount"):
-            if field in metadata:
-                problems.append(f"{where}: {field} needs consumerGroup (without it KEDA scales on streamLength)")
-    for field in ("pendingEntriesCount", "streamLength", "lagCount"):
-        if is_integer_string(metadata.get(field)) and int(metadata[field]) < 1:
-            problems.append(f"{where}.metadata.{field} must be at least 1")
+    if "aggregationType" in metadata and metadata["aggregationType"] not in METRICS_API_AGGREGATIONS:
+        problems.append(f"{where}.metadata.aggregationType {metadata['aggregationType']!r} is not one of {sorted(METRICS_API_AGGREGATIONS)}")
+    if "authMode" in metadata:
+        modes = [mode.strip() for mode in str(metadata["authMode"]).split(",") if mode.strip()]
+        unknown = [mode for mode in modes if mode not in METRICS_API_AUTH_MODES]
+        if unknown or not modes:
+            problems.append(f"{where}.metadata.authMode {metadata['authMode']!r}: not among {sorted(METRICS_API_AUTH_MODES)}")
+        if not trigger.get("authenticationRef"):
+            problems.append(f"{where}: authMode needs an authenticationRef holding the credentials")
+    if "method" in metadata and metadata["method"] not in METRICS_API_KEY_METHODS:
+        problems.append(f"{where}.metadata.method {metadata['method']!r} is not one of {sorted(METRICS_API_KEY_METHODS)} (the apiKey method)")
     return problems
 
 
@@ -285,7 +282,6 @@ def scaled_object_problems(scaled: dict[str, Any], objects: list[dict[str, Any]]
             problems.append(f"{at}.metricType {trigger['metricType']!r} is not one of {sorted(METRIC_TYPES)}")
         if fallback is not None and trigger.get("metricType", "AverageValue") != "AverageValue":
             problems.append(f"{at}: spec.fallback works only with metricType AverageValue")
-        auth = None
         reference = trigger.get("authenticationRef")
         if reference is not None:
             problems += unknown_fields(reference, AUTHENTICATION_REF_FIELDS, f"{at}.authenticationRef")
@@ -295,14 +291,13 @@ def scaled_object_problems(scaled: dict[str, Any], objects: list[dict[str, Any]]
             elif not isinstance(reference, dict) or not reference.get("name"):
                 problems.append(f"{at}.authenticationRef.name is required")
             elif kind == "TriggerAuthentication":
-                auth = find(objects, "TriggerAuthentication", reference["name"], namespace_of(scaled))
-                if auth is None:
+                if find(objects, "TriggerAuthentication", reference["name"], namespace_of(scaled)) is None:
                     problems.append(
                         f"{at}: authenticationRef names TriggerAuthentication {reference['name']!r}, "
                         "which is not among the rendered objects"
                     )
-        if trigger.get("type") == "redis-streams":
-            problems += redis_streams_problems(trigger, at, auth)
+        if trigger.get("type") == "metrics-api":
+            problems += metrics_api_problems(trigger, at)
     return problems
 
 
@@ -327,21 +322,28 @@ def keda_problems(objects: list[dict[str, Any]]) -> list[str]:
 # This project's fleet contract
 
 
-def containers_of(workload: dict[str, Any]) -> list[dict[str, Any]]:
-    return (((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+def pod_template_of(workload: dict[str, Any]) -> dict[str, Any]:
+    """The pod template of a Deployment or Job, or of the Jobs a CronJob makes."""
+    spec = workload.get("spec") or {}
+    if workload.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    return spec.get("template") or {}
 
 
 def pod_spec_of(workload: dict[str, Any]) -> dict[str, Any]:
-    return ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return pod_template_of(workload).get("spec") or {}
+
+
+def containers_of(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    return pod_spec_of(workload).get("containers") or []
 
 
 def literal_env(container: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in container.get("env") or [] if "value" in item}
 
 
-def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' $(VAR) expansion of container args from the container's literal env."""
-    return ENV_REFERENCE.sub(lambda match: env.get(match.group(1), match.group(0)), text)
+def env_item(container: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((item for item in container.get("env") or [] if item.get("name") == name), None)
 
 
 def flag_value(args: list[str], flag: str) -> str | None:
@@ -367,76 +369,84 @@ def settings_value(container: dict[str, Any], key: str, objects: list[dict[str, 
     return None
 
 
-def coordinator_run(objects: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None, str | None, list[str]]:
-    """The coordinator Job, its --run-id (default: --version), its --version, and problems."""
-    jobs = [
-        job for job in of_kind(objects, "Job")
-        if any(container.get("name") == "coordinator" for container in containers_of(job))
-    ]
-    if len(jobs) != 1:
-        return None, None, None, [f"expected one coordinator Job (a container named coordinator), found {len(jobs)}"]
-    job = jobs[0]
-    container = next(c for c in containers_of(job) if c.get("name") == "coordinator")
-    env = literal_env(container)
-    args = [expand(str(arg), env) for arg in container.get("args") or []]
-    problems: list[str] = []
-    if not args or args[0] != "run":
-        problems.append(f"{name_of(job)}: the coordinator's args must start with `run`, not {args[:1]}")
-    version = flag_value(args, "--version")
-    run_id = flag_value(args, "--run-id") or version
-    for label, value in (("--version", version), ("--run-id", run_id)):
-        if value is None:
-            problems.append(f"{name_of(job)}: no {label}")
-        elif ENV_REFERENCE.search(value):
-            problems.append(f"{name_of(job)}: {label} {value!r} names a variable the container does not set")
-        elif value == "unset":
-            problems.append(f"{name_of(job)}: {label} is still the base's placeholder 'unset' (is components/release listed?)")
-        elif not RUN_ID.match(value):
-            problems.append(f"{name_of(job)}: {label} {value!r} is not a valid name (1-128 of A-Z a-z 0-9 - _ ., not starting with '.')")
-    name = (job.get("metadata") or {}).get("name", "")
-    if not DNS1123_SUBDOMAIN.match(name) or len(name) > 63:
-        problems.append(
-            f"{name_of(job)}: not a valid Job name (lowercase a-z 0-9 - ., at most 63 characters); "
-            "the run id is part of it, so keep it short and lowercase"
-        )
-    return job, run_id, version, problems
+def sets_setting(container: dict[str, Any], key: str, objects: list[dict[str, Any]], namespace: str) -> bool:
+    """Whether the container gets `key` at all: env (any source) or a ConfigMap it takes."""
+    return env_item(container, key) is not None or settings_value(container, key, objects, namespace) is not None
 
 
-def stream_kinds(scaled: dict[str, Any], run_id: str, where: str) -> tuple[list[str], list[str]]:
-    kinds: list[str] = []
+def queue_source(container: dict[str, Any]) -> tuple[str, str] | None:
+    """Where WILDCHAT__QUEUE comes from: ("secret", "<name>/<key>"), ("literal", ...) or None."""
+    item = env_item(container, "WILDCHAT__QUEUE")
+    if item is None:
+        return None
+    reference = (item.get("valueFrom") or {}).get("secretKeyRef")
+    if reference:
+        return "Secret", f"{reference.get('name')}/{reference.get('key')}"
+    return ("literal", "a literal value") if "value" in item else ("other", "another source")
+
+
+def coordinator_template(objects: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[str]]:
+    """The coordinator CronJob (the template each run's Job is made from), its coordinator
+    container, and problems: it must be the only coordinator, suspended, and take --version (so
+    the run id) from the name of the Job made from it, so that nothing rendered names a run."""
     problems: list[str] = []
-    for index, trigger in enumerate((scaled.get("spec") or {}).get("triggers") or []):
-        at = f"{where} trigger[{index}]"
-        if trigger.get("type") != "redis-streams":
-            problems.append(f"{at}: type {trigger.get('type')!r}; worker pools scale on redis-streams triggers")
-            continue
-        metadata = trigger.get("metadata") or {}
-        stream = metadata.get("stream", "")
-        match = STREAM_KEY.match(stream)
-        if not match:
-            problems.append(f"{at}: stream {stream!r} is not a job stream wildchat:{{<run id>/<kind>}}:jobs")
-            continue
-        if match["run"] != run_id:
-            problems.append(f"{at}: stream {stream!r} is of run {match['run']!r}, but the coordinator runs {run_id!r}")
-        if match["kind"] not in QUEUE_KINDS:
-            problems.append(f"{at}: stream {stream!r}: {match['kind']!r} is not a queue kind ({', '.join(QUEUE_KINDS)})")
-        if "consumerGroup" in metadata and metadata["consumerGroup"] != CONSUMER_GROUP:
-            problems.append(f"{at}: consumerGroup {metadata['consumerGroup']!r}; the workers' group is {CONSUMER_GROUP!r}")
-        if "pendingEntriesCount" in metadata and "lagCount" not in metadata:
+    for job in of_kind(objects, "Job"):
+        if any(container.get("name") == "coordinator" for container in containers_of(job)):
             problems.append(
-                f"{at}: pendingEntriesCount counts only leased jobs and never wakes a pool from zero; "
-                "use streamLength (XLEN = waiting + leased, see base/worker-cpu-scaledobject.yaml)"
+                f"{name_of(job)}: a coordinator Job names one run; the fleet holds only the CronJob template "
+                "(start each run with `kubectl create job <version> --from=cronjob/wildchat-coordinator`)"
             )
-        kinds.append(match["kind"])
-    return kinds, problems
+    templates = [
+        cronjob for cronjob in of_kind(objects, "CronJob")
+        if any(container.get("name") == "coordinator" for container in containers_of(cronjob))
+    ]
+    if len(templates) != 1:
+        return None, None, problems + [f"expected one coordinator CronJob template (a container named coordinator), found {len(templates)}"]
+    cronjob = templates[0]
+    where = name_of(cronjob)
+    spec = cronjob.get("spec") or {}
+    if spec.get("suspend") is not True:
+        problems.append(
+            f"{where}: spec.suspend must be true: it is a template, and each run is a Job made from it by hand "
+            "(a schedule firing would start a run named after the CronJob)"
+        )
+    container = next(c for c in containers_of(cronjob) if c.get("name") == "coordinator")
+    args = [str(arg) for arg in container.get("args") or []]
+    if not args or args[0] != "run":
+        problems.append(f"{where}: the coordinator's args must start with `run`, not {args[:1]}")
+    version = flag_value(args, "--version")
+    if version is None:
+        problems.append(f"{where}: no --version")
+    else:
+        reference = ENV_REFERENCE.fullmatch(version)
+        item = env_item(container, reference.group(1)) if reference else None
+        field = (((item or {}).get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if reference is None:
+            problems.append(
+                f"{where}: --version {version!r} names a run; take it from the Job's name "
+                f"($(VAR) with VAR from the downward API {JOB_NAME_FIELD})"
+            )
+        elif item is None:
+            problems.append(f"{where}: --version {version!r} names a variable the container does not set")
+        elif field != JOB_NAME_FIELD:
+            source = f"fieldRef {field}" if field else ("a literal value, which names a run" if "value" in item else "another source")
+            problems.append(f"{where}: --version comes from {reference.group(1)}, set from {source}, not from the Job's name {JOB_NAME_FIELD}")
+    run_id = flag_value(args, "--run-id")
+    if run_id is not None and run_id != version:
+        problems.append(f"{where}: --run-id {run_id!r} differs from --version; leave it out (it defaults to the version)")
+    return cronjob, container, problems
 
 
-def probe_problems(container: dict[str, Any], where: str) -> list[str]:
-    problems: list[str] = []
-    listen = flag_value([str(arg) for arg in container.get("args") or []], "--listen") or literal_env(container).get("WILDCHAT__LISTEN")
+def listen_port(listen: str | None) -> int | None:
     if not listen or not re.fullmatch(r".+:[0-9]+", listen):
+        return None
+    return int(listen.rsplit(":", 1)[1])
+
+
+def probe_problems(container: dict[str, Any], where: str, port: int | None) -> list[str]:
+    if port is None:
         return [f"{where}: no --listen HOST:PORT, so /healthz and /metrics are off"]
-    port = int(listen.rsplit(":", 1)[1])
+    problems: list[str] = []
     named_ports = {item.get("name"): item.get("containerPort") for item in container.get("ports") or []}
     for probe in ("readinessProbe", "livenessProbe"):
         http = (container.get(probe) or {}).get("httpGet")
@@ -445,7 +455,7 @@ def probe_problems(container: dict[str, Any], where: str) -> list[str]:
             continue
         probe_port = named_ports.get(http.get("port"), http.get("port"))
         if probe_port != port:
-            problems.append(f"{where}: {probe} probes port {http.get('port')!r}, but the worker listens on {port}")
+            problems.append(f"{where}: {probe} probes port {http.get('port')!r}, but the container listens on {port}")
     return problems
 
 
@@ -498,56 +508,168 @@ def image_problems(workload: dict[str, Any]) -> list[str]:
     return problems
 
 
-def queue_secret_problems(objects: list[dict[str, Any]]) -> list[str]:
-    """The workers' WILDCHAT__QUEUE and KEDA's address/password must name the same Redis."""
+def fleet_endpoint(objects: list[dict[str, Any]], namespace: str) -> tuple[dict[str, Any] | None, int | None, dict[str, set[int]], list[str]]:
+    """The wildchat-fleet Deployment (`coordinator fleet`), the port it listens on, the ports of
+    each Service that reach it ({service: {port, ...}}), and problems."""
+    deployment = find(objects, "Deployment", FLEET_NAME, namespace)
+    if deployment is None:
+        return None, None, {}, [
+            f"no Deployment {FLEET_NAME!r} (`coordinator fleet`) in namespace {namespace!r}: "
+            "the pools' triggers would have no backlog to ask for"
+        ]
+    where = name_of(deployment)
+    problems = image_problems(deployment) + reference_problems(deployment, objects)
+    container = next((c for c in containers_of(deployment) if [str(a) for a in c.get("args") or []][:1] == ["fleet"]), None)
+    if container is None:
+        return deployment, None, {}, problems + [f"{where}: no container runs `coordinator fleet` (args starting with fleet)"]
+    listen = flag_value([str(arg) for arg in container.get("args") or []], "--listen") or settings_value(
+        container, "WILDCHAT__LISTEN", objects, namespace) or DEFAULT_FLEET_LISTEN
+    port = listen_port(listen)
+    host = listen.rsplit(":", 1)[0].strip("[]") if port is not None else ""
+    if port is not None and (host in ("localhost", "::1") or host.startswith("127.")):
+        problems.append(f"{where}: `fleet` listens on {listen} (loopback only): KEDA and Prometheus cannot reach it; use --listen=0.0.0.0:PORT")
+    problems += probe_problems(container, where, port)
+    if queue_source(container) is None:
+        problems.append(f"{where}: no WILDCHAT__QUEUE: the fleet endpoint reads the runs and queues in Redis")
+    if (deployment.get("spec") or {}).get("replicas", 1) < 1:
+        problems.append(f"{where}: spec.replicas must be at least 1: the triggers ask it")
+    labels = pod_template_of(deployment).get("metadata", {}).get("labels") or {}
+    named_ports = {item.get("name"): item.get("containerPort") for item in container.get("ports") or []}
+    services: dict[str, set[int]] = {}
+    for service in of_kind(objects, "Service"):
+        selector = (service.get("spec") or {}).get("selector") or {}
+        if namespace_of(service) != namespace or not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        reaching = set()
+        for item in (service.get("spec") or {}).get("ports") or []:
+            target = item.get("targetPort", item.get("port"))
+            if named_ports.get(target, target) == port:
+                reaching.add(item.get("port"))
+        services[(service.get("metadata") or {}).get("name", "?")] = reaching
+    if not services:
+        problems.append(f"{where}: no Service selects its pods: KEDA cannot reach the fleet endpoint")
+    return deployment, port, services, problems
+
+
+TRIGGER_HOST = re.compile(r"^(?P<service>[^.]+)\.(?P<namespace>[^.]+)(\.svc(\.cluster\.local)?)?$")
+
+
+def fleet_trigger_problems(trigger: dict[str, Any], at: str, namespace: str, services: dict[str, set[int]]) -> tuple[str | None, list[str]]:
+    """The pool a trigger asks the fleet endpoint for (cpu, gpu), and problems."""
+    if trigger.get("type") != "metrics-api":
+        return None, [f"{at}: type {trigger.get('type')!r}; worker pools scale on metrics-api triggers asking the fleet endpoint's backlog"]
+    metadata = trigger.get("metadata") or {}
     problems: list[str] = []
-    for auth in of_kind(objects, "TriggerAuthentication"):
-        references = {
-            reference.get("parameter"): reference
-            for reference in (auth.get("spec") or {}).get("secretTargetRef") or []
-            if isinstance(reference, dict)
-        }
-        address_reference = references.get("address")
-        if not address_reference:
-            continue
-        secret = find(objects, "Secret", address_reference.get("name", ""), namespace_of(auth))
-        if secret is None or "WILDCHAT__QUEUE" not in secret_keys(secret):
-            continue
-        url = urllib.parse.urlsplit(secret_value(secret, "WILDCHAT__QUEUE") or "")
-        where = f"{name_of(secret)} (used by {name_of(auth)})"
-        if url.scheme not in ("redis", "rediss"):
-            problems.append(f"{where}: WILDCHAT__QUEUE is not a redis:// or rediss:// URL")
-            continue
-        try:
-            url_address = f"{url.hostname}:{url.port or 6379}"
-        except ValueError:
-            problems.append(f"{where}: WILDCHAT__QUEUE has an invalid port")
-            continue
-        if secret_value(secret, address_reference.get("key", "")) != url_address:
-            problems.append(f"{where}: `{address_reference.get('key')}` and the host:port of WILDCHAT__QUEUE differ (values not shown)")
-        password_reference = references.get("password")
-        if password_reference:
-            url_password = urllib.parse.unquote(url.password) if url.password is not None else ""
-            if (secret_value(secret, password_reference.get("key", "")) or "") != url_password:
-                problems.append(f"{where}: `{password_reference.get('key')}` and the password of WILDCHAT__QUEUE differ (values not shown)")
-        if url.scheme == "rediss" and "tls" not in references:
-            problems.append(f"{where}: WILDCHAT__QUEUE uses TLS (rediss://) but {name_of(auth)} gives KEDA no `tls` parameter")
-    return problems
+    url = str(metadata.get("url", ""))
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http":
+        problems.append(f"{at}: url {url!r}: the fleet endpoint serves plain http")
+    # The host as written (urlsplit's hostname is lower-cased, which would hide a placeholder).
+    host = re.sub(r":[0-9]*$", "", parts.netloc.rsplit("@", 1)[-1])
+    match = TRIGGER_HOST.match(host)
+    if match is None:
+        problems.append(
+            f"{at}: url {url!r} names no namespace; KEDA's operator calls it from its own namespace, "
+            f"so use http://{FLEET_NAME}.{namespace}.svc.cluster.local:PORT/pools/<pool>"
+        )
+    else:
+        if match["namespace"] != namespace:
+            problems.append(
+                f"{at}: url {url!r} names namespace {match['namespace']!r}, but the fleet is rendered in "
+                f"{namespace!r} (is components/namespace listed last among the overlay's components?)"
+            )
+        if match["service"] not in services:
+            problems.append(f"{at}: url {url!r} names Service {match['service']!r}, which is not a rendered Service of the {FLEET_NAME} pods")
+        else:
+            try:
+                port = parts.port or 80
+            except ValueError:
+                port = None
+            if port not in services[match["service"]]:
+                problems.append(
+                    f"{at}: url {url!r}: port {port} is not a port of Service {match['service']!r} that reaches the fleet's "
+                    f"--listen port (those are {sorted(services[match['service']])})"
+                )
+    pool_match = re.fullmatch(r"/pools/([a-z]+)", parts.path or "")
+    pool = pool_match.group(1) if pool_match else None
+    if pool not in POOLS:
+        problems.append(f"{at}: url path {parts.path!r} is not a pool's backlog (/pools/cpu or /pools/gpu)")
+        pool = None
+    if metadata.get("format", "json") != "json":
+        problems.append(f"{at}: format {metadata.get('format')!r}; the fleet endpoint's /pools/<pool> answers json")
+    if metadata.get("valueLocation") != "backlog":
+        problems.append(
+            f"{at}: valueLocation {metadata.get('valueLocation')!r}; the fleet answers "
+            '{"pool":..,"backlog":N,"runs":K} and the pool must scale on backlog (jobs waiting + leased)'
+        )
+    activation = as_number(metadata.get("activationTargetValue", "0"))
+    if activation is not None and activation >= 1:
+        problems.append(
+            f"{at}: activationTargetValue {metadata.get('activationTargetValue')}: a backlog of one job would not "
+            'wake the pool from zero; use "0"'
+        )
+    return pool, problems
+
+
+def queue_url_problems(objects: list[dict[str, Any]], fleet: dict[str, Any]) -> list[str]:
+    """The queue every pod shares must be a Redis URL (checked without printing it)."""
+    container = next((c for c in containers_of(fleet) if env_item(c, "WILDCHAT__QUEUE")), None)
+    reference = ((env_item(container, "WILDCHAT__QUEUE") or {}).get("valueFrom") or {}).get("secretKeyRef") if container else None
+    if not reference:
+        return []
+    secret = find(objects, "Secret", reference.get("name", ""), namespace_of(fleet))
+    if secret is None or reference.get("key") not in secret_keys(secret):
+        return []
+    url = urllib.parse.urlsplit(secret_value(secret, reference["key"]) or "")
+    if url.scheme not in ("redis", "rediss"):
+        return [f"{name_of(secret)}: {reference['key']} is not a redis:// or rediss:// URL (value not shown); the fleet shares one Redis"]
+    try:
+        url.port
+    except ValueError:
+        return [f"{name_of(secret)}: {reference['key']} has an invalid port (value not shown)"]
+    return []
 
 
 def fleet_problems(objects: list[dict[str, Any]]) -> list[str]:
-    """The coordinator, the worker pools and their triggers agree on one run, queue by queue."""
-    job, run_id, _version, problems = coordinator_run(objects)
-    if job is None or run_id is None:
+    """The coordinator template, the fleet endpoint, the worker pools and their triggers: nothing
+    names a run, and each pool scales on the fleet's backlog of its own pool."""
+    cronjob, coordinator, problems = coordinator_template(objects)
+    if cronjob is None or coordinator is None:
         return problems
-    namespace = namespace_of(job)
-    coordinator = next(c for c in containers_of(job) if c.get("name") == "coordinator")
-    problems += image_problems(job) + reference_problems(job, objects)
+    namespace = namespace_of(cronjob)
+    problems += image_problems(cronjob) + reference_problems(cronjob, objects)
     analyse_on = settings_value(coordinator, "WILDCHAT__ANALYSE_ON", objects, namespace) or "cpu"
     if analyse_on not in ("cpu", "gpu"):
-        problems.append(f"{name_of(job)}: WILDCHAT__ANALYSE_ON is {analyse_on!r}, not cpu or gpu")
-    # Queues the coordinator fills: analyse jobs go to partition or partition-gpu.
-    expected_queues = {"map", "finalise", "partition-gpu" if analyse_on == "gpu" else "partition"}
+        problems.append(f"{name_of(cronjob)}: WILDCHAT__ANALYSE_ON is {analyse_on!r}, not cpu or gpu")
+
+    fleet, _fleet_port, services, fleet_issues = fleet_endpoint(objects, namespace)
+    problems += fleet_issues
+    fleet_container = next((c for c in containers_of(fleet or {}) if [str(a) for a in c.get("args") or []][:1] == ["fleet"]), None)
+    fleet_store = settings_value(fleet_container, "WILDCHAT__STORE", objects, namespace) if fleet_container else None
+    fleet_queue = queue_source(fleet_container) if fleet_container else None
+    if fleet is not None:
+        problems += queue_url_problems(objects, fleet)
+
+    def same_fleet(workload: dict[str, Any], container: dict[str, Any]) -> list[str]:
+        """A pod of another store or queue than the fleet endpoint's would not be counted or served."""
+        issues = []
+        if fleet_container is None:
+            return issues
+        store = settings_value(container, "WILDCHAT__STORE", objects, namespace)
+        if store != fleet_store:
+            issues.append(
+                f"{name_of(workload)}: WILDCHAT__STORE differs from the fleet endpoint's ({FLEET_NAME} counts only "
+                "the runs of its store; workers serve only theirs)"
+            )
+        source = queue_source(container)
+        if source != fleet_queue:
+            issues.append(
+                f"{name_of(workload)}: WILDCHAT__QUEUE comes from {source[1] if source else 'nowhere'}, the fleet "
+                f"endpoint's from {fleet_queue[1] if fleet_queue else 'nowhere'}: every pod must share one queue"
+            )
+        return issues
+
+    problems += same_fleet(cronjob, coordinator)
 
     pools = [
         deployment for deployment in of_kind(objects, "Deployment")
@@ -563,10 +685,14 @@ def fleet_problems(objects: list[dict[str, Any]]) -> list[str]:
     for pool in pools:
         where = name_of(pool)
         worker = next(c for c in containers_of(pool) if c.get("name") == "worker")
-        problems += image_problems(pool) + reference_problems(pool, objects) + probe_problems(worker, where)
-        run = settings_value(worker, "WILDCHAT__RUN", objects, namespace)
-        if run != run_id:
-            problems.append(f"{where}: WILDCHAT__RUN is {run!r}, but the coordinator runs {run_id!r}")
+        port = listen_port(flag_value([str(arg) for arg in worker.get("args") or []], "--listen") or settings_value(worker, "WILDCHAT__LISTEN", objects, namespace))
+        problems += image_problems(pool) + reference_problems(pool, objects) + probe_problems(worker, where, port)
+        problems += same_fleet(pool, worker)
+        if sets_setting(worker, "WILDCHAT__RUN", objects, namespace):
+            problems.append(
+                f"{where}: sets WILDCHAT__RUN; a pool serves every run the coordinators announce, so nothing in "
+                "the fleet may name a run: leave it out"
+            )
         capabilities = [part.strip() for part in (settings_value(worker, "WILDCHAT__CAPABILITIES", objects, namespace) or "cpu").split(",") if part.strip()]
         if capabilities not in (["cpu"], ["gpu"]):
             problems.append(f"{where}: WILDCHAT__CAPABILITIES must be exactly cpu or gpu for a pool, not {capabilities}")
@@ -599,7 +725,7 @@ def fleet_problems(objects: list[dict[str, Any]]) -> list[str]:
                 problems.append(f"{where}: a cpu pool asks for a GPU")
             if device != "cpu":
                 problems.append(f"{where}: a cpu pool with WILDCHAT__TOXICITY_DEVICE {device!r}")
-        labels = ((pool.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+        labels = pod_template_of(pool).get("metadata", {}).get("labels") or {}
         budgets = [
             budget for budget in of_kind(objects, "PodDisruptionBudget")
             if namespace_of(budget) == namespace
@@ -613,38 +739,46 @@ def fleet_problems(objects: list[dict[str, Any]]) -> list[str]:
         if scaled is None:
             problems.append(f"{where}: no ScaledObject scales it")
             continue
-        kinds, stream_issues = stream_kinds(scaled, run_id, name_of(scaled))
-        problems += stream_issues
-        if len(kinds) != len(set(kinds)):
-            problems.append(f"{name_of(scaled)}: a stream is listed twice: {sorted(kinds)}")
-        wanted = CPU_QUEUES if capability == "cpu" else GPU_QUEUES
-        if sorted(set(kinds)) != sorted(wanted):
-            problems.append(
-                f"{name_of(scaled)}: a {capability} pool's triggers must be exactly the {', '.join(wanted)} "
-                f"stream(s) of run {run_id!r}; they are {sorted(kinds)}"
-            )
         slots = settings_value(worker, "WILDCHAT__SLOTS", objects, namespace) or "1"
-        for trigger in (scaled.get("spec") or {}).get("triggers") or []:
-            target = (trigger.get("metadata") or {}).get("streamLength")
-            if target is not None and target != slots:
+        asked: list[str] = []
+        for index, trigger in enumerate((scaled.get("spec") or {}).get("triggers") or []):
+            at = f"{name_of(scaled)} trigger[{index}]"
+            asked_pool, issues = fleet_trigger_problems(trigger, at, namespace_of(scaled), services)
+            problems += issues
+            if asked_pool is None:
+                continue
+            asked.append(asked_pool)
+            if asked_pool != capability:
                 problems.append(
-                    f"{name_of(scaled)}: streamLength {target} per replica, but each worker runs "
-                    f"{slots} job(s) at once (WILDCHAT__SLOTS); keep them equal"
+                    f"{at}: a {capability} pool must scale on /pools/{capability}, not /pools/{asked_pool} "
+                    f"(its workers serve only the {', '.join(POOLS[capability])} queue(s))"
                 )
-        for kind in kinds:
-            if kind in served:
-                problems.append(f"queue {kind!r} wakes two pools: {served[kind]} and {where}")
-            served[kind] = where
+            target = (trigger.get("metadata") or {}).get("targetValue")
+            if as_number(target) is not None and not (slots.isdigit() and as_number(target) == int(slots)):
+                problems.append(
+                    f"{at}: targetValue {target} per replica, but each worker runs {slots} job(s) at once "
+                    "(WILDCHAT__SLOTS); keep them equal"
+                )
+        if capability not in asked:
+            problems.append(f"{name_of(scaled)}: no trigger asks the fleet endpoint for /pools/{capability}, the backlog of its pool")
+        for asked_pool in sorted(set(asked)):
+            if asked_pool in served and served[asked_pool] != where:
+                problems.append(f"pool {asked_pool!r} wakes two Deployments: {served[asked_pool]} and {where}")
+            served.setdefault(asked_pool, where)
 
-    for queue in sorted(expected_queues - set(served)):
+    if "cpu" not in served:
         problems.append(
-            f"the coordinator (WILDCHAT__ANALYSE_ON={analyse_on}) fills the {queue!r} queue, "
-            "but no pool's ScaledObject watches it: its jobs would wait at zero workers"
+            "the coordinator fills the map and finalise queues, but no pool scales on /pools/cpu: "
+            "its jobs would wait at zero workers"
         )
-    for queue in sorted(set(served) - expected_queues - {"partition"}):
+    if analyse_on == "gpu" and "gpu" not in served:
         problems.append(
-            f"{served[queue]} scales on the {queue!r} queue, which the coordinator "
-            f"(WILDCHAT__ANALYSE_ON={analyse_on}) never fills"
+            "the coordinator (WILDCHAT__ANALYSE_ON=gpu) fills the 'partition-gpu' queue, but no pool scales on "
+            "/pools/gpu: its jobs would wait at zero workers"
         )
-    problems += queue_secret_problems(objects)
+    if analyse_on != "gpu" and "gpu" in served:
+        problems.append(
+            f"{served['gpu']} scales on /pools/gpu, but the coordinator (WILDCHAT__ANALYSE_ON={analyse_on}) never "
+            "fills the 'partition-gpu' queue: set WILDCHAT__ANALYSE_ON=gpu on the CronJob (components/gpu-pool)"
+        )
     return problems

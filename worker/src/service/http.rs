@@ -24,8 +24,39 @@ pub struct EndpointState {
     pub serving: AtomicBool,
 }
 
-/// Serves until `stop` turns true.
-pub async fn serve(listener: TcpListener, state: Arc<EndpointState>, mut stop: watch::Receiver<bool>) {
+/// A reply of [`serve_with`]'s responder: status code, content type and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Reply {
+    pub const PLAIN: &'static str = "text/plain; charset=utf-8";
+    pub const PROMETHEUS: &'static str = "text/plain; version=0.0.4; charset=utf-8";
+    pub const JSON: &'static str = "application/json";
+
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+/// Answers a request path (GET only is meaningful here: every endpoint is read-only).
+pub type Responder = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
+
+/// Serves the worker's endpoint until `stop` turns true.
+pub async fn serve(listener: TcpListener, state: Arc<EndpointState>, stop: watch::Receiver<bool>) {
+    serve_with(listener, Arc::new(move |path: &str| respond(&state, path)), stop).await
+}
+
+/// Serves `responder` over HTTP/1.1 until `stop` turns true; one task per connection. The
+/// coordinator's `/metrics` uses it too.
+pub async fn serve_with(listener: TcpListener, responder: Responder, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -39,11 +70,11 @@ pub async fn serve(listener: TcpListener, state: Arc<EndpointState>, mut stop: w
                 continue;
             }
         };
-        let state = state.clone();
+        let responder = responder.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(respond(&state, &request)) }
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let reply = responder(request.uri().path());
+                async move { Ok::<_, Infallible>(to_response(reply)) }
             });
             if let Err(error) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -55,37 +86,28 @@ pub async fn serve(listener: TcpListener, state: Arc<EndpointState>, mut stop: w
     }
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+fn to_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(value) = hyper::header::HeaderValue::from_str(reply.content_type) {
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }
 
-fn respond(state: &EndpointState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    const PLAIN: &str = "text/plain; charset=utf-8";
-    match request.uri().path() {
+fn respond(state: &EndpointState, path: &str) -> Reply {
+    match path {
         "/healthz" => {
             if state.serving.load(Ordering::Relaxed) {
-                text(StatusCode::OK, PLAIN, "ok\n".to_string())
+                Reply::new(200, Reply::PLAIN, "ok\n")
             } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, PLAIN, "stopping\n".to_string())
+                Reply::new(503, Reply::PLAIN, "stopping\n")
             }
         }
         "/metrics" => match state.metrics.render() {
-            Ok(body) => text(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body),
-            Err(error) => text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                PLAIN,
-                format!("cannot encode metrics: {error}\n"),
-            ),
+            Ok(body) => Reply::new(200, Reply::PROMETHEUS, body),
+            Err(error) => Reply::new(500, Reply::PLAIN, format!("cannot encode metrics: {error}\n")),
         },
-        _ => text(
-            StatusCode::NOT_FOUND,
-            PLAIN,
-            "not found: try /healthz or /metrics\n".to_string(),
-        ),
+        _ => Reply::new(404, Reply::PLAIN, "not found: try /healthz or /metrics\n"),
     }
 }
