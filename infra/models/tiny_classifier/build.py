@@ -24,15 +24,25 @@ import csv
 import hashlib
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_common import (  # noqa: E402  (the shared helpers sit one folder up)
+    Encoder,
+    GraphBuilder,
+    encoder,
+    encoder_constants,
+    normal,
+    run_padded,
+    single_thread_session,
+    write_bytes,
+)
 
 # The seven Detoxify output keys, in the order of the model's logits.
 LABELS = [
@@ -50,7 +60,6 @@ SEED = 20240611
 VOCAB_SIZE = 2000
 HIDDEN = 32
 HEADS = 4
-HEAD_DIM = HIDDEN // HEADS
 FFN = 64
 LAYERS = 2
 MAX_POSITIONS = 64
@@ -74,6 +83,12 @@ FFN_STD = 0.25
 POOLER_STD = 0.5
 CLASSIFIER_STD = 0.35
 ATTENTION_MASK_FILL = -1.0e9
+
+DIMS = Encoder(
+    hidden=HIDDEN, heads=HEADS, ffn=FFN, layers=LAYERS, max_positions=MAX_POSITIONS, type_vocab=TYPE_VOCAB,
+    ln_eps=LN_EPS, embed_std=EMBED_STD, attn_qk_std=ATTN_QK_STD, attn_vo_std=ATTN_VO_STD, ffn_std=FFN_STD,
+    attention_mask_fill=ATTENTION_MASK_FILL,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,104 +156,12 @@ def build_tokenizer(comments: list[str]) -> Tokenizer:
 # Model
 
 
-class GraphBuilder:
-    """Collects nodes and initializers; names every intermediate value uniquely."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self.counter = 0
-
-    def const(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(array, name=name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], name: str, **attrs) -> str:
-        self.counter += 1
-        output = f"{name}"
-        self.nodes.append(helper.make_node(op_type, inputs, [output], name=f"{op_type}_{self.counter}_{name}", **attrs))
-        return output
-
-    def dense(self, x: str, weight: np.ndarray, bias: np.ndarray, prefix: str) -> str:
-        w = self.const(f"{prefix}.weight", weight)
-        b = self.const(f"{prefix}.bias", bias)
-        return self.op("Add", [self.op("MatMul", [x, w], f"{prefix}.matmul"), b], f"{prefix}.out")
-
-    def layer_norm(self, x: str, prefix: str) -> str:
-        scale = self.const(f"{prefix}.weight", np.ones(HIDDEN, dtype=np.float32))
-        bias = self.const(f"{prefix}.bias", np.zeros(HIDDEN, dtype=np.float32))
-        return self.op("LayerNormalization", [x, scale, bias], f"{prefix}.out", axis=-1, epsilon=LN_EPS)
-
-
-def normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
-    return (rng.standard_normal(shape) * std).astype(np.float32)
-
-
 def build_model(vocab_size: int) -> onnx.ModelProto:
     rng = np.random.default_rng(SEED)
-    g = GraphBuilder()
-
-    # Shared constants.
-    heads_shape = g.const("const.heads_shape", np.array([0, 0, HEADS, HEAD_DIM], dtype=np.int64))
-    hidden_shape = g.const("const.hidden_shape", np.array([0, 0, HIDDEN], dtype=np.int64))
-    mask_axes = g.const("const.mask_axes", np.array([1, 2], dtype=np.int64))
-    one = g.const("const.one", np.array(1.0, dtype=np.float32))
-    fill = g.const("const.mask_fill", np.array(ATTENTION_MASK_FILL, dtype=np.float32))
-    inv_sqrt_head = g.const("const.inv_sqrt_head_dim", np.array(1.0 / math.sqrt(HEAD_DIM), dtype=np.float32))
-    inv_sqrt2 = g.const("const.inv_sqrt2", np.array(1.0 / math.sqrt(2.0), dtype=np.float32))
-    half = g.const("const.half", np.array(0.5, dtype=np.float32))
-    zero_i = g.const("const.zero_i64", np.array([0], dtype=np.int64))
+    g = GraphBuilder(HIDDEN, LN_EPS)
+    constants = encoder_constants(g, DIMS)
     first = g.const("const.first_index", np.array(0, dtype=np.int64))
-
-    # Embeddings: word + position + token type, then LayerNorm.
-    word = g.const("embeddings.word", normal(rng, (vocab_size, HIDDEN), EMBED_STD))
-    position = g.const("embeddings.position", normal(rng, (MAX_POSITIONS, HIDDEN), EMBED_STD))
-    token_type = g.const("embeddings.token_type", normal(rng, (TYPE_VOCAB, HIDDEN), EMBED_STD))
-    words = g.op("Gather", [word, "input_ids"], "embeddings.words", axis=0)
-    types = g.op("Gather", [token_type, "token_type_ids"], "embeddings.types", axis=0)
-    # Positions 0..seq-1: a slice of the table, broadcast over the batch. A sequence longer than
-    # the table leaves the slice short and the Add fails, which is the wanted outcome.
-    input_shape = g.op("Shape", ["input_ids"], "embeddings.input_shape")
-    seq_len = g.op("Slice", [input_shape, g.const("const.one_i64", np.array([1], dtype=np.int64)),
-                             g.const("const.two_i64", np.array([2], dtype=np.int64))], "embeddings.seq_len")
-    positions = g.op("Slice", [position, zero_i, seq_len, zero_i], "embeddings.positions")
-    summed = g.op("Add", [g.op("Add", [words, types], "embeddings.words_types"), positions], "embeddings.sum")
-    hidden = g.layer_norm(summed, "embeddings.layer_norm")
-
-    # Additive attention mask [batch, 1, 1, seq]: 0 where attention_mask is 1, a large negative
-    # number where it is 0.
-    mask_f = g.op("Cast", ["attention_mask"], "mask.float", to=TensorProto.FLOAT)
-    mask_4d = g.op("Unsqueeze", [mask_f, mask_axes], "mask.4d")
-    additive_mask = g.op("Mul", [g.op("Sub", [one, mask_4d], "mask.inverted"), fill], "mask.additive")
-
-    for layer in range(LAYERS):
-        p = f"encoder.{layer}"
-        x = hidden
-
-        def heads(name: str, std: float, perm: list[int]) -> str:
-            proj = g.dense(x, normal(rng, (HIDDEN, HIDDEN), std), normal(rng, (HIDDEN,), 0.1), f"{p}.attention.{name}")
-            split = g.op("Reshape", [proj, heads_shape], f"{p}.attention.{name}.split")
-            return g.op("Transpose", [split], f"{p}.attention.{name}.heads", perm=perm)
-
-        q = heads("query", ATTN_QK_STD, [0, 2, 1, 3])  # [batch, heads, seq, head_dim]
-        k = heads("key", ATTN_QK_STD, [0, 2, 3, 1])  # [batch, heads, head_dim, seq]
-        v = heads("value", ATTN_VO_STD, [0, 2, 1, 3])  # [batch, heads, seq, head_dim]
-        scores = g.op("Mul", [g.op("MatMul", [q, k], f"{p}.attention.qk"), inv_sqrt_head], f"{p}.attention.scaled")
-        scores = g.op("Add", [scores, additive_mask], f"{p}.attention.masked")
-        probs = g.op("Softmax", [scores], f"{p}.attention.probs", axis=-1)
-        context = g.op("MatMul", [probs, v], f"{p}.attention.context")
-        context = g.op("Transpose", [context], f"{p}.attention.context.seq_major", perm=[0, 2, 1, 3])
-        context = g.op("Reshape", [context, hidden_shape], f"{p}.attention.context.merged")
-        attn_out = g.dense(context, normal(rng, (HIDDEN, HIDDEN), ATTN_VO_STD), normal(rng, (HIDDEN,), 0.1), f"{p}.attention.output")
-        x = g.layer_norm(g.op("Add", [attn_out, x], f"{p}.attention.residual"), f"{p}.attention.layer_norm")
-
-        inner = g.dense(x, normal(rng, (HIDDEN, FFN), FFN_STD), normal(rng, (FFN,), 0.1), f"{p}.ffn.intermediate")
-        # GELU (erf form): 0.5 * x * (1 + erf(x / sqrt(2))).
-        erf = g.op("Erf", [g.op("Mul", [inner, inv_sqrt2], f"{p}.ffn.gelu.scaled")], f"{p}.ffn.gelu.erf")
-        gate = g.op("Mul", [g.op("Add", [erf, one], f"{p}.ffn.gelu.plus_one"), half], f"{p}.ffn.gelu.gate")
-        activated = g.op("Mul", [inner, gate], f"{p}.ffn.gelu.out")
-        ffn_out = g.dense(activated, normal(rng, (FFN, HIDDEN), FFN_STD), normal(rng, (HIDDEN,), 0.1), f"{p}.ffn.output")
-        hidden = g.layer_norm(g.op("Add", [ffn_out, x], f"{p}.ffn.residual"), f"{p}.ffn.layer_norm")
+    hidden = encoder(g, rng, constants, DIMS, vocab_size)
 
     # Pooler: the first token's vector, dense + tanh. Classifier: dense to the labels.
     cls_vector = g.op("Gather", [hidden, first], "pooler.first_token", axis=1)  # [batch, hidden]
@@ -304,10 +227,7 @@ def expected_window_count(n: int, max_length: int, stride: int) -> int:
 
 class Scorer:
     def __init__(self, model_bytes: bytes, tokenizer: Tokenizer) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        self.session = single_thread_session(model_bytes)
         self.tokenizer = tokenizer
         self.cls = tokenizer.token_to_id("[CLS]")
         self.sep = tokenizer.token_to_id("[SEP]")
@@ -315,14 +235,7 @@ class Scorer:
 
     def logits(self, rows: list[list[int]], pad_to: int | None = None) -> np.ndarray:
         """Logits for rows of full token ids (specials included), padded with [PAD]."""
-        length = pad_to or max(len(r) for r in rows)
-        input_ids = np.full((len(rows), length), self.pad, dtype=np.int64)
-        attention = np.zeros((len(rows), length), dtype=np.int64)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = row
-            attention[i, : len(row)] = 1
-        feeds = {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": np.zeros_like(input_ids)}
-        (logits,) = self.session.run(["logits"], feeds)
+        logits = run_padded(self.session, rows, self.pad, pad_to)
         assert logits.dtype == np.float32 and logits.shape == (len(rows), len(LABELS)), logits.shape
         return logits
 
@@ -499,12 +412,6 @@ rebuilds every file here and checks that a padded batch gives the same logits as
 a time. With the same package versions the output is byte for byte the same; run
 `build.sh --check` to rebuild into a temporary folder and compare with what is committed.
 """
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 //! (built by `infra/models/tiny_ner/build.sh`): probabilities and spans equal onnxruntime's in
 //! Python, long texts are windowed and stitched the same way, a set-up that cannot work fails at
 //! load with the reason, and merging with the rule spans keeps one span per character. Needs the
-//! ONNX Runtime library, found the way `toxicity::runtime` finds it.
+//! ONNX Runtime library, found the way `transformer::runtime` finds it.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

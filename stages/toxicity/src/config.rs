@@ -13,7 +13,6 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -38,38 +37,8 @@ pub enum Aggregate {
     Mean,
 }
 
-/// Where inference runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Device {
-    #[default]
-    Cpu,
-    /// A CUDA device number.
-    Cuda(u32),
-}
-
-impl FromStr for Device {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Device, String> {
-        match text {
-            "cpu" => Ok(Device::Cpu),
-            "cuda" => Ok(Device::Cuda(0)),
-            _ => match text.strip_prefix("cuda:").map(str::parse) {
-                Some(Ok(id)) => Ok(Device::Cuda(id)),
-                _ => Err(format!("unknown device {text:?}: expected cpu, cuda or cuda:N")),
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for Device {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Device::Cpu => formatter.write_str("cpu"),
-            Device::Cuda(id) => write!(formatter, "cuda:{id}"),
-        }
-    }
-}
+/// Where inference runs; defined in the shared transformer runtime.
+pub use ::transformer::Device;
 
 /// The model bytes: embedded in the binary, or a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,17 +190,6 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn devices_parse() {
-        assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
-        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
-        assert_eq!("cuda:3".parse::<Device>(), Ok(Device::Cuda(3)));
-        assert!("gpu"
-            .parse::<Device>()
-            .unwrap_err()
-            .contains("expected cpu, cuda or cuda:N"));
-    }
 
     #[test]
     fn config_files_resolve_paths_and_reject_bad_settings() {

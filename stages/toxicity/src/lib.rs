@@ -9,14 +9,15 @@
 pub mod cache;
 pub mod config;
 pub mod linear;
-pub mod pool;
 pub mod quality;
-pub mod runtime;
 pub mod stage;
 pub mod transformer;
 
 use std::sync::Arc;
 
+/// The ONNX Runtime library and sessions, and the session pool, of the shared transformer
+/// runtime; re-exported so that `toxicity::runtime` and `toxicity::pool` keep working.
+pub use ::transformer::{pool, runtime};
 pub use config::{Device, ModelConfig, ModelKind};
 
 /// Detoxify's score keys in the release card's order.

@@ -20,9 +20,11 @@ use ort::value::{Tensor, TensorElementType, ValueType};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Device, ModelConfig};
-use crate::pool::Pool;
-use crate::{runtime, ScoreStats, Scores, ToxicityModel, TOXICITY};
+use ::transformer::pool::Pool;
+use ::transformer::{runtime, Device};
+
+use crate::config::ModelConfig;
+use crate::{ScoreStats, Scores, ToxicityModel, TOXICITY};
 
 /// Texts per model run at most.
 const MAX_ROWS: usize = 512;
@@ -211,7 +213,7 @@ impl LinearModel {
         let digest = hex_prefix(&Sha256::digest(&bytes));
         let sessions = (0..config.thread_count().max(1))
             .map(|_| runtime::session(&config.name, &bytes, device, 1))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let input = input_kind(&config.name, &sessions[0])?;
         let output = sessions[0]
             .outputs()

@@ -2,55 +2,32 @@
 //! with a `tokenizer.json`. Scores are the sigmoid of the logits. The turns of a call are
 //! tokenized on all cores, split into overlapping windows when longer than the model's window,
 //! sorted by length and run in batches bounded by a padded-token budget; a long text's score is
-//! the max (or mean) over its windows. A second thread builds the next batch's tensors while
-//! the model runs the current one, so the device does not wait for the CPU.
+//! the max (or mean) over its windows. Tokenizer, windows, batches and the model run come from
+//! the shared [`transformer`](::transformer) crate, whose runner builds the next batch's
+//! tensors on a second thread while the model runs the current one.
 
-use std::sync::mpsc::sync_channel;
-
+use ::transformer::{runtime, Device, Encoder, Runner, Task};
 use anyhow::{anyhow, bail, Context};
-use ort::session::Session;
-use ort::value::{Tensor, TensorElementType, ValueType};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use tokenizers::Tokenizer;
 
-use crate::config::{Aggregate, Device, ModelConfig};
+use crate::config::{Aggregate, ModelConfig};
 use crate::linear::hex_prefix;
-use crate::pool::Pool;
-use crate::{key_index, runtime, ScoreStats, Scores, ToxicityModel};
+use crate::{key_index, ScoreStats, Scores, ToxicityModel};
 
-/// The inputs a transformer classifier may take; `input_ids` is required.
-const INPUT_IDS: &str = "input_ids";
-const ATTENTION_MASK: &str = "attention_mask";
-const TOKEN_TYPE_IDS: &str = "token_type_ids";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutputType {
-    F32,
-    F16,
-}
+/// Window starts for a text's content tokens; defined in the shared runtime.
+pub use ::transformer::window_starts;
 
 pub struct TransformerModel {
     id: String,
     description: String,
-    tokenizer: Tokenizer,
-    /// Special tokens the template puts before and after a text ([CLS] / [SEP], <s> / </s>).
-    prefix: Vec<u32>,
-    suffix: Vec<u32>,
-    pad_id: u32,
-    /// Content tokens per window, and the distance between window starts.
-    window: usize,
-    step: usize,
+    encoder: Encoder,
     /// Output index → position in DETOXIFY_KEYS (None: not a Detoxify key, not released).
     labels: Vec<Option<usize>>,
     aggregate: Aggregate,
     batch_tokens: usize,
     max_batch: usize,
-    session: Pool<Session>,
-    attention_mask: bool,
-    token_type_ids: bool,
-    output: String,
-    output_type: OutputType,
+    runner: Runner,
 }
 
 /// One model input: a text's window of content tokens.
@@ -60,29 +37,8 @@ struct Window {
     len: usize,
 }
 
-/// One model run's inputs, built off the model's thread.
-struct Batch {
-    texts: Vec<usize>,
-    ids: Tensor<i64>,
-    mask: Tensor<i64>,
-    types: Tensor<i64>,
-    tokens: u64,
-}
-
 fn sigmoid(logit: f32) -> f32 {
     1.0 / (1.0 + (-logit).exp())
-}
-
-/// Window starts for `len` content tokens (DESIGN §6 toxicity): consecutive windows share
-/// `window - step` tokens; the last one ends at the text's end. An empty text has one window.
-pub fn window_starts(len: usize, window: usize, step: usize) -> Vec<usize> {
-    let mut starts = vec![0];
-    let mut start = 0;
-    while start + window < len {
-        start += step;
-        starts.push(start);
-    }
-    starts
 }
 
 impl TransformerModel {
@@ -92,44 +48,8 @@ impl TransformerModel {
             .tokenizer
             .as_ref()
             .context("a transformer model needs a tokenizer")?;
-        let tokenizer_bytes = std::fs::read(tokenizer_path)
-            .with_context(|| format!("reading the tokenizer {}", tokenizer_path.display()))?;
-        let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
-            .map_err(|error| anyhow!("the tokenizer {} cannot be read: {error}", tokenizer_path.display()))?;
-        let pad_id = tokenizer
-            .get_padding()
-            .map(|padding| padding.pad_id)
-            .or_else(|| {
-                ["[PAD]", "<pad>", "<PAD>"]
-                    .iter()
-                    .find_map(|token| tokenizer.token_to_id(token))
-            })
-            .unwrap_or(0);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|error| anyhow!("the tokenizer {}: {error}", tokenizer_path.display()))?;
-        tokenizer.with_padding(None);
-        let probe = tokenizer
-            .encode("a", true)
-            .map_err(|error| anyhow!("the tokenizer {} cannot encode: {error}", tokenizer_path.display()))?;
-        let mask = probe.get_special_tokens_mask();
-        let first_content = mask.iter().position(|&special| special == 0).unwrap_or(mask.len());
-        let last_content = mask
-            .iter()
-            .rposition(|&special| special == 0)
-            .map_or(first_content, |last| last + 1);
-        let prefix = probe.get_ids()[..first_content].to_vec();
-        let suffix = probe.get_ids()[last_content..].to_vec();
-        let specials = prefix.len() + suffix.len();
-        if config.max_length <= specials + 2 * config.stride {
-            bail!(
-                "max_length {} leaves no room for text after {specials} special tokens and a stride of {}",
-                config.max_length,
-                config.stride
-            );
-        }
-        let window = config.max_length - specials;
-        let step = window - config.stride;
+        let tokenizer_bytes = Encoder::read(tokenizer_path)?;
+        let encoder = Encoder::from_bytes(&tokenizer_bytes, tokenizer_path, config.max_length, config.stride)?;
 
         let labels = config.labels.iter().map(|label| key_index(label)).collect::<Vec<_>>();
         if labels.iter().all(Option::is_none) {
@@ -141,56 +61,13 @@ impl TransformerModel {
         }
 
         let model_bytes = config.model_bytes()?;
-        let threads = match device {
-            Device::Cpu => config.thread_count(),
-            Device::Cuda(_) => 1,
-        };
-        let session = runtime::session(&config.name, &model_bytes, device, threads)?;
-        let mut attention_mask = false;
-        let mut token_type_ids = false;
-        let mut has_ids = false;
-        for input in session.inputs() {
-            match (input.name(), input.dtype().tensor_type()) {
-                (name, Some(TensorElementType::Int64)) => match name {
-                    INPUT_IDS => has_ids = true,
-                    ATTENTION_MASK => attention_mask = true,
-                    TOKEN_TYPE_IDS => token_type_ids = true,
-                    other => bail!(
-                        "the model {} takes an input {other:?}; a classifier may take only input_ids, \
-                         attention_mask and token_type_ids",
-                        config.name
-                    ),
-                },
-                (name, ty) => bail!("the model {} input {name} is {ty:?}; expected int64", config.name),
-            }
-        }
-        if !has_ids {
-            bail!("the model {} has no input_ids input", config.name);
-        }
-        let output = session
-            .outputs()
-            .iter()
-            .find(|output| output.name() == "logits")
-            .or_else(|| session.outputs().first())
-            .context("the model has no outputs")?;
-        let output_type = match output.dtype() {
-            ValueType::Tensor {
-                ty: TensorElementType::Float32,
-                shape,
-                ..
-            } if shape.len() == 2 => OutputType::F32,
-            ValueType::Tensor {
-                ty: TensorElementType::Float16,
-                shape,
-                ..
-            } if shape.len() == 2 => OutputType::F16,
-            other => bail!(
-                "the model {} output {} is {other:?}; expected logits float [batch, labels]",
-                config.name,
-                output.name()
-            ),
-        };
-        let output = output.name().to_string();
+        let runner = Runner::load(
+            &config.name,
+            &model_bytes,
+            device,
+            config.thread_count(),
+            Task::Sequence,
+        )?;
 
         let mut id_hasher = Sha256::new();
         id_hasher.update(&model_bytes);
@@ -209,21 +86,12 @@ impl TransformerModel {
                 config.stride,
                 config.labels.len()
             ),
-            tokenizer,
-            prefix,
-            suffix,
-            pad_id,
-            window,
-            step,
+            encoder,
             labels,
             aggregate: config.aggregate,
             batch_tokens: config.batch_tokens,
             max_batch: config.max_batch,
-            session: Pool::new(vec![session]),
-            attention_mask,
-            token_type_ids,
-            output,
-            output_type,
+            runner,
         };
         model.check_fit(config)?;
         Ok(model)
@@ -232,26 +100,24 @@ impl TransformerModel {
     /// Runs the tokenizer's highest id through the model: a tokenizer made for another model
     /// (ids beyond the embedding table) or a label map of the wrong length fails here.
     fn check_fit(&self, config: &ModelConfig) -> anyhow::Result<()> {
-        let highest = self.tokenizer.get_vocab_size(true).saturating_sub(1) as u32;
+        let highest = self.encoder.tokenizer().get_vocab_size(true).saturating_sub(1) as u32;
+        // The template's tokens around the id, then the template again (as since the start).
         let ids: Vec<u32> = self
-            .prefix
+            .encoder
+            .prefix()
             .iter()
             .copied()
             .chain([highest])
-            .chain(self.suffix.iter().copied())
+            .chain(self.encoder.suffix().iter().copied())
             .collect();
-        let batch = self.build_batch(&[(0, ids.as_slice())])?;
-        let logits = self
-            .run(batch)
-            .map_err(|error| {
-                anyhow!(
-                    "the tokenizer does not fit the model {}: a text with the tokenizer's highest id {highest} \
-                     cannot be scored ({error:#})",
-                    config.name
-                )
-            })?
-            .1;
-        let per_text = logits.len();
+        let logits = self.runner.run_rows(&self.encoder, &[&ids]).map_err(|error| {
+            anyhow!(
+                "the tokenizer does not fit the model {}: a text with the tokenizer's highest id {highest} \
+                 cannot be scored ({error:#})",
+                config.name
+            )
+        })?;
+        let per_text = logits.values.len();
         if per_text != self.labels.len() {
             bail!(
                 "the label map has {} labels but the model {} returns {per_text} scores per text",
@@ -260,63 +126,6 @@ impl TransformerModel {
             );
         }
         Ok(())
-    }
-
-    fn build_batch(&self, windows: &[(usize, &[u32])]) -> anyhow::Result<Batch> {
-        let width = windows.iter().map(|(_, ids)| ids.len()).max().unwrap_or(0) + self.prefix.len() + self.suffix.len();
-        let rows = windows.len();
-        let mut ids = vec![self.pad_id as i64; rows * width];
-        let mut mask = vec![0i64; rows * width];
-        let mut tokens = 0u64;
-        for (row, (_, content)) in windows.iter().enumerate() {
-            let sequence = self.prefix.iter().chain(content.iter()).chain(self.suffix.iter());
-            let mut length = 0;
-            for (column, &id) in sequence.enumerate() {
-                ids[row * width + column] = id as i64;
-                mask[row * width + column] = 1;
-                length += 1;
-            }
-            tokens += length as u64;
-        }
-        let shape = vec![rows as i64, width as i64];
-        let tensor = |values: Vec<i64>| {
-            Tensor::from_array((shape.clone(), values)).map_err(|error| anyhow!("cannot build a model input: {error}"))
-        };
-        Ok(Batch {
-            texts: windows.iter().map(|(text, _)| *text).collect(),
-            ids: tensor(ids)?,
-            mask: tensor(mask)?,
-            types: tensor(vec![0i64; rows * width])?,
-            tokens,
-        })
-    }
-
-    /// Runs one batch; returns its texts and the sigmoid scores, row-major [rows, labels].
-    fn run(&self, batch: Batch) -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
-        let mut inputs = ort::inputs![INPUT_IDS => batch.ids];
-        if self.attention_mask {
-            inputs.push((ATTENTION_MASK.into(), batch.mask.into()));
-        }
-        if self.token_type_ids {
-            inputs.push((TOKEN_TYPE_IDS.into(), batch.types.into()));
-        }
-        let rows = batch.texts.len();
-        let mut session = self.session.take();
-        let outputs = session
-            .run(inputs)
-            .map_err(|error| anyhow!("the model failed on a batch of {rows}: {error}"))?;
-        let value = &outputs[self.output.as_str()];
-        let logits: Vec<f32> = match self.output_type {
-            OutputType::F32 => value.try_extract_tensor::<f32>().map(|(_, values)| values.to_vec()),
-            OutputType::F16 => value
-                .try_extract_tensor::<half::f16>()
-                .map(|(_, values)| values.iter().map(|value| value.to_f32()).collect()),
-        }
-        .map_err(|error| anyhow!("reading the model's logits: {error}"))?;
-        if rows == 0 || !logits.len().is_multiple_of(rows) {
-            bail!("the model returned {} logits for {rows} rows", logits.len());
-        }
-        Ok((batch.texts, logits.into_iter().map(sigmoid).collect()))
     }
 }
 
@@ -335,40 +144,26 @@ impl ToxicityModel for TransformerModel {
         }
         let encoded: Vec<Vec<u32>> = texts
             .par_iter()
-            .map(|text| {
-                self.tokenizer
-                    .encode(*text, false)
-                    .map(|encoding| encoding.get_ids().to_vec())
-                    .map_err(|error| anyhow!("tokenizing a text: {error}"))
-            })
-            .collect::<anyhow::Result<_>>()?;
+            .map(|text| self.encoder.encode_ids(text))
+            .collect::<Result<_, _>>()?;
         let mut windows = Vec::new();
         for (text, ids) in encoded.iter().enumerate() {
-            let starts = window_starts(ids.len(), self.window, self.step);
-            if starts.len() > 1 {
+            let before = windows.len();
+            windows.extend(
+                self.encoder
+                    .windows(ids.len())
+                    .map(|(start, len)| Window { text, start, len }),
+            );
+            if windows.len() - before > 1 {
                 stats.split_texts += 1;
-            }
-            for start in starts {
-                windows.push(Window {
-                    text,
-                    start,
-                    len: (ids.len() - start).min(self.window),
-                });
             }
         }
         // Similar lengths together: little padding.
         windows.sort_by_key(|window| window.len);
-        let specials = self.prefix.len() + self.suffix.len();
-        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut begin = 0;
-        for (index, window) in windows.iter().enumerate() {
-            let rows = index + 1 - begin;
-            if rows > self.max_batch || rows * (window.len + specials) > self.batch_tokens {
-                groups.push(begin..index);
-                begin = index;
-            }
-        }
-        groups.push(begin..windows.len());
+        let rows: Vec<&[u32]> = windows
+            .iter()
+            .map(|window| &encoded[window.text][window.start..window.start + window.len])
+            .collect();
 
         let labels = self.labels.len();
         let mut accumulated = vec![
@@ -379,44 +174,23 @@ impl ToxicityModel for TransformerModel {
             texts.len() * labels
         ];
         let mut window_counts = vec![0u32; texts.len()];
-        let (sender, receiver) = sync_channel::<anyhow::Result<Batch>>(2);
-        let mut tokens = 0u64;
-        let mut batches = 0u64;
-        std::thread::scope(|scope| -> anyhow::Result<()> {
-            let windows = &windows;
-            let encoded = &encoded;
-            let groups = &groups;
-            scope.spawn(move || {
-                for group in groups {
-                    let slices: Vec<(usize, &[u32])> = windows[group.clone()]
-                        .iter()
-                        .map(|window| {
-                            (
-                                window.text,
-                                &encoded[window.text][window.start..window.start + window.len],
-                            )
-                        })
-                        .collect();
-                    if sender.send(self.build_batch(&slices)).is_err() {
-                        return;
-                    }
-                }
-            });
-            for batch in receiver.iter() {
-                let batch = batch?;
-                tokens += batch.tokens;
-                batches += 1;
-                let (rows, scores) = self.run(batch)?;
-                if scores.len() != rows.len() * labels {
+        let run = self.runner.run_batches(
+            &self.encoder,
+            &rows,
+            self.max_batch,
+            self.batch_tokens,
+            |group, logits| -> anyhow::Result<()> {
+                let scores: Vec<f32> = logits.values.into_iter().map(sigmoid).collect();
+                if scores.len() != group.len() * labels {
                     bail!(
                         "the model returned {} scores for {} rows of {labels} labels",
                         scores.len(),
-                        rows.len()
+                        group.len()
                     );
                 }
-                for (row, text) in rows.into_iter().enumerate() {
-                    window_counts[text] += 1;
-                    let target = &mut accumulated[text * labels..(text + 1) * labels];
+                for (row, window) in windows[group].iter().enumerate() {
+                    window_counts[window.text] += 1;
+                    let target = &mut accumulated[window.text * labels..(window.text + 1) * labels];
                     for (slot, &score) in target.iter_mut().zip(&scores[row * labels..(row + 1) * labels]) {
                         match self.aggregate {
                             Aggregate::Max => *slot = slot.max(score),
@@ -424,13 +198,13 @@ impl ToxicityModel for TransformerModel {
                         }
                     }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         stats.texts += texts.len() as u64;
         stats.windows += windows.len() as u64;
-        stats.tokens += tokens;
-        stats.batches += batches;
+        stats.tokens += run.tokens;
+        stats.batches += run.batches;
         Ok((0..texts.len())
             .map(|text| {
                 let mut scores: Scores = [None; 7];
@@ -446,25 +220,5 @@ impl ToxicityModel for TransformerModel {
                 scores
             })
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_overlap_by_the_stride_and_end_at_the_text_end() {
-        assert_eq!(window_starts(0, 62, 46), vec![0]);
-        assert_eq!(window_starts(62, 62, 46), vec![0]);
-        assert_eq!(window_starts(63, 62, 46), vec![0, 46]);
-        assert_eq!(window_starts(200, 62, 46), vec![0, 46, 92, 138]);
-        // Every token is in some window, and the last window reaches the end.
-        for len in 0..400 {
-            let starts = window_starts(len, 62, 46);
-            let last = *starts.last().unwrap();
-            assert!(last + 62 >= len);
-            assert!(starts.windows(2).all(|pair| pair[1] - pair[0] == 46));
-        }
     }
 }

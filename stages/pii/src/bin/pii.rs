@@ -283,7 +283,7 @@ const DETECT_BATCH_LINES: usize = 64;
 
 #[cfg(feature = "ner")]
 fn load_ner(config: &Path, device: &str) -> Result<AddModelSpans> {
-    let device: toxicity::Device = device
+    let device: transformer::Device = device
         .parse()
         .map_err(|error: String| anyhow::anyhow!("--device: {error}"))?;
     let config = pii::ner::NerConfig::from_toml_file(config)?;

@@ -6,11 +6,10 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use anyhow::{anyhow, bail, Context};
 use ort::environment::Environment;
 use ort::session::Session;
 
-use crate::config::Device;
+use crate::{Device, Error, Result};
 
 /// The environment variable naming the ONNX Runtime library.
 pub const LIBRARY_ENV: &str = "ORT_DYLIB_PATH";
@@ -26,19 +25,21 @@ pub fn default_library_directory() -> Option<PathBuf> {
 }
 
 /// The library this process loads: `ORT_DYLIB_PATH`, else the set-up's default location.
-pub fn library_path() -> anyhow::Result<PathBuf> {
+pub fn library_path() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(LIBRARY_ENV).filter(|path| !path.is_empty()) {
         return Ok(PathBuf::from(path));
     }
     default_library_directory()
         .map(|directory| directory.join(LIBRARY_FILE))
-        .context("neither ORT_DYLIB_PATH nor HOME is set: cannot find the ONNX Runtime library")
+        .ok_or_else(|| {
+            Error::Runtime("neither ORT_DYLIB_PATH nor HOME is set: cannot find the ONNX Runtime library".to_string())
+        })
 }
 
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 
 /// The process's ONNX Runtime environment, created on first use.
-pub fn environment() -> anyhow::Result<&'static Environment> {
+pub fn environment() -> Result<&'static Environment> {
     ENVIRONMENT
         .get_or_init(|| {
             let path = library_path().map_err(|error| format!("{error:#}"))?;
@@ -57,12 +58,12 @@ pub fn environment() -> anyhow::Result<&'static Environment> {
                 .map_err(|error| format!("cannot start ONNX Runtime from {}: {error}", path.display()))
         })
         .as_ref()
-        .map_err(|message| anyhow!("{message}"))
+        .map_err(|message| Error::Runtime(message.clone()))
 }
 
 /// Builds a session for `model` (ONNX bytes) on `device` with `threads` intra-op threads.
 /// `name` names the model in errors.
-pub fn session(name: &str, model: &[u8], device: Device, threads: usize) -> anyhow::Result<Session> {
+pub fn session(name: &str, model: &[u8], device: Device, threads: usize) -> Result<Session> {
     // Builder errors carry the builder and are neither Send nor Sync: turn them into text here.
     fn text<E: std::fmt::Display>(error: E) -> String {
         error.to_string()
@@ -72,32 +73,32 @@ pub fn session(name: &str, model: &[u8], device: Device, threads: usize) -> anyh
         .map_err(text)
         .and_then(|builder| builder.with_intra_threads(threads.max(1)).map_err(text))
         .and_then(|builder| builder.with_inter_threads(1).map_err(text))
-        .map_err(|error| anyhow!("cannot configure an ONNX Runtime session for {name}: {error}"))?;
+        .map_err(|error| Error::Runtime(format!("cannot configure an ONNX Runtime session for {name}: {error}")))?;
     if let Device::Cuda(device_id) = device {
         let provider = ort::ep::CUDA::default()
             .with_device_id(device_id as i32)
             .build()
             .error_on_failure();
         builder = builder.with_execution_providers([provider]).map_err(|error| {
-            anyhow!(
+            Error::Runtime(format!(
                 "--device cuda: the CUDA execution provider cannot be registered ({error}). It needs \
                  {LIBRARY_ENV} to point at libonnxruntime.so.1.31.1 from the PyPI wheel onnxruntime-gpu==1.31.1 \
                  (with libonnxruntime_providers_cuda.so beside it) and the CUDA 13 and cuDNN 9 libraries on \
                  LD_LIBRARY_PATH"
-            )
+            ))
         })?;
     }
     let session = builder
         .commit_from_memory(model)
-        .map_err(|error| anyhow!("cannot load the ONNX model {name}: {error}"))?;
+        .map_err(|error| Error::Runtime(format!("cannot load the ONNX model {name}: {error}")))?;
     Ok(session)
 }
 
 /// Refuses CUDA device numbers that cannot be right before any library is touched.
-pub fn check_device(device: Device) -> anyhow::Result<()> {
+pub fn check_device(device: Device) -> Result<()> {
     if let Device::Cuda(id) = device {
         if id > 64 {
-            bail!("--device cuda:{id}: no such device number");
+            return Err(Error::Runtime(format!("--device cuda:{id}: no such device number")));
         }
     }
     Ok(())
