@@ -2,6 +2,8 @@
 //! its statistics partial to their numbered places under `releases/<version>/`, write the
 //! configuration, the dataset card and its charts, then the manifest, last and only if absent,
 //! so a version exists exactly when its manifest does and lists exactly the committed shards.
+//! Only the run that claimed the version (`release::claim`, at the start of the run) writes
+//! there; the claim is checked again before the first object.
 
 use std::collections::BTreeMap;
 
@@ -60,6 +62,8 @@ pub async fn commit_release(
     counters: &Counters,
     work: &Counters,
 ) -> anyhow::Result<CommitReport> {
+    // Nothing is written under releases/<version>/ unless this run still holds the version.
+    release::claim::check_claim(store, &plan.version, &crate::pipeline::run_claimant(&plan.run_id)).await?;
     let prefix = release_prefix(&plan.version);
     let mut variants = BTreeMap::new();
     let mut statistics = BTreeMap::new();

@@ -32,7 +32,7 @@ use tracing::{info, warn};
 use worker::enrich::Enrichment;
 use worker::runner::{run_worker_loop, QueueSource, RunnerOptions, RunnerStats};
 
-use crate::commit::{commit_release, manifest_key, CommitReport};
+use crate::commit::{commit_release, CommitReport};
 use crate::plan::{plan_or_resume, PlanConfig, RunPlan};
 
 #[derive(Debug, Clone)]
@@ -96,19 +96,20 @@ struct Watch<'a> {
     queues: Vec<String>,
 }
 
+/// The claimant a run's commit writes under `claims/` (`release::claim`).
+pub fn run_claimant(run_id: &str) -> String {
+    format!("run {run_id}")
+}
+
 pub async fn run_pipeline(
     store: Arc<dyn ObjectStore>,
     queue: Arc<dyn Queue>,
     options: &RunOptions,
 ) -> anyhow::Result<RunReport> {
     let started = Instant::now();
-    if store.head(&manifest_key(&options.version)).await?.is_some() {
-        bail!(
-            "release {} already exists in {}; releases are immutable, choose another --version",
-            options.version,
-            store.describe()
-        );
-    }
+    // The version is claimed before anything is planned or written: a run with another run id
+    // stops here; the same run id resuming goes on.
+    release::claim::claim_version(store.as_ref(), &options.version, &run_claimant(&options.run_id)).await?;
     let (plan, resumed) = plan_or_resume(store.as_ref(), &options.run_id, &options.version, &options.config).await?;
     let map_queue = run_queue(&plan.run_id, MAP_QUEUE);
     let analyse_kind = if plan.config.analyse_on == crate::plan::AnalyseOn::Gpu {

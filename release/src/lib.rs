@@ -5,6 +5,7 @@
 
 pub mod card;
 pub mod channels;
+pub mod claim;
 pub mod exclusions;
 pub mod manifest;
 pub mod ops;

@@ -44,7 +44,7 @@ fn geo_stage_annotates_each_line_and_reports_bad_lines() {
         std::path::Path::new(database).exists(),
         "vendored test data missing at {database}"
     );
-    let salt = "0011aabbccddeeff";
+    let salt = "0011aabbccddeeff0011aabbccddeeff";
     let input = concat!(
         "{\"ip\": \"81.2.69.142\", \"date\": \"2023-01-01 00:00:00\", \"keep\": 1}\n",
         "{\"ip\": \"::ffff:81.2.69.142\"}\n",

@@ -9,6 +9,7 @@ use shared::canonical_json::conversation_hash;
 use shared::raw::LinkRow;
 
 use crate::enrich::Enrichment;
+use geoip::GeoAnswer;
 use release::record::{Conversation, Header, Role, Turn};
 
 /// The most frequent value; ties go to the value seen first.
@@ -26,14 +27,23 @@ pub fn most_frequent<T: Eq + Hash + Clone>(values: impl IntoIterator<Item = T>) 
 }
 
 /// Builds the conversation for `chain` (indices into `rows`, first to last). The rows' texts
-/// are moved into the record, not copied: each row belongs to at most one conversation.
-pub fn assemble_conversation(rows: &mut [LinkRow], chain: &[usize], enrichment: &Enrichment) -> Conversation {
+/// are moved into the record, not copied: each row belongs to at most one conversation. A
+/// GeoIP database error leaves the turn's place unknown and adds one to `geo_errors`.
+pub fn assemble_conversation(
+    rows: &mut [LinkRow],
+    chain: &[usize],
+    enrichment: &Enrichment,
+    geo_errors: &mut u64,
+) -> Conversation {
     debug_assert!(!chain.is_empty(), "a conversation has at least one row");
     let mut turns = Vec::with_capacity(chain.len() * 2);
     for &index in chain {
         let row = &mut rows[index];
         // A user turn is located with the database dated for its reply.
-        let place = enrichment.locate(&row.ip, row.timestamp_us);
+        let place = enrichment.locate(&row.ip, row.timestamp_us).unwrap_or_else(|_| {
+            *geo_errors += 1;
+            GeoAnswer::default()
+        });
         turns.push(Turn {
             language: enrichment.language_of(&row.user_content),
             country: place.country,
@@ -104,7 +114,7 @@ mod tests {
         let database = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/geo/GeoLite2-City-Test.mmdb");
         let spec = GeoDatabaseSpec::parse(database).unwrap();
         let enrichment = Enrichment {
-            salt: Some(IpSalt::from_hex("abcd").unwrap()),
+            salt: Some(IpSalt::from_hex("000102030405060708090a0b0c0d0e0f").unwrap()),
             geo: Some(GeoResolver::open(&[spec]).unwrap()),
             language: None,
             toxicity: None,
@@ -116,7 +126,9 @@ mod tests {
             row(2, "10.1.1.1", "b"),
             row(3, "81.2.69.142", "b"),
         ];
-        let conversation = assemble_conversation(&mut rows, &[0, 1, 2], &enrichment);
+        let mut geo_errors = 0;
+        let conversation = assemble_conversation(&mut rows, &[0, 1, 2], &enrichment, &mut geo_errors);
+        assert_eq!(geo_errors, 0);
         assert_eq!(conversation.turn, 3);
         assert_eq!(conversation.turns.len(), 6);
         assert_eq!(conversation.model, "gpt-4-0314");

@@ -49,10 +49,12 @@ impl Enrichment {
     }
 
     /// Country and most specific subdivision of `ip` in the database dated for `timestamp_us`.
-    pub fn locate(&self, ip: &str, timestamp_us: i64) -> GeoAnswer {
+    /// Where `ip` was at `timestamp_us`; a database error answers unknown and comes back as
+    /// the error, for the caller to count.
+    pub fn locate(&self, ip: &str, timestamp_us: i64) -> Result<GeoAnswer, geoip::LookupError> {
         match &self.geo {
-            Some(resolver) => resolver.lookup(ip, timestamp_us),
-            None => GeoAnswer::default(),
+            Some(resolver) => resolver.try_lookup(ip, timestamp_us),
+            None => Ok(GeoAnswer::default()),
         }
     }
 }

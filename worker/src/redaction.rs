@@ -571,7 +571,7 @@ mod tests {
             "hash needs the salt"
         );
         assert!(limits_policy(&strict(&[], PiiOperator::Hash)).is_ok());
-        let salt = IpSalt::from_hex("abcd").unwrap();
+        let salt = IpSalt::from_hex("000102030405060708090a0b0c0d0e0f").unwrap();
         assert!(build_policy(&strict(&[], PiiOperator::Hash), Some(&salt)).is_ok());
         // Names are parsed at the edge: a misspelt operator or policy never reaches a worker.
         assert!("blur"

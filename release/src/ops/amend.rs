@@ -74,9 +74,8 @@ pub enum AmendError {
 /// counters, re-merges the statistics and records the [`Amendment`]; the card, charts and
 /// `config.json` are written beside it, and the manifest last.
 ///
-/// Two amendments racing for the same new version with different lists may interleave their
-/// shard writes; only one manifest wins, and `verify` on it then tells whether its shards are
-/// intact.
+/// The new version is claimed (`crate::claim`) before anything is written, so two amendments
+/// racing for it with different lists cannot interleave their writes: the second is refused.
 pub async fn amend(
     store: &dyn ObjectStore,
     version: &str,
@@ -96,6 +95,10 @@ pub async fn amend(
         }
         .into());
     }
+    // Claimed before the first write: another amendment (another list) or a run aiming at the
+    // same new version is refused here; the same amendment retried after a failure goes on.
+    let claimant = format!("amend of {version} (removal list {})", &sha256_hex(removal_list)[..16]);
+    crate::claim::claim_version(store, new_version, &claimant).await?;
     let list = Arc::new(list);
 
     let mut variants = BTreeMap::new();

@@ -34,6 +34,16 @@ const PROBE_ADDRESSES: &[&str] = &[
 
 const MICROSECONDS_PER_DAY: i64 = 86_400_000_000;
 
+/// A database error for one address (a record that does not decode). It never names the
+/// address, so it is safe to log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("geoip lookup in {database} failed: {message}")]
+pub struct LookupError {
+    /// The database's file name.
+    pub database: String,
+    pub message: String,
+}
+
 /// Everything that can go wrong while loading the GeoIP databases. No variant carries an IP
 /// address, so errors are safe to log.
 #[derive(Debug, thiserror::Error)]
@@ -244,8 +254,16 @@ impl GeoResolver {
     /// default answer. A database error for one address is counted, not raised, so one bad
     /// record cannot stop a job.
     pub fn lookup(&self, ip: &str, timestamp_us: i64) -> GeoAnswer {
+        self.try_lookup(ip, timestamp_us).unwrap_or_default()
+    }
+
+    /// As [`GeoResolver::lookup`], but a database error for this address comes back as a
+    /// [`LookupError`] so that the caller can count it per job (DESIGN §8: skipped work is
+    /// counted); it is also counted in [`GeoResolver::lookup_errors`]. An unparsable IP or an
+    /// address the database does not hold is not an error: it answers unknown.
+    pub fn try_lookup(&self, ip: &str, timestamp_us: i64) -> Result<GeoAnswer, LookupError> {
         let Ok(parsed_address) = ip.trim().parse::<IpAddr>() else {
-            return GeoAnswer::default();
+            return Ok(GeoAnswer::default());
         };
         // ::ffff:a.b.c.d is how dual-stack servers report IPv4 clients; resolve it through
         // the IPv4 tree so that IPv4-only databases answer it as well.
@@ -254,32 +272,33 @@ impl GeoResolver {
             IpAddr::V4(_) => parsed_address,
         };
         let Some(database) = self.databases.get(self.database_for(timestamp_us)) else {
-            return GeoAnswer::default();
+            return Ok(GeoAnswer::default());
         };
         if address.is_ipv6() && database.reader.metadata().ip_version == 4 {
-            return GeoAnswer::default();
+            return Ok(GeoAnswer::default());
         }
-        match lookup_names(&database.reader, address) {
-            Ok(answer) => answer,
-            Err(error) => {
-                let errors_before = self.lookup_error_count.fetch_add(1, Ordering::Relaxed);
-                // The first error is worth a warning; the rest only feed the run counter.
-                if errors_before == 0 {
-                    tracing::warn!(
-                        database = %database.path.display(),
-                        %error,
-                        "geoip lookup failed for the ip; answering unknown"
-                    );
-                } else {
-                    tracing::debug!(
-                        database = %database.path.display(),
-                        %error,
-                        "geoip lookup failed for the ip; answering unknown"
-                    );
-                }
-                GeoAnswer::default()
+        lookup_names(&database.reader, address).map_err(|error| {
+            let errors_before = self.lookup_error_count.fetch_add(1, Ordering::Relaxed);
+            // The first error is worth a warning; the rest only feed the run counter. Neither
+            // names the address.
+            if errors_before == 0 {
+                tracing::warn!(
+                    database = %database.path.display(),
+                    %error,
+                    "geoip lookup failed for the ip; answering unknown (counted as geoip_lookup_errors)"
+                );
+            } else {
+                tracing::debug!(
+                    database = %database.path.display(),
+                    %error,
+                    "geoip lookup failed for the ip; answering unknown"
+                );
             }
-        }
+            LookupError {
+                database: database.file_name.clone(),
+                message: error.to_string(),
+            }
+        })
     }
 
     /// Number of lookups that hit a database error, for the run counters.
@@ -629,8 +648,13 @@ mod tests {
             lookup_error_count: AtomicU64::new(0),
         };
         assert_eq!(resolver.lookup("89.160.20.128", 0), GeoAnswer::default());
-        assert_eq!(resolver.lookup("175.16.199.0", 0), GeoAnswer::default());
+        let error = resolver
+            .try_lookup("175.16.199.0", 0)
+            .expect_err("a record that does not decode");
+        assert_eq!(error.database, BROKEN_DATABASE);
+        assert!(!error.to_string().contains("175.16.199.0"), "{error}");
         assert_eq!(resolver.lookup_errors(), 2);
+        assert_eq!(resolver.try_lookup("not an ip", 0), Ok(GeoAnswer::default()));
         // Records without a malformed value in this database still resolve.
         assert_eq!(
             resolver.lookup("81.2.69.142", 0),

@@ -22,6 +22,14 @@ pub enum SaltError {
     },
 }
 
+/// The shortest salt accepted: 16 bytes (32 hex digits). A shorter one makes `hashed_ip`
+/// reversible by hashing every IPv4 address under every possible salt.
+pub const MIN_SALT_BYTES: usize = 16;
+
+/// How to make a salt, for error messages.
+pub const MAKE_A_SALT: &str = "make one with `openssl rand -hex 32 > ip-salt.hex` and keep it for every run of a \
+                               release series (docs/operations.md, \"IP salt\")";
+
 /// The secret salt prepended to every IP before hashing. Its bytes are never printed.
 #[derive(Clone)]
 pub struct IpSalt {
@@ -45,6 +53,14 @@ impl IpSalt {
             });
         }
         match hex::decode(trimmed_text) {
+            Ok(salt_bytes) if salt_bytes.len() < MIN_SALT_BYTES => Err(SaltError::Invalid {
+                reason: format!(
+                    "the salt has {} bytes; at least {MIN_SALT_BYTES} ({} hex digits) are needed, or hashed_ip \
+                     can be reversed by trying every IPv4 address: {MAKE_A_SALT}",
+                    salt_bytes.len(),
+                    MIN_SALT_BYTES * 2
+                ),
+            }),
             Ok(salt_bytes) => Ok(IpSalt { salt_bytes }),
             Err(hex::FromHexError::OddLength) => Err(SaltError::Invalid {
                 reason: "the salt has an odd number of hex digits".to_string(),
@@ -165,11 +181,11 @@ mod tests {
             "ünïcode",
         ];
         for (vector_index, fixed_ip) in fixed_ips.iter().enumerate() {
-            let salt_hex = hex::encode(vec![vector_index as u8; vector_index + 1]);
+            let salt_hex = hex::encode(vec![vector_index as u8; MIN_SALT_BYTES + vector_index]);
             vectors.push((salt_hex, fixed_ip.to_string()));
         }
         for vector_index in 0..60 {
-            let salt_length = random_generator.random_range(1..=64);
+            let salt_length = random_generator.random_range(MIN_SALT_BYTES..=64);
             let salt_bytes: Vec<u8> = (0..salt_length).map(|_| random_generator.random()).collect();
             let ip = match vector_index % 3 {
                 0 => std::net::Ipv4Addr::from(random_generator.random::<u32>()).to_string(),
@@ -235,6 +251,17 @@ mod tests {
             .expect_err("non-hex rejected")
             .to_string();
         assert!(!message.contains("ab12cd34"), "{message}");
+    }
+
+    #[test]
+    fn a_salt_under_16_bytes_is_refused_with_how_to_make_one() {
+        let short = "00112233445566778899aabbccddee";
+        let message = IpSalt::from_hex(short).expect_err("15 bytes").to_string();
+        assert!(message.contains("the salt has 15 bytes; at least 16"), "{message}");
+        assert!(message.contains("openssl rand -hex 32"), "{message}");
+        assert!(!message.contains(short), "{message}");
+        assert!(IpSalt::from_hex("abcd").is_err());
+        assert!(IpSalt::from_hex(&format!("{short}ff")).is_ok());
     }
 
     #[test]

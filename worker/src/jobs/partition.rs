@@ -247,13 +247,16 @@ pub fn analyse_partition(
 ) -> anyhow::Result<PartitionAnalysis> {
     let policy = build_policy(pii_config, enrichment.salt.as_ref())?;
     let linked = link_rows(&rows);
+    let mut geo_errors = 0;
     let mut conversations: Vec<_> = linked
         .conversations
         .iter()
-        .map(|chain| assemble_conversation(&mut rows, chain, enrichment))
+        .map(|chain| assemble_conversation(&mut rows, chain, enrichment, &mut geo_errors))
         .collect();
     drop(rows);
     let mut counters = Counters::default();
+    // DESIGN §8: a turn left without a place by a database error is counted, not silent.
+    counters.add("geoip_lookup_errors", geo_errors);
     let mut work = Counters::default();
     if let Some(model) = &enrichment.toxicity {
         score_toxicity(
