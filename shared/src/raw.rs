@@ -2,7 +2,6 @@
 //! record the rest of the pipeline needs, or a quarantine reason. Pure functions, no I/O.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,10 +24,9 @@ pub enum QuarantineReason {
     BadTimestamp,
     /// `headers` is neither a JSON object nor a Python dict literal.
     BadHeaders,
-    /// No `x-forwarded-for` header, or an empty first entry.
+    /// No `x-forwarded-for` header. (A first entry that is empty or not an address is kept,
+    /// as the reference kept it: hashed as logged, with unknown country and state.)
     MissingClientIp,
-    /// The first `x-forwarded-for` entry is not an IP address.
-    BadClientIp,
     /// Roles do not alternate user/assistant starting and ending with user.
     NonAlternatingRoles,
     /// A message's content is not a string.
@@ -48,7 +46,6 @@ impl QuarantineReason {
             QuarantineReason::BadTimestamp => "bad_timestamp",
             QuarantineReason::BadHeaders => "bad_headers",
             QuarantineReason::MissingClientIp => "missing_client_ip",
-            QuarantineReason::BadClientIp => "bad_client_ip",
             QuarantineReason::NonAlternatingRoles => "non_alternating_roles",
             QuarantineReason::NonTextContent => "non_text_content",
             QuarantineReason::LineTooLong => "line_too_long",
@@ -343,23 +340,16 @@ fn header_value(headers: &Headers, name: &str) -> Option<String> {
         .map(|(_, value)| value.clone())
 }
 
+/// The client IP as the reference took it: the first entry of `x-forwarded-for`, as logged
+/// (surrounding spaces trimmed, never parsed and re-printed), so `hashed_ip` is
+/// `sha256(salt + that text)` exactly and a non-canonical spelling hashes as the reference
+/// hashed it. An entry that is empty or not an address is kept: the turn gets its hash and
+/// unknown country and state.
 fn client_ip(headers: &Headers) -> Result<String, Rejection> {
     let Some(forwarded) = header_value(headers, "x-forwarded-for") else {
         return reject(QuarantineReason::MissingClientIp, "no x-forwarded-for header");
     };
-    let first = forwarded.split(',').next().unwrap_or("").trim();
-    if first.is_empty() {
-        return reject(QuarantineReason::MissingClientIp, "empty x-forwarded-for header");
-    }
-    match first.parse::<IpAddr>() {
-        // The canonical textual form, so equal addresses hash and group equally.
-        Ok(address) => Ok(address.to_string()),
-        // Do not echo the value: it may be a mangled real address.
-        Err(_) => reject(
-            QuarantineReason::BadClientIp,
-            "first x-forwarded-for entry is not an ip address",
-        ),
-    }
+    Ok(forwarded.split(',').next().unwrap_or("").trim().to_string())
 }
 
 /// `sha256(user-agent + accept-language)` with a missing header as the empty string.
@@ -491,6 +481,24 @@ mod tests {
         assert_eq!(row.prev_hash.as_deref(), Some(sha_hex(prev.as_bytes()).as_str()));
     }
 
+    /// The reference hashed `headers['x-forwarded-for'].split(',')[0]` as logged: no parsing,
+    /// no canonical re-printing, and a first entry that is not an address still makes a row.
+    #[test]
+    fn the_client_ip_is_the_first_forwarded_entry_as_logged() {
+        let user_only = serde_json::json!([{"role": "user", "content": "x"}]);
+        for (forwarded, expected) in [
+            ("2001:DB8:0:0::1, 10.0.0.1", "2001:DB8:0:0::1"),
+            ("::ffff:81.2.69.142", "::ffff:81.2.69.142"),
+            (" 198.51.100.1 ,10.0.0.1", "198.51.100.1"),
+            ("nonsense, 10.0.0.1", "nonsense"),
+            ("", ""),
+        ] {
+            let line = row_json(serde_json::json!({"x-forwarded-for": forwarded}), user_only.clone());
+            let parsed = parse_raw_line(line.as_bytes()).expect("the row is kept");
+            assert_eq!(parsed.row.ip, expected, "x-forwarded-for {forwarded:?}");
+        }
+    }
+
     #[test]
     fn rejects_with_named_reasons() {
         let good_headers = serde_json::json!({"x-forwarded-for": "198.51.100.1"});
@@ -507,10 +515,6 @@ mod tests {
             (
                 row_json(serde_json::json!({"user-agent": "x"}), user_only.clone()).into_bytes(),
                 QuarantineReason::MissingClientIp,
-            ),
-            (
-                row_json(serde_json::json!({"x-forwarded-for": "nonsense"}), user_only.clone()).into_bytes(),
-                QuarantineReason::BadClientIp,
             ),
             (
                 row_json(
