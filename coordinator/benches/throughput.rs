@@ -122,6 +122,7 @@ fn main() -> anyhow::Result<()> {
             poll_interval: std::time::Duration::from_millis(100),
             progress_interval: std::time::Duration::from_secs(10),
             embedded_heartbeat: std::time::Duration::from_secs(10),
+            keep_intermediates: false,
         };
         let store_handle: Arc<dyn ObjectStore> = Arc::new(store.clone());
         let queue = Arc::new(MemoryQueue::new(QueueConfig::default()));

@@ -5,4 +5,5 @@ pub mod config_file;
 pub mod fleet;
 pub mod pipeline;
 pub mod plan;
+pub mod retention;
 pub mod summary;

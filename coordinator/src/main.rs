@@ -55,6 +55,9 @@ enum Command {
     Run(RunArgs),
     /// Show all runs, or one run's progress, from the store.
     Status(StatusArgs),
+    /// List the runs in the store (`runs list`) or delete the private intermediates of
+    /// committed runs and, with --older-than, of unfinished ones (`runs gc`).
+    Runs(RunsArgs),
     /// Serve the fleet's endpoint for a shared queue: /metrics (every announced run's phase
     /// and jobs by state), /pools/cpu and /pools/gpu (the backlog each worker pool scales on,
     /// over all runs) and /healthz. Runs until SIGTERM or SIGINT.
@@ -174,6 +177,11 @@ struct Tuning {
     /// Attempts per job before it is dead-lettered (embedded workers).
     #[arg(long, env = "WILDCHAT__MAX_ATTEMPTS", default_value_t = 4)]
     max_attempts: u32,
+    /// Keep the run's private intermediates (map fragments with raw IPs and fingerprints,
+    /// unredacted partitions) after the commit; by default they are deleted then.
+    /// `coordinator runs gc` removes them later.
+    #[arg(long, env = "WILDCHAT__KEEP_INTERMEDIATES")]
+    keep_intermediates: bool,
 }
 
 #[derive(Args)]
@@ -199,6 +207,31 @@ struct RunArgs {
     tuning: Tuning,
     #[command(flatten)]
     enrich: EnrichArgs,
+}
+
+#[derive(Args)]
+struct RunsArgs {
+    #[command(subcommand)]
+    command: RunsCommand,
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Every run with a plan: version, committed or not, private intermediates left.
+    List {
+        #[arg(long, env = "WILDCHAT__STORE")]
+        store: String,
+    },
+    /// Delete the private intermediates of committed runs (kept with --keep-intermediates)
+    /// and, with --older-than, of unfinished runs planned longer ago (they can no longer be
+    /// resumed, and their claim on the version is released).
+    Gc {
+        #[arg(long, env = "WILDCHAT__STORE")]
+        store: String,
+        /// Age (30d, 12h, 90m, 45s) past which an unfinished run counts as abandoned.
+        #[arg(long, value_parser = coordinator::retention::parse_age)]
+        older_than: Option<chrono::Duration>,
+    },
 }
 
 #[derive(Args)]
@@ -346,6 +379,37 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 let _ = endpoint.await;
             }
             println!("{}", released?);
+            Ok(())
+        }
+        Command::Runs(RunsArgs {
+            command: RunsCommand::List { store },
+        }) => {
+            let store = open_store(&store).await.map_err(anyhow::Error::msg)?;
+            let runs = coordinator::retention::list_runs(store.as_ref()).await?;
+            print!("{}", coordinator::retention::render_runs(&runs));
+            Ok(())
+        }
+        Command::Runs(RunsArgs {
+            command: RunsCommand::Gc { store, older_than },
+        }) => {
+            let store = open_store(&store).await.map_err(anyhow::Error::msg)?;
+            let collected = coordinator::retention::gc(store.as_ref(), older_than, chrono::Utc::now()).await?;
+            if collected.is_empty() {
+                println!("nothing to delete");
+            }
+            for run in collected {
+                println!(
+                    "run {}: deleted {} private objects ({}){}",
+                    run.run_id,
+                    run.removed.objects,
+                    coordinator::summary::mebibytes(run.removed.bytes),
+                    if run.claim_released {
+                        "; its claim on the version is released"
+                    } else {
+                        ""
+                    }
+                );
+            }
             Ok(())
         }
         Command::Fleet(args) => {
@@ -509,6 +573,7 @@ async fn run_and_report(
         poll_interval: std::time::Duration::from_millis(if std::io::stderr().is_terminal() { 200 } else { 500 }),
         progress_interval: std::time::Duration::from_secs(tuning.progress_secs.max(1)),
         embedded_heartbeat: (lease_timeout / 4).max(std::time::Duration::from_millis(25)),
+        keep_intermediates: tuning.keep_intermediates,
     };
     let report = run_pipeline(store.clone(), queue, &options).await?;
     let samples = quarantine_samples(store.as_ref(), &report.map_outcomes, 5).await?;

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub progress_interval: Duration,
     /// Heartbeat period of the embedded workers (shorter than the queue's lease timeout).
     pub embedded_heartbeat: Duration,
+    /// Keep the run's private intermediates after the commit (`crate::retention`).
+    pub keep_intermediates: bool,
 }
 
 /// Everything the summary needs.
@@ -179,6 +181,19 @@ pub async fn run_pipeline(
         jobs_requeued,
         phase_times,
     } = result?;
+    // Committed: the private intermediates (raw IPs, fingerprints, unredacted text) go now.
+    if !options.keep_intermediates {
+        let removed = crate::retention::delete_intermediates(store.as_ref(), &plan.run_id)
+            .await
+            .with_context(|| {
+                format!(
+                    "release {} is committed, but deleting the run's private intermediates failed: run \
+                     `coordinator runs gc` to finish",
+                    plan.version
+                )
+            })?;
+        info!(run = %plan.run_id, objects = removed.objects, bytes = removed.bytes, "private intermediates deleted");
+    }
     Ok(RunReport {
         plan,
         resumed,

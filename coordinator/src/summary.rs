@@ -275,9 +275,16 @@ pub async fn render_status(store: &dyn ObjectStore, run_id: Option<&str>) -> any
         plan.run_id, plan.version, plan.created_at
     );
     let _ = writeln!(out, "  phase       {phase}");
-    let _ = writeln!(out, "  map jobs    {maps_done}/{}", plan.map_jobs.len());
-    let _ = writeln!(out, "  analysed    {partitions_done}/{}", plan.config.partitions);
-    let _ = writeln!(out, "  finalised   {finalised}/{}", plan.config.partitions);
+    if committed && maps_done + partitions_done + finalised == 0 {
+        let _ = writeln!(
+            out,
+            "  jobs        all done; the private intermediates and job markers were deleted after the commit"
+        );
+    } else {
+        let _ = writeln!(out, "  map jobs    {maps_done}/{}", plan.map_jobs.len());
+        let _ = writeln!(out, "  analysed    {partitions_done}/{}", plan.config.partitions);
+        let _ = writeln!(out, "  finalised   {finalised}/{}", plan.config.partitions);
+    }
     let _ = writeln!(out, "  inputs      {} objects", plan.inputs.len());
     if committed {
         let _ = writeln!(out, "  release     {}", manifest_key(&plan.version));
@@ -475,7 +482,7 @@ mod tests {
             byte_offset: 250,
             reason: "invalid_json".into(),
             detail: String::new(),
-            raw: None,
+            byte_length: 0,
         };
         assert_eq!(absolute_line(&outcomes, &record), 20);
     }

@@ -220,10 +220,13 @@ pub struct QuarantineRecord {
     pub range_start: u64,
     pub line_in_range: u64,
     pub byte_offset: u64,
+    /// The line's length in bytes (without its newline): the line is bytes
+    /// `byte_offset..byte_offset + byte_length` of the (decompressed) object.
+    #[serde(default)]
+    pub byte_length: u64,
     pub reason: String,
+    /// Why, in words that never quote the row's content.
     pub detail: String,
-    /// The raw line (lossy UTF-8), absent when the line was too long to keep.
-    pub raw: Option<String>,
 }
 
 /// Keys of everything a run writes.

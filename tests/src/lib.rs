@@ -227,3 +227,103 @@ pub fn assert_release_matches_truth(release_dir: &Path, truth_store: &Path) -> P
     );
     report
 }
+
+/// The client IPs and device fingerprints of every row in the raw objects under `store/raw`,
+/// as the pipeline extracts them (IPs in lower case): what must never be found outside `raw/`.
+pub fn raw_secrets(store: &Path) -> (std::collections::HashSet<String>, std::collections::HashSet<String>) {
+    use shared::lines::{Compression, RangeLines};
+    let mut ips = std::collections::HashSet::new();
+    let mut fingerprints = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(store.join("raw")).expect("a raw folder") {
+        let path = entry.expect("a raw entry").path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let Ok(decoder) = Compression::from_key(&name).decoder(file) else {
+            continue;
+        };
+        let mut lines = RangeLines::new(decoder, 0, None, 1 << 30);
+        let mut buffer = Vec::new();
+        while let Ok(Some(_)) = lines.next_line(&mut buffer) {
+            if let Ok(parsed) = shared::raw::parse_raw_line(&buffer) {
+                ips.insert(parsed.row.ip.to_lowercase());
+                fingerprints.insert(parsed.row.fingerprint);
+            }
+        }
+    }
+    ips.remove("");
+    (ips, fingerprints)
+}
+
+/// Tokens that could be an IP address or a hex digest: maximal runs of hex digits, '.' and ':'.
+pub fn ip_like_tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|character: char| !(character.is_ascii_hexdigit() || character == '.' || character == ':'))
+        .filter(|token| token.len() >= 3)
+}
+
+/// Scans every file under `root` except `raw/` and `truth/` (the generator's ground truth), and
+/// the parquet shards (their rows are scanned through a pyarrow dump by the callers): a file
+/// whose text (zstd-decompressed where it is zstd) holds one of `ips`, one of `fingerprints` or
+/// `salt_hex` is reported as `file: what`.
+pub fn private_data_outside_raw(
+    root: &Path,
+    ips: &std::collections::HashSet<String>,
+    fingerprints: &std::collections::HashSet<String>,
+    salt_hex: &str,
+) -> Vec<String> {
+    fn walk(directory: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(directory).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(root, &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        if relative.starts_with("raw/")
+            || relative.starts_with("truth/")
+            || relative.ends_with(".parquet")
+            || relative.starts_with('.')
+        {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let plain = if relative.ends_with(".zst") {
+            zstd::stream::decode_all(&bytes[..]).unwrap_or(bytes)
+        } else {
+            bytes
+        };
+        let text = String::from_utf8_lossy(&plain).to_lowercase();
+        if text.contains(&salt_hex.to_lowercase()) {
+            found.push(format!("{relative}: the salt"));
+        }
+        for token in ip_like_tokens(&text) {
+            if ips.contains(token) {
+                found.push(format!("{relative}: raw ip {token}"));
+                break;
+            }
+            if fingerprints.contains(token) {
+                found.push(format!("{relative}: device fingerprint {token}"));
+                break;
+            }
+        }
+    }
+    found
+}

@@ -293,6 +293,24 @@ fn three_worker_processes_over_redis_and_s3_give_the_embedded_release() {
     }
 
     scenario.check_release("d1", "embedded-d1");
+
+    // Store-wide, on S3: nothing outside raw/ holds a raw IP, a device fingerprint or the salt.
+    let (ips, fingerprints) = e2e_tests::raw_secrets(&scenario.local);
+    assert!(ips.len() > 100 && fingerprints.len() > 10);
+    let copy = tempfile::tempdir().expect("a temporary directory");
+    for prefix in ["runs/", "releases/", "cache/", "claims/", "channels/"] {
+        scenario.cluster.download(prefix, copy.path());
+    }
+    assert!(
+        copy.path().join("runs/d1/plan.json").is_file(),
+        "the scan sees the run's objects"
+    );
+    assert!(
+        !copy.path().join("runs/d1/map").exists(),
+        "map fragments outlived the run"
+    );
+    let found = e2e_tests::private_data_outside_raw(copy.path(), &ips, &fingerprints, TEST_SALT_HEX);
+    assert!(found.is_empty(), "private data outside raw/: {found:?}");
 }
 
 fn last_line_of(stdout: &str) -> String {

@@ -202,6 +202,22 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
     );
     assert!(records
         .iter()
+        .any(|record| record["object"] == "raw/zz-bad.jsonl" && record["byte_length"].as_u64() > Some(0)));
+    // A record leads to its line without copying it: object, line and byte range; no content.
+    let bad_bytes = std::fs::read(store.join("raw/zz-bad.jsonl")).unwrap();
+    let bad_lines: Vec<&[u8]> = bad_bytes.split(|byte| *byte == b'\n').collect();
+    for record in records.iter().filter(|record| record["object"] == "raw/zz-bad.jsonl") {
+        assert!(
+            record.get("raw").is_none(),
+            "a quarantine record copies the row: {record}"
+        );
+        let start = record["byte_offset"].as_u64().unwrap() as usize;
+        let end = start + record["byte_length"].as_u64().unwrap() as usize;
+        let line = record["line_in_range"].as_u64().unwrap() as usize;
+        assert_eq!(&bad_bytes[start..end], bad_lines[line - 1], "record {record}");
+    }
+    assert!(records
+        .iter()
         .any(|record| record["object"] == "raw/zz-truncated.jsonl.gz" && record["reason"] == "truncated_object"));
 }
 
@@ -218,33 +234,6 @@ fn flate2_free_gzip(text: &str) -> Vec<u8> {
     stdin.write_all(body.as_bytes()).unwrap();
     drop(stdin);
     child.wait_with_output().unwrap().stdout
-}
-
-/// Every client IP in the raw objects of a store, as the pipeline extracts it.
-fn raw_client_ips(store: &Path) -> std::collections::HashSet<String> {
-    use shared::lines::{Compression, RangeLines};
-    let mut ips = std::collections::HashSet::new();
-    for entry in std::fs::read_dir(store.join("raw")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        let decoder = Compression::from_key(&name)
-            .decoder(std::fs::File::open(&path).unwrap())
-            .unwrap();
-        let mut lines = RangeLines::new(decoder, 0, None, 1 << 30);
-        let mut buffer = Vec::new();
-        while lines.next_line(&mut buffer).unwrap().is_some() {
-            if let Ok(parsed) = shared::raw::parse_raw_line(&buffer) {
-                ips.insert(parsed.row.ip);
-            }
-        }
-    }
-    ips
-}
-
-/// Tokens that could be an IP address: maximal runs of hex digits, '.' and ':'.
-fn ip_like_tokens(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|character: char| !(character.is_ascii_hexdigit() || character == '.' || character == ':'))
-        .filter(|token| token.len() >= 3)
 }
 
 #[test]
@@ -324,8 +313,9 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
         row_count_with(&dump, "<PRESIDIO_ANONYMIZED_EMAIL_ADDRESS>") > 0,
         "redacted turns carry the replacement text"
     );
-    let ips = raw_client_ips(&store);
+    let (ips, fingerprints) = e2e_tests::raw_secrets(&store);
     assert!(ips.len() > 100, "the input has many addresses");
+    assert!(fingerprints.len() > 10, "the input has many devices");
     let texts = [
         ("release rows", std::fs::read_to_string(&dump).unwrap()),
         (
@@ -344,12 +334,37 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
             !text.to_lowercase().contains(TEST_SALT_HEX),
             "the salt appears in the {name}"
         );
-        let leaked: Vec<&str> = ip_like_tokens(text)
+        let leaked: Vec<&str> = e2e_tests::ip_like_tokens(text)
             .filter(|token| ips.contains(*token))
             .take(5)
             .collect();
         assert!(leaked.is_empty(), "raw ips appear in the {name}: {leaked:?}");
     }
+    // Store-wide: after the run, nothing outside raw/ holds a raw IP, a device fingerprint or
+    // the salt (the run's private intermediates were deleted with the commit).
+    let found = e2e_tests::private_data_outside_raw(&store, &ips, &fingerprints, TEST_SALT_HEX);
+    assert!(found.is_empty(), "private data outside raw/: {found:?}");
+    for folder in ["map", "partitions"] {
+        let run_folder = store.join("runs").join(release_dir.file_name().unwrap()).join(folder);
+        assert_eq!(files_under(&run_folder), 0, "runs/<run>/{folder} outlived the run");
+    }
+}
+
+/// Files (not directories: the local store leaves empty ones) under `directory`.
+fn files_under(directory: &Path) -> usize {
+    std::fs::read_dir(directory)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 fn row_count_with(dump: &std::path::Path, needle: &str) -> usize {
@@ -409,7 +424,21 @@ fn a_killed_run_resumes_without_redoing_finished_jobs_and_gives_the_same_release
     let marker = map_dir.join("o00000-b000000000000/_SUCCESS.json");
     let marker_written = std::fs::metadata(&marker).unwrap().modified().unwrap();
 
-    let output = coordinator(&[&["run", "--store", store_arg, "--version", "resumed"][..], &common[..]].concat());
+    // Kept, so that the markers can be looked at after the commit.
+    let output = coordinator(
+        &[
+            &[
+                "run",
+                "--store",
+                store_arg,
+                "--version",
+                "resumed",
+                "--keep-intermediates",
+            ][..],
+            &common[..],
+        ]
+        .concat(),
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("resumed"));
     assert_eq!(
         std::fs::metadata(&marker).unwrap().modified().unwrap(),
@@ -418,6 +447,39 @@ fn a_killed_run_resumes_without_redoing_finished_jobs_and_gives_the_same_release
     );
 
     coordinator(&[&["run", "--store", store_arg, "--version", "clean"][..], &common[..]].concat());
+    // By default the private intermediates go with the commit; the plan and quarantine stay.
+    for folder in ["map", "partitions", "pii", "shards"] {
+        assert_eq!(
+            files_under(&store.join("runs/clean").join(folder)),
+            0,
+            "runs/clean/{folder} was left"
+        );
+    }
+    assert!(store.join("runs/clean/plan.json").is_file());
+    // The kept run's intermediates are there until `runs gc`, which removes them.
+    let listed = String::from_utf8_lossy(&coordinator(&["runs", "list", "--store", store_arg]).stdout).into_owned();
+    let line = |run: &str| {
+        listed
+            .lines()
+            .find(|line| line.starts_with(run))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("resumed").contains("private intermediates:"), "{listed}");
+    assert!(line("clean").contains("no private intermediates"), "{listed}");
+    // The store-wide scan sees the kept fragments' raw IPs and fingerprints, and nothing once
+    // they are collected.
+    let (ips, fingerprints) = e2e_tests::raw_secrets(&store);
+    let found = e2e_tests::private_data_outside_raw(&store, &ips, &fingerprints, TEST_SALT_HEX);
+    assert!(
+        found.iter().any(|finding| finding.starts_with("runs/resumed/map/")),
+        "{found:?}"
+    );
+    let collected = String::from_utf8_lossy(&coordinator(&["runs", "gc", "--store", store_arg]).stdout).into_owned();
+    assert!(collected.contains("run resumed: deleted"), "{collected}");
+    assert_eq!(files_under(&map_dir), 0);
+    let found = e2e_tests::private_data_outside_raw(&store, &ips, &fingerprints, TEST_SALT_HEX);
+    assert!(found.is_empty(), "{found:?}");
     let shards = |version: &str| -> Vec<String> {
         read_manifest(&store, version)["variants"]["full"]["shards"]
             .as_array()

@@ -233,9 +233,9 @@ fn process_lines(
                         range_start: job.start,
                         line_in_range: info.number_in_range,
                         byte_offset: info.offset,
+                        byte_length: info.length,
                         reason: reason.to_string(),
                         detail,
-                        raw: (!info.too_long).then(|| String::from_utf8_lossy(&buffer).into_owned()),
                     };
                     let before = writer.quarantine_buffer.len();
                     serde_json::to_writer(&mut writer.quarantine_buffer, &record)?;
@@ -262,8 +262,8 @@ fn process_lines(
             line_in_range: line,
             byte_offset: 0,
             reason: reason.to_string(),
+            byte_length: 0,
             detail: format!("reading stopped at line {line}: {error}"),
-            raw: None,
         };
         serde_json::to_writer(&mut writer.quarantine_buffer, &record)?;
         writer.quarantine_buffer.write_all(b"\n")?;
