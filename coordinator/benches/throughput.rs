@@ -86,11 +86,11 @@ fn main() -> anyhow::Result<()> {
     let link_started = Instant::now();
     let mut linked_conversations = 0usize;
     let enrichment = worker::enrich::Enrichment::default();
-    let mut geo_errors = 0;
+    let mut geo = worker::assemble::GeoCounts::default();
     for rows in &mut partitions {
         let linked = link::link_rows(rows);
         for chain in &linked.conversations {
-            let conversation = worker::assemble::assemble_conversation(rows, chain, &enrichment, &mut geo_errors);
+            let conversation = worker::assemble::assemble_conversation(rows, chain, &enrichment, &mut geo);
             linked_conversations += usize::from(conversation.turn > 0);
         }
     }

@@ -119,16 +119,7 @@ pub fn render_summary(report: &RunReport, samples: &[(QuarantineRecord, u64)]) -
     reason_rows(&mut out, "rows in dropped chains", &counters.group("rows_dropped"));
     row(&mut out, "conversations", thousands(counters.get("conversations")));
     row(&mut out, "turns", thousands(counters.get("turns")));
-    if counters.get("geoip_lookup_errors") > 0 {
-        row(
-            &mut out,
-            "geoip lookup errors",
-            format!(
-                "{} (turns left without country and state by a database error)",
-                thousands(counters.get("geoip_lookup_errors"))
-            ),
-        );
-    }
+    reason_rows(&mut out, "user turns without a place", &counters.group("geoip"));
     let work = &report.work;
     if work.get("toxicity.texts_scored") + work.get("toxicity.cache_hits") > 0 {
         row(&mut out, "toxic turns", thousands(counters.get("toxic_turns")));

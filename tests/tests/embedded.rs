@@ -133,6 +133,12 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
         ),
         // A lone surrogate escape, which Rust strings cannot hold: dropped and counted.
         raw_row(900_005, good_headers.clone(), one_user("LONE")).replace("LONE", "a\\ud800b"),
+        // Not an address: kept as the reference kept it, hashed as logged, no place, counted.
+        raw_row(
+            900_006,
+            serde_json::json!({"user-agent": "UA", "x-forwarded-for": "unknown, 10.0.0.1"}),
+            one_user("a question from behind a proxy"),
+        ),
     ];
     std::fs::write(store.join("raw/zz-bad.jsonl"), lines.join("\n") + "\n").unwrap();
 
@@ -171,6 +177,8 @@ fn bad_input_is_quarantined_by_reason_and_the_run_completes() {
     }
     assert!(counter(&manifest, &["conversations"]) > 0);
     assert_eq!(counter(&manifest, &["lone_surrogates_dropped"]), 1);
+    assert!(counter(&manifest, &["geoip", "not_an_address"]) >= 1);
+    assert!(summary_text.contains("not_an_address"), "{summary_text}");
 
     // Every quarantined row is kept with its object, line and reason.
     let mut records = Vec::new();

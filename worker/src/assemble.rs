@@ -26,24 +26,56 @@ pub fn most_frequent<T: Eq + Hash + Clone>(values: impl IntoIterator<Item = T>) 
         .map(|(value, _)| value)
 }
 
+/// User turns whose place stayed unknown, by cause (DESIGN §8: skipped work is counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GeoCounts {
+    /// The client IP text is not an address (kept as logged, hashed, no place).
+    pub not_an_address: u64,
+    /// An address the GeoIP database does not place (private ranges, unassigned space).
+    pub unknown_address: u64,
+    /// A database error for the address.
+    pub lookup_errors: u64,
+}
+
+impl GeoCounts {
+    /// Adds them to `counters` as `geoip.not_an_address`, `geoip.unknown_address` and
+    /// `geoip.lookup_errors` (the manifest's `counters.geoip`).
+    pub fn add_to(&self, counters: &mut shared::counters::Counters) {
+        counters.add("geoip.not_an_address", self.not_an_address);
+        counters.add("geoip.unknown_address", self.unknown_address);
+        counters.add("geoip.lookup_errors", self.lookup_errors);
+    }
+}
+
 /// Builds the conversation for `chain` (indices into `rows`, first to last). The rows' texts
-/// are moved into the record, not copied: each row belongs to at most one conversation. A
-/// GeoIP database error leaves the turn's place unknown and adds one to `geo_errors`.
+/// are moved into the record, not copied: each row belongs to at most one conversation. A user
+/// turn left without a place is counted in `geo` by cause.
 pub fn assemble_conversation(
     rows: &mut [LinkRow],
     chain: &[usize],
     enrichment: &Enrichment,
-    geo_errors: &mut u64,
+    geo: &mut GeoCounts,
 ) -> Conversation {
     debug_assert!(!chain.is_empty(), "a conversation has at least one row");
     let mut turns = Vec::with_capacity(chain.len() * 2);
     for &index in chain {
         let row = &mut rows[index];
         // A user turn is located with the database dated for its reply.
-        let place = enrichment.locate(&row.ip, row.timestamp_us).unwrap_or_else(|_| {
-            *geo_errors += 1;
+        let place = if row.ip.parse::<std::net::IpAddr>().is_err() {
+            geo.not_an_address += 1;
             GeoAnswer::default()
-        });
+        } else {
+            match enrichment.locate(&row.ip, row.timestamp_us) {
+                Ok(place) => {
+                    geo.unknown_address += u64::from(enrichment.geo.is_some() && place.country.is_none());
+                    place
+                }
+                Err(_) => {
+                    geo.lookup_errors += 1;
+                    GeoAnswer::default()
+                }
+            }
+        };
         turns.push(Turn {
             language: enrichment.language_of(&row.user_content),
             country: place.country,
@@ -126,9 +158,16 @@ mod tests {
             row(2, "10.1.1.1", "b"),
             row(3, "81.2.69.142", "b"),
         ];
-        let mut geo_errors = 0;
-        let conversation = assemble_conversation(&mut rows, &[0, 1, 2], &enrichment, &mut geo_errors);
-        assert_eq!(geo_errors, 0);
+        let mut geo = GeoCounts::default();
+        let conversation = assemble_conversation(&mut rows, &[0, 1, 2], &enrichment, &mut geo);
+        // 10.1.1.1 is a private address the database cannot place.
+        assert_eq!(
+            geo,
+            GeoCounts {
+                unknown_address: 1,
+                ..GeoCounts::default()
+            }
+        );
         assert_eq!(conversation.turn, 3);
         assert_eq!(conversation.turns.len(), 6);
         assert_eq!(conversation.model, "gpt-4-0314");

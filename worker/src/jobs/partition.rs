@@ -16,7 +16,7 @@ use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 use toxicity::cache::ScoreCache;
 use toxicity::{is_toxic, ScoreStats, ToxicityModel};
 
-use crate::assemble::assemble_conversation;
+use crate::assemble::{assemble_conversation, GeoCounts};
 use crate::enrich::Enrichment;
 use crate::redaction::{build_policy, detect_conversations, AnalysedConversation, DocCounts};
 use link::link_rows;
@@ -247,16 +247,16 @@ pub fn analyse_partition(
 ) -> anyhow::Result<PartitionAnalysis> {
     let policy = build_policy(pii_config, enrichment.salt.as_ref())?;
     let linked = link_rows(&rows);
-    let mut geo_errors = 0;
+    let mut geo = GeoCounts::default();
     let mut conversations: Vec<_> = linked
         .conversations
         .iter()
-        .map(|chain| assemble_conversation(&mut rows, chain, enrichment, &mut geo_errors))
+        .map(|chain| assemble_conversation(&mut rows, chain, enrichment, &mut geo))
         .collect();
     drop(rows);
     let mut counters = Counters::default();
-    // DESIGN §8: a turn left without a place by a database error is counted, not silent.
-    counters.add("geoip_lookup_errors", geo_errors);
+    // DESIGN §8: a turn left without a place is counted by cause, never silent.
+    geo.add_to(&mut counters);
     let mut work = Counters::default();
     if let Some(model) = &enrichment.toxicity {
         score_toxicity(
