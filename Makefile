@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint check-layout scale-run scale-smoke bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts
+.PHONY: demo test setup lint check-layout scale-run scale-smoke bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts fuzz
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -42,6 +42,12 @@ check-layout:
 
 bench:
 	$(CARGO) bench -p coordinator --bench throughput -- --conversations 100000
+
+# Ten million fuzzed inputs through the raw-row reader, the Python-literal parser and linking
+# (fuzz/src/lib.rs). Findings land in target/fuzz-findings/ and fail the target. `make test`
+# runs a bounded 20,000-input version (fuzz/tests/smoke.rs).
+fuzz:
+	$(CARGO) run --release -p fuzz -- --inputs $${INPUTS:-10000000} --seed $${SEED:-1}
 
 # Language labels against plain lingua, side by side: generated turns, then lingua's sentences.
 bench-language:

@@ -127,12 +127,13 @@ pub fn strip_lone_surrogates(raw_json: &str) -> (Cow<'_, str>, usize) {
     let mut copied_up_to = 0;
     let mut i = 0;
     // Walking from the start keeps backslash parity right: in `\\ud800` the `\u` is not an escape.
+    // `i` never passes the end: a backslash as the last byte (a truncated line) ends the walk.
     while let Some(found) = memchr::memchr(b'\\', &bytes[i..]) {
         let at = i + found;
         let Some(unit) = u_escape_at(bytes, at) else {
             // Any other escape covers exactly one more byte; skipping it keeps `\\` from pairing up
             // with a following `u`.
-            i = at + 2;
+            i = (at + 2).min(bytes.len());
             continue;
         };
         match unit {
@@ -406,6 +407,17 @@ mod tests {
         let mut out = Vec::new();
         write_python_str(text, &mut out);
         String::from_utf8(out).expect("output is ascii")
+    }
+
+    /// Found by the fuzz harness: a line cut right after a backslash, with a surrogate escape
+    /// earlier in it, made the walk slice past the end and panic the map job.
+    #[test]
+    fn a_trailing_backslash_after_a_surrogate_escape_does_not_panic() {
+        for raw in ["\"\\ud800 x\\", "\\ud800\\", "\\udc00\\\\\\", "\\ud83d\\"] {
+            let (cleaned, removed) = strip_lone_surrogates(raw);
+            assert_eq!(removed, 1, "{raw}");
+            assert!(cleaned.ends_with('\\'), "{raw} -> {cleaned}");
+        }
     }
 
     #[test]
