@@ -413,6 +413,13 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fleet(args) => {
+            if is_in_process_queue(&args.queue) {
+                bail!(
+                    "coordinator fleet reports on a shared queue that coordinators and workers use: give \
+                     --queue redis://HOST:PORT (or WILDCHAT__QUEUE), not {:?}",
+                    args.queue
+                );
+            }
             let queue = open_queue(&args.queue, QueueConfig::default())
                 .await
                 .map_err(anyhow::Error::msg)?;

@@ -193,17 +193,16 @@ pub fn render_runs(runs: &[RunEntry]) -> String {
 /// Parses `30d`, `12h`, `90m` or `45s`.
 pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
     let text = text.trim();
+    let wrong = || format!("{text:?} is not an age: use a number and a unit, as in 30d, 12h, 90m or 45s");
     let split = text.len().saturating_sub(1);
-    let (number, unit) = text.split_at(split);
-    let amount: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not an age: use a number and a unit, as in 30d, 12h, 90m or 45s"))?;
+    let (number, unit) = text.split_at(text.is_char_boundary(split).then_some(split).unwrap_or(0));
+    let amount: i64 = number.parse().map_err(|_| wrong())?;
     match unit {
         "d" => Ok(chrono::Duration::days(amount)),
         "h" => Ok(chrono::Duration::hours(amount)),
         "m" => Ok(chrono::Duration::minutes(amount)),
         "s" => Ok(chrono::Duration::seconds(amount)),
-        _ => Err(format!("{text:?}: the unit must be d, h, m or s")),
+        _ => Err(wrong()),
     }
 }
 
@@ -221,6 +220,8 @@ mod tests {
         assert!(parse_age("30").is_err());
         assert!(parse_age("d").is_err());
         assert!(parse_age("3w").is_err());
+        assert!(parse_age("30").unwrap_err().contains("as in 30d"));
+        assert!(parse_age("3é").is_err());
     }
 
     #[tokio::test]

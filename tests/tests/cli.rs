@@ -100,6 +100,30 @@ fn every_documented_coordinator_form_runs() {
     assert!(text(&status.stdout).contains("v1"), "{}", text(&status.stdout));
     assert_ok(&coordinator(&["status", "--store", store_arg]), "status");
 
+    // coordinator runs list | runs gc [--older-than D]: the run committed and deleted its
+    // private intermediates, so there is nothing to collect.
+    let runs = coordinator(&["runs", "list", "--store", store_arg]);
+    assert_ok(&runs, "runs list");
+    assert!(
+        text(&runs.stdout).contains("committed") && text(&runs.stdout).contains("no private intermediates"),
+        "{}",
+        text(&runs.stdout)
+    );
+    let gc = coordinator(&["runs", "gc", "--store", store_arg, "--older-than", "30d"]);
+    assert_ok(&gc, "runs gc");
+    assert!(text(&gc.stdout).contains("nothing to delete"), "{}", text(&gc.stdout));
+    let bad_age = coordinator(&["runs", "gc", "--store", store_arg, "--older-than", "30"]);
+    assert!(!bad_age.status.success() && text(&bad_age.stderr).contains("30d, 12h, 90m or 45s"));
+
+    // coordinator fleet --queue redis://...: an in-process queue has no fleet to report on.
+    let fleet = coordinator(&["fleet", "--queue", "memory"]);
+    assert!(!fleet.status.success());
+    assert!(
+        text(&fleet.stderr).contains("a shared queue"),
+        "{}",
+        text(&fleet.stderr)
+    );
+
     // coordinator release list | show V | verify V | diff A B
     for form in [
         vec!["list"],

@@ -5,6 +5,9 @@ use std::process::{Command, Stdio};
 
 use e2e_tests::binary;
 
+/// A valid (16-byte) salt for the stages that read one; its value does not matter here.
+const STAGE_SALT: &str = "000102030405060708090a0b0c0d0e0f";
+
 fn run_stage(args: &[&str], input: &str, salt_hex: &str) -> (i32, String, String) {
     let mut child = Command::new(binary("worker"))
         .args(args)
@@ -74,7 +77,11 @@ fn geo_stage_refuses_a_broken_database_at_start_up() {
         env!("CARGO_MANIFEST_DIR"),
         "/../testdata/geo/GeoIP2-City-Test-Broken-Double-Format.mmdb"
     );
-    let (code, stdout, stderr) = run_stage(&["stage", "geo", "--geoip", database], "{\"ip\": \"1.2.3.4\"}\n", "00");
+    let (code, stdout, stderr) = run_stage(
+        &["stage", "geo", "--geoip", database],
+        "{\"ip\": \"1.2.3.4\"}\n",
+        STAGE_SALT,
+    );
     assert_ne!(code, 0);
     assert!(stdout.is_empty());
     assert!(
@@ -92,7 +99,7 @@ fn language_stage_labels_each_text_and_reports_bad_lines() {
         "[1, 2]\n",
         "{\"text\": 5}\n",
     );
-    let (code, stdout, stderr) = run_stage(&["stage", "language"], input, "00");
+    let (code, stdout, stderr) = run_stage(&["stage", "language"], input, STAGE_SALT);
     assert_eq!(code, 1, "bad lines make the exit status non-zero: {stderr}");
     assert!(stderr.contains("stdin line 4: line is not a json object"), "{stderr}");
     assert!(stderr.contains("stdin line 5: missing string field text"), "{stderr}");
@@ -112,7 +119,7 @@ fn toxicity_stage_scores_each_text_with_the_configured_model() {
         "{\"text\": 5}\n",
     );
     // The embedded default: only `toxicity` is produced.
-    let (code, stdout, stderr) = run_stage(&["stage", "toxicity"], input, "00");
+    let (code, stdout, stderr) = run_stage(&["stage", "toxicity"], input, STAGE_SALT);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("stdin line 3: missing string field text"), "{stderr}");
     let lines: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
@@ -129,7 +136,7 @@ fn toxicity_stage_scores_each_text_with_the_configured_model() {
     let (code, stdout, stderr) = run_stage(
         &["stage", "toxicity", "--config", config.to_str().unwrap()],
         "{\"text\": \"hello there\"}\n",
-        "00",
+        STAGE_SALT,
     );
     assert_eq!(code, 0, "{stderr}");
     let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -141,7 +148,11 @@ fn toxicity_stage_scores_each_text_with_the_configured_model() {
     let directory = tempfile::tempdir().unwrap();
     let broken = directory.path().join("broken.toml");
     std::fs::write(&broken, "kind = \"linear\"\nmodel = \"missing.onnx\"\n").unwrap();
-    let (code, stdout, stderr) = run_stage(&["stage", "toxicity", "--config", broken.to_str().unwrap()], "", "00");
+    let (code, stdout, stderr) = run_stage(
+        &["stage", "toxicity", "--config", broken.to_str().unwrap()],
+        "",
+        STAGE_SALT,
+    );
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     assert!(stderr.contains("missing.onnx"), "{stderr}");
@@ -157,7 +168,7 @@ fn pii_stage_reports_spans_and_redacts_by_policy() {
         serde_json::json!({"text": "电话 +86 138 0013 8000", "language": "Hindi"}),
     ];
     let input = lines.iter().map(|line| line.to_string()).collect::<Vec<_>>().join("\n") + "\nnot json\n";
-    let (code, stdout, stderr) = run_stage(&["stage", "pii"], &input, "abcd");
+    let (code, stdout, stderr) = run_stage(&["stage", "pii"], &input, STAGE_SALT);
     assert_eq!(code, 1, "one bad line fails the exit status: {stderr}");
     assert!(stderr.contains("stdin line 5"), "{stderr}");
     let out: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
@@ -204,7 +215,7 @@ fn pii_stage_reports_spans_and_redacts_by_policy() {
     let (code, stdout, stderr) = run_stage(
         &["stage", "pii", "--config", config.to_str().unwrap()],
         &(lines[0].to_string() + "\n"),
-        "abcd",
+        STAGE_SALT,
     );
     assert_eq!(code, 0, "{stderr}");
     let strict: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
