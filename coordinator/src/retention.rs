@@ -195,7 +195,7 @@ pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
     let text = text.trim();
     let wrong = || format!("{text:?} is not an age: use a number and a unit, as in 30d, 12h, 90m or 45s");
     let split = text.len().saturating_sub(1);
-    let (number, unit) = text.split_at(text.is_char_boundary(split).then_some(split).unwrap_or(0));
+    let (number, unit) = text.split_at(if text.is_char_boundary(split) { split } else { 0 });
     let amount: i64 = number.parse().map_err(|_| wrong())?;
     match unit {
         "d" => Ok(chrono::Duration::days(amount)),
