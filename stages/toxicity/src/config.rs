@@ -143,27 +143,10 @@ impl ModelConfig {
             if self.labels.is_empty() {
                 bail!("`labels` is empty: name the label of each model output");
             }
-            if self.max_length < 8 {
-                bail!("max_length {} is too small (at least 8)", self.max_length);
-            }
-            if self.stride * 2 >= self.max_length {
-                bail!(
-                    "stride {} must be under half of max_length {}",
-                    self.stride,
-                    self.max_length
-                );
-            }
+            ::transformer::check_window_settings(self.max_length, self.stride).map_err(anyhow::Error::msg)?;
         }
-        if self.batch_tokens < self.max_length {
-            bail!(
-                "batch_tokens {} must hold one window of max_length {}",
-                self.batch_tokens,
-                self.max_length
-            );
-        }
-        if self.max_batch == 0 {
-            bail!("max_batch must be at least 1");
-        }
+        ::transformer::check_batch_settings(self.batch_tokens, self.max_length, self.max_batch)
+            .map_err(anyhow::Error::msg)?;
         Ok(())
     }
 

@@ -57,6 +57,32 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The window settings both classifier configs share: `max_length` tokens per window (special
+/// tokens included), `stride` shared by consecutive windows. The first problem, in words.
+pub fn check_window_settings(max_length: usize, stride: usize) -> Result<(), String> {
+    if max_length < 8 {
+        return Err(format!("max_length {max_length} is too small (at least 8)"));
+    }
+    if stride * 2 >= max_length {
+        return Err(format!("stride {stride} must be under half of max_length {max_length}"));
+    }
+    Ok(())
+}
+
+/// The batch settings both classifier configs share: `batch_tokens` padded tokens per model run
+/// must hold one window of `max_length`, and a run takes at least one window.
+pub fn check_batch_settings(batch_tokens: usize, max_length: usize, max_batch: usize) -> Result<(), String> {
+    if batch_tokens < max_length {
+        return Err(format!(
+            "batch_tokens {batch_tokens} must hold one window of max_length {max_length}"
+        ));
+    }
+    if max_batch == 0 {
+        return Err("max_batch must be at least 1".to_string());
+    }
+    Ok(())
+}
+
 /// Window starts for `len` content tokens (DESIGN §6 toxicity): consecutive windows share
 /// `window - step` tokens; the last one ends at the text's end. An empty text has one window.
 pub fn window_starts(len: usize, window: usize, step: usize) -> Vec<usize> {
