@@ -123,6 +123,7 @@ fn main() -> anyhow::Result<()> {
             progress_interval: std::time::Duration::from_secs(10),
             embedded_heartbeat: std::time::Duration::from_secs(10),
             keep_intermediates: false,
+            fingerprint: None,
         };
         let store_handle: Arc<dyn ObjectStore> = Arc::new(store.clone());
         let queue = Arc::new(MemoryQueue::new(QueueConfig::default()));

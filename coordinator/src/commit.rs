@@ -137,6 +137,7 @@ pub async fn commit_release(
             .collect(),
         statistics,
         amendment: None,
+        fingerprint: plan.fingerprint.clone(),
     };
     let card = release::card::render_card(&release::card::CardInput {
         manifest: &manifest,

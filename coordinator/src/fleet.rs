@@ -47,6 +47,8 @@ pub struct QueueView {
 pub struct RunView {
     pub run: RunAnnouncement,
     pub queues: Vec<QueueView>,
+    /// Current reports of workers that leave the run alone (their fingerprint differs).
+    pub mismatches: Vec<queue::MismatchReport>,
 }
 
 /// Everything the endpoint reports, read at once.
@@ -89,7 +91,18 @@ pub async fn snapshot(queue: &dyn Queue, store: Option<&str>) -> Result<FleetSna
                 stats,
             });
         }
-        runs.push(RunView { run, queues });
+        let now_ms = unix_ms();
+        let mismatches = queue
+            .mismatches(&run.run_id)
+            .await?
+            .into_iter()
+            .filter(|report| report.is_current(now_ms))
+            .collect();
+        runs.push(RunView {
+            run,
+            queues,
+            mismatches,
+        });
     }
     runs.sort_by(|left, right| left.run.run_id.cmp(&right.run.run_id));
     Ok(FleetSnapshot { runs })
@@ -157,14 +170,22 @@ impl FleetSnapshot {
             "retried attempts in a run's queue",
             &["run", "kind", "pool"],
         )?;
+        let mismatched = vector(
+            "mismatched_workers",
+            "workers that leave the run alone because their fingerprint (salt, GeoIP, models, code) differs",
+            &["run"],
+        )?;
+        let mismatched_components = vector(
+            "mismatched_worker_components",
+            "of the mismatched workers, those differing in each fingerprint component",
+            &["run", "component"],
+        )?;
         let backlog = vector(
             "pool_backlog_jobs",
             "jobs waiting or leased over every run a worker pool serves: what it scales on",
             &["pool"],
         )?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as u64);
+        let now_ms = unix_ms();
         for view in &self.runs {
             let run = &view.run;
             phase
@@ -179,6 +200,16 @@ impl FleetSnapshot {
             announced_age
                 .with_label_values(&[run.run_id.as_str()])
                 .set((now_ms.saturating_sub(run.updated_ms) / 1000) as i64);
+            mismatched
+                .with_label_values(&[run.run_id.as_str()])
+                .set(view.mismatches.len() as i64);
+            for report in &view.mismatches {
+                for component in &report.components {
+                    mismatched_components
+                        .with_label_values(&[run.run_id.as_str(), component.as_str()])
+                        .inc();
+                }
+            }
             for queue in &view.queues {
                 let labels = [run.run_id.as_str(), queue.kind.as_str(), queue.pool];
                 for (state, value) in [
@@ -200,6 +231,12 @@ impl FleetSnapshot {
         TextEncoder::new().encode(&registry.gather(), &mut buffer)?;
         Ok(String::from_utf8_lossy(&buffer).into_owned())
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// What the sampler last saw.
@@ -320,6 +357,7 @@ mod tests {
             jobs_done: 1,
             jobs_total: 5,
             updated_ms: 0,
+            fingerprint: None,
         }
     }
 
@@ -366,10 +404,26 @@ mod tests {
         assert_eq!(sampled.pool("gpu").runs, 1);
 
         queue.complete(&lease).await.unwrap();
+        // One worker leaves run b alone (a current report); an old report of run a is stale.
+        let report = |run: &str, worker: &str, updated_ms: u64| queue::MismatchReport {
+            run_id: run.to_string(),
+            worker: worker.to_string(),
+            components: vec!["salt".to_string(), "geoip".to_string()],
+            updated_ms,
+        };
+        queue.report_mismatch(&report("b", "odd", unix_ms())).await.unwrap();
+        queue.report_mismatch(&report("a", "gone", 1)).await.unwrap();
         let sampled = snapshot(&queue, None).await.unwrap();
         assert_eq!(sampled.pool("cpu").backlog, 4);
 
         let text = sampled.render(true).unwrap();
+        for expected in [
+            "wildchat_coordinator_mismatched_workers{run=\"a\"} 0",
+            "wildchat_coordinator_mismatched_workers{run=\"b\"} 1",
+            "wildchat_coordinator_mismatched_worker_components{component=\"salt\",run=\"b\"} 1",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in {text}");
+        }
         assert!(
             text.contains("wildchat_coordinator_pool_backlog_jobs{pool=\"cpu\"} 4"),
             "{text}"

@@ -15,10 +15,11 @@ use coordinator::summary::{quarantine_samples, render_status, render_summary, th
 use generator::{generate, GenerateOptions};
 use queue::open_queue;
 use queue::{Queue, QueueConfig};
+use shared::fingerprint::ResourceFingerprint;
 use storage::open_store;
 use storage::ObjectStore;
 use worker::enrich::Enrichment;
-use worker::resources::{load_enrichment, EnrichmentSettings, SaltPolicy};
+use worker::resources::{load_enrichment, resource_fingerprint, EnrichmentSettings, SaltPolicy};
 
 /// mimalloc returns the memory of finished jobs; glibc's per-thread arenas kept it, and a long
 /// run's resident set grew with the run (README, scale run).
@@ -332,17 +333,14 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 (Some(workers), false) => workers,
                 (None, false) => 0,
             };
-            // Only workers in this process need the salt and the language models; the GeoIP
-            // databases are opened either way, to record them in the manifest.
-            let salt_policy = if embedded_workers > 0 {
-                SaltPolicy::Required
-            } else {
-                SaltPolicy::NotNeeded
-            };
+            // Only workers in this process need the language and toxicity models loaded; the
+            // salt, the GeoIP databases and the models' files are read either way, for the run
+            // fingerprint every worker is checked against.
             let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
                 .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device)
                 .with_pii_ner(args.enrich.pii_ner_config.clone());
-            let (enrichment, geoip) = load_enrichment(&settings, salt_policy, embedded_workers > 0)?;
+            let (enrichment, geoip, fingerprint) =
+                load_run_resources(&settings, SaltPolicy::Required, embedded_workers > 0)?;
             if !in_process {
                 eprintln!(
                     "run {run_id}: queue {}, {embedded_workers} worker(s) in this process; start `worker run` processes against the same store and queue",
@@ -372,6 +370,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 embedded_workers,
                 enrichment,
                 geoip,
+                fingerprint,
             )
             .await;
             let _ = stop_endpoint.send(true);
@@ -535,6 +534,22 @@ fn default_workers() -> usize {
 }
 
 /// Runs the pipeline, prints the summary and returns the release path.
+/// Loads the salt and the GeoIP databases (and, for workers in this process, the models) and
+/// computes the run fingerprint from them.
+fn load_run_resources(
+    settings: &EnrichmentSettings,
+    salt_policy: SaltPolicy,
+    with_models: bool,
+) -> anyhow::Result<(Enrichment, Vec<String>, ResourceFingerprint)> {
+    let (enrichment, geoip) = load_enrichment(settings, salt_policy, with_models)?;
+    let salt = enrichment
+        .salt
+        .as_ref()
+        .context("the coordinator has no ip salt for the run fingerprint")?;
+    let fingerprint = resource_fingerprint(settings, salt, enrichment.geo.as_ref())?;
+    Ok((enrichment, geoip, fingerprint))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_and_report(
     store: Arc<dyn ObjectStore>,
@@ -545,6 +560,7 @@ async fn run_and_report(
     embedded_workers: usize,
     enrichment: Enrichment,
     geoip_databases: Vec<String>,
+    fingerprint: ResourceFingerprint,
 ) -> anyhow::Result<String> {
     if tuning.partitions == Some(0) {
         bail!("--partitions must be at least 1");
@@ -581,6 +597,7 @@ async fn run_and_report(
         progress_interval: std::time::Duration::from_secs(tuning.progress_secs.max(1)),
         embedded_heartbeat: (lease_timeout / 4).max(std::time::Duration::from_millis(25)),
         keep_intermediates: tuning.keep_intermediates,
+        fingerprint: Some(fingerprint),
     };
     let report = run_pipeline(store.clone(), queue, &options).await?;
     let samples = quarantine_samples(store.as_ref(), &report.map_outcomes, 5).await?;
@@ -657,7 +674,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
         .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device)
         .with_pii_ner(args.enrich.pii_ner_config.clone());
-    let (enrichment, geoip) = load_enrichment(&settings, SaltPolicy::RandomIfMissing, true)?;
+    let (enrichment, geoip, fingerprint) = load_run_resources(&settings, SaltPolicy::RandomIfMissing, true)?;
     let queue = open_queue("memory", queue_config(&args.tuning))
         .await
         .map_err(anyhow::Error::msg)?;
@@ -672,6 +689,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         workers,
         enrichment,
         geoip,
+        fingerprint,
     )
     .await?;
     let (flagged, planted) = coordinator::summary::planted_toxic_recall(store_for_report.as_ref(), &version).await?;

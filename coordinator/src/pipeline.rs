@@ -34,6 +34,7 @@ use worker::runner::{run_worker_loop, QueueSource, RunnerOptions, RunnerStats};
 
 use crate::commit::{commit_release, CommitReport};
 use crate::plan::{plan_or_resume, PlanConfig, RunPlan};
+use shared::fingerprint::ResourceFingerprint;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -53,6 +54,10 @@ pub struct RunOptions {
     pub embedded_heartbeat: Duration,
     /// Keep the run's private intermediates after the commit (`crate::retention`).
     pub keep_intermediates: bool,
+    /// What the coordinator loaded (`worker::resources::resource_fingerprint`): recorded in the
+    /// plan, announced to workers, which serve the run only when theirs is the same. None
+    /// records none and lets every worker serve the run (benchmarks).
+    pub fingerprint: Option<ResourceFingerprint>,
 }
 
 /// Everything the summary needs.
@@ -112,7 +117,14 @@ pub async fn run_pipeline(
     // The version is claimed before anything is planned or written: a run with another run id
     // stops here; the same run id resuming goes on.
     release::claim::claim_version(store.as_ref(), &options.version, &run_claimant(&options.run_id)).await?;
-    let (plan, resumed) = plan_or_resume(store.as_ref(), &options.run_id, &options.version, &options.config).await?;
+    let (plan, resumed) = plan_or_resume(
+        store.as_ref(),
+        &options.run_id,
+        &options.version,
+        &options.config,
+        options.fingerprint.as_ref(),
+    )
+    .await?;
     let map_queue = run_queue(&plan.run_id, MAP_QUEUE);
     let analyse_kind = if plan.config.analyse_on == crate::plan::AnalyseOn::Gpu {
         PARTITION_GPU_QUEUE
@@ -134,6 +146,7 @@ pub async fn run_pipeline(
             idle_poll: Duration::from_millis(50),
             enrichment: options.enrichment.clone(),
             observer: None,
+            run_check: None,
         };
         workers.push(tokio::spawn(run_worker_loop(
             store.clone(),
@@ -425,6 +438,11 @@ impl Watch<'_> {
             jobs_done,
             jobs_total,
             updated_ms: unix_ms(),
+            fingerprint: self
+                .plan
+                .fingerprint
+                .as_ref()
+                .map(|fingerprint| fingerprint.resources.clone()),
         };
         self.queue_call("announce run", || self.queue.announce_run(&announcement))
             .await
@@ -484,8 +502,10 @@ impl Watch<'_> {
         let mut requeues_without_effect = 0u32;
         let mut rows_now = 0u64;
         let mut queue_stats;
+        let mut mismatches = MismatchWatch::default();
         loop {
             queue_stats = self.queue_call("stats", || self.queue.stats(queue_name)).await?;
+            mismatches.refresh(self.queue, &self.plan.run_id).await;
             let counts = (queue_stats.completed, queue_stats.dead);
             let idle = queue_stats.waiting + queue_stats.leased == 0;
             if idle || last_counts != Some(counts) || last_refresh.elapsed() >= MARKER_REFRESH {
@@ -510,7 +530,7 @@ impl Watch<'_> {
                     || finished
                     || last_printed.is_none_or(|at| at.elapsed() >= self.options.progress_interval);
                 if due {
-                    let line = progress_line(
+                    let mut line = progress_line(
                         phase,
                         unit,
                         done,
@@ -520,6 +540,7 @@ impl Watch<'_> {
                         started.elapsed(),
                         &queue_stats,
                     );
+                    line.push_str(&mismatches.note());
                     if interactive {
                         eprint!("\r\x1b[2K{line}");
                         if finished {
@@ -618,6 +639,62 @@ impl Watch<'_> {
             "run {}: {} {phase} job(s) were dead-lettered; nothing was committed:\n  {shown}{more}\nfix the cause, then rerun with a new --run-id (this run's queue keeps its dead letters)",
             self.plan.run_id,
             blocking.len()
+        )
+    }
+}
+
+/// Workers that leave the run alone because their fingerprint differs, as the coordinator
+/// last read their reports from the queue backend.
+#[derive(Default)]
+struct MismatchWatch {
+    read: Option<Instant>,
+    /// Current reports: worker → components that differ.
+    workers: BTreeMap<String, Vec<String>>,
+}
+
+/// Mismatch reports are read at most this often.
+const MISMATCH_REFRESH: Duration = Duration::from_secs(5);
+
+impl MismatchWatch {
+    /// Re-reads the reports when due; warns once about each worker newly reported (or
+    /// reported with other components). A queue that cannot be read keeps the last answer.
+    async fn refresh(&mut self, queue: &dyn Queue, run_id: &str) {
+        if self.read.is_some_and(|at| at.elapsed() < MISMATCH_REFRESH) {
+            return;
+        }
+        self.read = Some(Instant::now());
+        let Ok(reports) = queue.mismatches(run_id).await else {
+            return;
+        };
+        let now = unix_ms();
+        let current: BTreeMap<String, Vec<String>> = reports
+            .into_iter()
+            .filter(|report| report.is_current(now))
+            .map(|report| (report.worker, report.components))
+            .collect();
+        for (worker, components) in &current {
+            if self.workers.get(worker) != Some(components) {
+                warn!(
+                    run = %run_id,
+                    worker = %worker,
+                    components = %components.join(","),
+                    "a worker leaves this run alone: its fingerprint differs from the run's (see its log for details)"
+                );
+            }
+        }
+        self.workers = current;
+    }
+
+    /// ` | mismatched workers 2 (salt, geoip)` for the progress line, or nothing.
+    fn note(&self) -> String {
+        if self.workers.is_empty() {
+            return String::new();
+        }
+        let components: BTreeSet<&str> = self.workers.values().flatten().map(String::as_str).collect();
+        format!(
+            " | mismatched workers {} ({})",
+            self.workers.len(),
+            components.into_iter().collect::<Vec<_>>().join(", ")
         )
     }
 }

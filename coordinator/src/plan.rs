@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use shared::fingerprint::{ResourceFingerprint, RunFingerprint};
 use shared::jobs::{map_job_id, validate_name, MapJob, RunLayout};
 use shared::lines::Compression;
 use storage::{get_json, put_json, ObjectMeta, ObjectStore, PutMode, StoreError};
@@ -81,6 +82,10 @@ pub struct RunPlan {
     pub config: PlanConfig,
     pub inputs: Vec<ObjectMeta>,
     pub map_jobs: Vec<MapJob>,
+    /// What workers must have loaded to serve the run (and the PII policy): recorded once, at
+    /// planning; a resumed run keeps it, and every worker checks its own against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<RunFingerprint>,
 }
 
 /// Partitions for an input of this size: about 256 MiB of raw rows each (compressed objects
@@ -135,12 +140,15 @@ pub fn plan_map_jobs(run_id: &str, inputs: &[ObjectMeta], config: &PlanConfig) -
     jobs
 }
 
-/// Loads the run's plan, or snapshots the inputs and writes a new one.
+/// Loads the run's plan, or snapshots the inputs and writes a new one. A run is resumed only
+/// with the resources it was planned with: a `fingerprint` that differs from the plan's is an
+/// error naming the components.
 pub async fn plan_or_resume(
     store: &dyn ObjectStore,
     run_id: &str,
     version: &str,
     config: &PlanConfig,
+    fingerprint: Option<&ResourceFingerprint>,
 ) -> anyhow::Result<(RunPlan, bool)> {
     validate_name("run id", run_id).map_err(anyhow::Error::msg)?;
     validate_name("version", version).map_err(anyhow::Error::msg)?;
@@ -153,6 +161,7 @@ pub async fn plan_or_resume(
                 plan.version
             );
         }
+        check_resume_fingerprint(&plan, fingerprint)?;
         return Ok((plan, true));
     }
     let inputs: Vec<ObjectMeta> = store
@@ -179,15 +188,51 @@ pub async fn plan_or_resume(
         created_at: chrono::Utc::now().to_rfc3339(),
         code_version: code_version(),
         map_jobs: plan_map_jobs(run_id, &inputs, &config),
+        fingerprint: fingerprint.map(|resources| RunFingerprint {
+            resources: resources.clone(),
+            pii_policy: config.pii.clone(),
+        }),
         config,
         inputs,
     };
     match put_json(store, &layout.plan(), &plan, PutMode::CreateIfAbsent).await {
         Ok(_) => Ok((plan, false)),
         // Another coordinator planned the same run a moment ago: use its plan.
-        Err(StoreError::PreconditionFailed { .. }) => Ok((get_json(store, &layout.plan()).await?, true)),
+        Err(StoreError::PreconditionFailed { .. }) => {
+            let plan: RunPlan = get_json(store, &layout.plan()).await?;
+            check_resume_fingerprint(&plan, fingerprint)?;
+            Ok((plan, true))
+        }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A coordinator resuming a run must load what the run was planned with, or its workers would
+/// not match the run and the release would mix two configurations.
+fn check_resume_fingerprint(plan: &RunPlan, fingerprint: Option<&ResourceFingerprint>) -> anyhow::Result<()> {
+    let (Some(planned), Some(mine)) = (&plan.fingerprint, fingerprint) else {
+        return Ok(());
+    };
+    let differences = mine.differences(&planned.resources);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<String> = differences
+        .iter()
+        .map(|component| {
+            format!(
+                "{component}: planned {}, now {}",
+                planned.resources.describe(component),
+                mine.describe(component)
+            )
+        })
+        .collect();
+    bail!(
+        "run {} was planned with other resources than this coordinator loaded ({}); resume it with the \
+         salt, GeoIP databases and models it was planned with, or start a new run with another --run-id",
+        plan.run_id,
+        details.join("; ")
+    )
 }
 
 #[cfg(test)]

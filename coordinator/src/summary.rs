@@ -315,6 +315,27 @@ pub async fn render_queue_status(queue: &dyn Queue, location: &str, run_id: Opti
             run.jobs_total,
             now_ms.saturating_sub(run.updated_ms) as f64 / 1000.0
         );
+        let reports = queue
+            .mismatches(&run.run_id)
+            .await
+            .with_context(|| format!("reading the mismatch reports of run {}", run.run_id))?;
+        let current: Vec<_> = reports.iter().filter(|report| report.is_current(now_ms)).collect();
+        if !current.is_empty() {
+            let _ = writeln!(
+                out,
+                "    mismatched workers: {} leave this run alone, their fingerprint differs",
+                current.len()
+            );
+        }
+        for report in current {
+            let _ = writeln!(
+                out,
+                "    mismatched worker {}: {} (reported {:.0}s ago)",
+                report.worker,
+                report.components.join(", "),
+                now_ms.saturating_sub(report.updated_ms) as f64 / 1000.0
+            );
+        }
     }
     let Some(run_id) = run_id else {
         return Ok(out);

@@ -385,6 +385,31 @@ def queue_source(container: dict[str, Any]) -> tuple[str, str] | None:
     return ("literal", "a literal value") if "value" in item else ("other", "another source")
 
 
+def salt_source(workload: dict[str, Any], container: dict[str, Any]) -> str | None:
+    """Where a pod's IP salt comes from: "Secret <name>/<key>" through WILDCHAT__IP_SALT (a
+    secretKeyRef) or WILDCHAT__IP_SALT_FILE (a file on a mounted Secret volume); another
+    description for any other source, None for no salt at all."""
+    item = env_item(container, "WILDCHAT__IP_SALT")
+    if item is not None:
+        reference = (item.get("valueFrom") or {}).get("secretKeyRef")
+        return f"Secret {reference.get('name')}/{reference.get('key')}" if reference else "a literal value"
+    path = literal_env(container).get("WILDCHAT__IP_SALT_FILE")
+    if not path:
+        return None
+    for mount in container.get("volumeMounts") or []:
+        directory = str(mount.get("mountPath", "")).rstrip("/")
+        if not path.startswith(directory + "/"):
+            continue
+        relative = path[len(directory) + 1:]
+        volume = next((v for v in pod_spec_of(workload).get("volumes") or [] if v.get("name") == mount.get("name")), {})
+        secret = volume.get("secret")
+        if not secret:
+            return f"volume {mount.get('name')!r}"
+        key = next((str(i.get("key")) for i in secret.get("items") or [] if i.get("path") == relative), relative)
+        return f"Secret {secret.get('secretName')}/{key}"
+    return f"the file {path} on no mounted volume"
+
+
 def coordinator_template(objects: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[str]]:
     """The coordinator CronJob (the template each run's Job is made from), its coordinator
     container, and problems: it must be the only coordinator, suspended, and take --version (so
@@ -670,6 +695,15 @@ def fleet_problems(objects: list[dict[str, Any]]) -> list[str]:
         return issues
 
     problems += same_fleet(cronjob, coordinator)
+    # The run fingerprint: workers serve a run only with the salt and the analyse model its
+    # coordinator loaded, so the coordinator must read the same ones as the pools.
+    coordinator_salt = salt_source(cronjob, coordinator)
+    if coordinator_salt is None:
+        problems.append(
+            f"{name_of(cronjob)}: the coordinator has no IP salt (WILDCHAT__IP_SALT_FILE on the workers' salt "
+            "Secret): it records the salt's key id in the run fingerprint, and `coordinator run` refuses to start"
+        )
+    coordinator_model = settings_value(coordinator, "WILDCHAT__TOXICITY_CONFIG", objects, namespace) or "the embedded default"
 
     pools = [
         deployment for deployment in of_kind(objects, "Deployment")
@@ -698,6 +732,20 @@ def fleet_problems(objects: list[dict[str, Any]]) -> list[str]:
             problems.append(f"{where}: WILDCHAT__CAPABILITIES must be exactly cpu or gpu for a pool, not {capabilities}")
             continue
         capability = capabilities[0]
+        pool_salt = salt_source(pool, worker)
+        if coordinator_salt is not None and pool_salt != coordinator_salt:
+            problems.append(
+                f"{where}: takes its IP salt from {pool_salt or 'nowhere'}, the coordinator from {coordinator_salt}: "
+                "its run fingerprint would differ and it would leave every run's analyse jobs alone"
+            )
+        if capability == analyse_on:
+            pool_model = settings_value(worker, "WILDCHAT__TOXICITY_CONFIG", objects, namespace) or "the embedded default"
+            if pool_model != coordinator_model:
+                problems.append(
+                    f"{where}: runs the analyse jobs with toxicity model {pool_model}, but the coordinator names "
+                    f"{coordinator_model} in the run fingerprint (WILDCHAT__TOXICITY_CONFIG): its workers would leave "
+                    "every analyse job alone"
+                )
         pod_spec = pod_spec_of(pool)
         lease_text = settings_value(worker, "WILDCHAT__LEASE_TIMEOUT_MS", objects, namespace) or str(DEFAULT_LEASE_TIMEOUT_MS)
         lease_ms = int(lease_text) if lease_text.isdigit() else None

@@ -374,6 +374,29 @@ class BrokenFleets(unittest.TestCase):
         self.objects = [obj for obj in self.objects if obj["metadata"]["name"] != "wildchat-worker-gpu"]
         self.assertProblem("WILDCHAT__ANALYSE_ON=gpu", "'partition-gpu' queue", "would wait at zero workers")
 
+    # --- The run fingerprint: the coordinator loads the pools' salt and analyse model.
+
+    def test_coordinator_without_the_salt(self) -> None:
+        container = coordinator(self.objects)
+        container["env"] = [item for item in container["env"] if item["name"] != "WILDCHAT__IP_SALT_FILE"]
+        self.assertProblem("CronJob/wildchat-coordinator", "has no IP salt", "run fingerprint")
+
+    def test_pool_with_another_salt_secret(self) -> None:
+        pool = one(self.objects, "Deployment", "wildchat-worker-cpu")
+        volume = next(v for v in keda_rules.pod_spec_of(pool)["volumes"] if v["name"] == "ip-salt")
+        volume["secret"]["secretName"] = "wildchat-ip-salt-2027"
+        self.objects.append({"apiVersion": "v1", "kind": "Secret",
+                             "metadata": {"name": "wildchat-ip-salt-2027", "namespace": "wildchat"},
+                             "stringData": {"ip-salt": "00"}})
+        self.assertProblem("Deployment/wildchat-worker-cpu", "Secret wildchat-ip-salt-2027/ip-salt",
+                           "the coordinator from Secret wildchat-ip-salt-")
+
+    def test_coordinator_naming_another_model_than_the_gpu_pool(self) -> None:
+        container = coordinator(self.objects)
+        container["env"] = [item for item in container["env"] if item["name"] != "WILDCHAT__TOXICITY_CONFIG"]
+        self.assertProblem("Deployment/wildchat-worker-gpu", "toxicity model /opt/wildchat/models/toxicity/config.toml",
+                           "coordinator names the embedded default")
+
     def test_gpu_pool_that_analyse_jobs_never_reach(self) -> None:
         keda_rules.env_item(coordinator(self.objects), "WILDCHAT__ANALYSE_ON")["value"] = "cpu"
         self.assertProblem("Deployment/wildchat-worker-gpu scales on /pools/gpu", "never fills")

@@ -15,6 +15,7 @@ pub mod redis_queue;
 
 pub use memory::MemoryQueue;
 pub use open::open_queue;
+pub use shared::fingerprint::MismatchReport;
 
 /// A unit of work: `id` is unique within its queue and stable across reruns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +85,11 @@ pub struct RunAnnouncement {
     pub jobs_total: u64,
     /// Unix milliseconds of the coordinator's latest announcement.
     pub updated_ms: u64,
+    /// What a worker must have loaded to serve the run (salt key id, GeoIP databases, models,
+    /// code version): a worker whose own differs leaves the run alone. None from coordinators
+    /// older than fingerprints: every worker serves those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<shared::fingerprint::ResourceFingerprint>,
 }
 
 impl RunAnnouncement {
@@ -143,6 +149,11 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     async fn withdraw_run(&self, run_id: &str) -> Result<(), QueueError>;
     /// Every announced run, sorted by run id.
     async fn active_runs(&self) -> Result<Vec<RunAnnouncement>, QueueError>;
+    /// Records (or refreshes) a worker's report that its fingerprint does not match a run's;
+    /// the reports of a run go when the run is withdrawn.
+    async fn report_mismatch(&self, report: &MismatchReport) -> Result<(), QueueError>;
+    /// The mismatch reports of a run, current or not, sorted by worker.
+    async fn mismatches(&self, run_id: &str) -> Result<Vec<MismatchReport>, QueueError>;
 }
 
 impl QueueError {

@@ -7,7 +7,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use crate::{
-    Completion, DeadLetter, FailureOutcome, Job, Lease, Queue, QueueConfig, QueueError, QueueStats, RunAnnouncement,
+    Completion, DeadLetter, FailureOutcome, Job, Lease, MismatchReport, Queue, QueueConfig, QueueError, QueueStats,
+    RunAnnouncement,
 };
 
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct MemoryQueue {
     config: QueueConfig,
     state: Mutex<HashMap<String, QueueState>>,
     runs: Mutex<BTreeMap<String, RunAnnouncement>>,
+    /// (run id, worker) → the worker's latest mismatch report.
+    mismatches: Mutex<BTreeMap<(String, String), MismatchReport>>,
     next_token: std::sync::atomic::AtomicU64,
 }
 
@@ -44,6 +47,7 @@ impl MemoryQueue {
             config,
             state: Mutex::new(HashMap::new()),
             runs: Mutex::new(BTreeMap::new()),
+            mismatches: Mutex::new(BTreeMap::new()),
             next_token: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -59,6 +63,14 @@ impl MemoryQueue {
 
     fn with_runs<T>(&self, work: impl FnOnce(&mut BTreeMap<String, RunAnnouncement>) -> T) -> T {
         let mut guard = match self.runs.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        work(&mut guard)
+    }
+
+    fn with_mismatches<T>(&self, work: impl FnOnce(&mut BTreeMap<(String, String), MismatchReport>) -> T) -> T {
+        let mut guard = match self.mismatches.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
@@ -219,11 +231,27 @@ impl Queue for MemoryQueue {
 
     async fn withdraw_run(&self, run_id: &str) -> Result<(), QueueError> {
         self.with_runs(|runs| runs.remove(run_id));
+        self.with_mismatches(|reports| reports.retain(|(run, _), _| run != run_id));
         Ok(())
     }
 
     async fn active_runs(&self) -> Result<Vec<RunAnnouncement>, QueueError> {
         Ok(self.with_runs(|runs| runs.values().cloned().collect()))
+    }
+
+    async fn report_mismatch(&self, report: &MismatchReport) -> Result<(), QueueError> {
+        self.with_mismatches(|reports| reports.insert((report.run_id.clone(), report.worker.clone()), report.clone()));
+        Ok(())
+    }
+
+    async fn mismatches(&self, run_id: &str) -> Result<Vec<MismatchReport>, QueueError> {
+        Ok(self.with_mismatches(|reports| {
+            reports
+                .iter()
+                .filter(|((run, _), _)| run == run_id)
+                .map(|(_, report)| report.clone())
+                .collect()
+        }))
     }
 }
 
@@ -298,13 +326,29 @@ mod tests {
             jobs_done: done,
             jobs_total: 10,
             updated_ms: 1,
+            fingerprint: None,
         };
         queue.announce_run(&run("b", 0)).await.unwrap();
         queue.announce_run(&run("a", 0)).await.unwrap();
         queue.announce_run(&run("b", 4)).await.unwrap();
         assert_eq!(queue.active_runs().await.unwrap(), vec![run("a", 0), run("b", 4)]);
+        let report = |run_id: &str, worker: &str| MismatchReport {
+            run_id: run_id.to_string(),
+            worker: worker.to_string(),
+            components: vec!["salt".to_string()],
+            updated_ms: 1,
+        };
+        queue.report_mismatch(&report("a", "w2")).await.unwrap();
+        queue.report_mismatch(&report("a", "w1")).await.unwrap();
+        queue.report_mismatch(&report("b", "w1")).await.unwrap();
+        assert_eq!(
+            queue.mismatches("a").await.unwrap(),
+            vec![report("a", "w1"), report("a", "w2")]
+        );
         queue.withdraw_run("a").await.unwrap();
         assert_eq!(queue.active_runs().await.unwrap(), vec![run("b", 4)]);
+        assert!(queue.mismatches("a").await.unwrap().is_empty());
+        assert_eq!(queue.mismatches("b").await.unwrap(), vec![report("b", "w1")]);
     }
 
     #[test]
@@ -319,6 +363,7 @@ mod tests {
             jobs_done: 0,
             jobs_total: 0,
             updated_ms: 0,
+            fingerprint: None,
         };
         assert!(announced("s3://b/p/").serves_store("s3://b/p"));
         assert!(!announced("s3://b/p/").serves_store("s3://b/other/"));

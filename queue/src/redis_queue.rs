@@ -25,7 +25,8 @@
 use std::time::Duration;
 
 use crate::{
-    Completion, DeadLetter, FailureOutcome, Job, Lease, Queue, QueueConfig, QueueError, QueueStats, RunAnnouncement,
+    Completion, DeadLetter, FailureOutcome, Job, Lease, MismatchReport, Queue, QueueConfig, QueueError, QueueStats,
+    RunAnnouncement,
 };
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -371,6 +372,11 @@ impl RedisQueue {
         format!("{}:runs", self.options.key_prefix)
     }
 
+    /// Hash of a run's mismatch reports, one field per worker.
+    fn mismatches_key(&self, run_id: &str) -> String {
+        format!("{}:mismatches:{run_id}", self.options.key_prefix)
+    }
+
     /// Runs one plain command. Not repeated here: retries are the caller's, with the one
     /// retry policy (`shared::retry::Backoff`), applied once.
     async fn run_command<T: redis::FromRedisValue>(
@@ -558,6 +564,9 @@ impl Queue for RedisQueue {
         let mut command = redis::cmd("HDEL");
         command.arg(self.runs_key()).arg(run_id);
         let _: i64 = self.run_command(&command, "withdraw run").await?;
+        let mut command = redis::cmd("DEL");
+        command.arg(self.mismatches_key(run_id));
+        let _: i64 = self.run_command(&command, "forget mismatch reports").await?;
         Ok(())
     }
 
@@ -576,7 +585,44 @@ impl Queue for RedisQueue {
         runs.sort_by(|left, right| left.run_id.cmp(&right.run_id));
         Ok(runs)
     }
+
+    async fn report_mismatch(&self, report: &MismatchReport) -> Result<(), QueueError> {
+        let body = serde_json::to_string(report).map_err(|error| QueueError::Backend {
+            message: format!("cannot encode a mismatch report of run {}: {error}", report.run_id),
+            retryable: false,
+        })?;
+        let key = self.mismatches_key(&report.run_id);
+        let mut command = redis::cmd("HSET");
+        command.arg(&key).arg(&report.worker).arg(body);
+        let _: i64 = self.run_command(&command, "report mismatch").await?;
+        // A run whose coordinator died is never withdrawn: its reports go by themselves.
+        let mut command = redis::cmd("EXPIRE");
+        command.arg(&key).arg(MISMATCH_KEY_TTL_SECONDS);
+        let _: i64 = self.run_command(&command, "expire mismatch reports").await?;
+        Ok(())
+    }
+
+    async fn mismatches(&self, run_id: &str) -> Result<Vec<MismatchReport>, QueueError> {
+        let mut command = redis::cmd("HGETALL");
+        command.arg(self.mismatches_key(run_id));
+        let entries: Vec<(String, String)> = self.run_command(&command, "list mismatch reports").await?;
+        let mut reports: Vec<MismatchReport> = entries
+            .into_iter()
+            .filter_map(|(worker, body)| match serde_json::from_str(&body) {
+                Ok(report) => Some(report),
+                Err(error) => {
+                    warn!(run = %run_id, worker = %worker, error = %error, "ignoring an unreadable mismatch report");
+                    None
+                }
+            })
+            .collect();
+        reports.sort_by(|left, right| left.worker.cmp(&right.worker));
+        Ok(reports)
+    }
 }
+
+/// A run's mismatch reports outlive the latest one by this much when nobody withdraws the run.
+const MISMATCH_KEY_TTL_SECONDS: u64 = 24 * 3600;
 
 /// Connection trouble is worth retrying; a script or protocol error is not.
 fn backend_error(context: &str, error: &RedisError) -> QueueError {

@@ -340,14 +340,34 @@ async fn announced_runs_are_shared_between_clients_until_withdrawn() {
         jobs_done: done,
         jobs_total: 9,
         updated_ms: 1_700_000_000_000,
+        fingerprint: None,
     };
     assert!(worker.active_runs().await.unwrap().is_empty());
     coordinator.announce_run(&run("r2", 0)).await.unwrap();
     coordinator.announce_run(&run("r1", 0)).await.unwrap();
     coordinator.announce_run(&run("r2", 5)).await.unwrap();
     assert_eq!(worker.active_runs().await.unwrap(), vec![run("r1", 0), run("r2", 5)]);
+
+    // A worker's mismatch reports: one per worker (the latest wins), read by another client,
+    // gone with the run.
+    let report = |run_id: &str, worker: &str, component: &str| queue::MismatchReport {
+        run_id: run_id.to_string(),
+        worker: worker.to_string(),
+        components: vec![component.to_string()],
+        updated_ms: 1_700_000_000_000,
+    };
+    worker.report_mismatch(&report("r1", "w-b", "salt")).await.unwrap();
+    worker.report_mismatch(&report("r1", "w-a", "salt")).await.unwrap();
+    worker.report_mismatch(&report("r1", "w-a", "geoip")).await.unwrap();
+    worker.report_mismatch(&report("r2", "w-a", "salt")).await.unwrap();
+    assert_eq!(
+        coordinator.mismatches("r1").await.unwrap(),
+        vec![report("r1", "w-a", "geoip"), report("r1", "w-b", "salt")]
+    );
     coordinator.withdraw_run("r1").await.unwrap();
     assert_eq!(worker.active_runs().await.unwrap(), vec![run("r2", 5)]);
+    assert!(coordinator.mismatches("r1").await.unwrap().is_empty());
+    assert_eq!(coordinator.mismatches("r2").await.unwrap().len(), 1);
 }
 
 #[tokio::test]

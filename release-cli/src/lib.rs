@@ -16,11 +16,7 @@ use storage::ObjectStore;
 /// Program, version and the git commit it was built from (`unknown` outside a checkout), as
 /// release manifests record it.
 pub fn code_version() -> String {
-    format!(
-        "wildchat-pipeline {} (git {})",
-        env!("CARGO_PKG_VERSION"),
-        option_env!("WILDCHAT_GIT_COMMIT").unwrap_or("unknown")
-    )
+    build_info::code_version()
 }
 
 /// `release ...` arguments: the store every command reads, and the command.

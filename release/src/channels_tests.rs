@@ -33,6 +33,7 @@ async fn make_version(store: &dyn ObjectStore, version: &str) {
         quarantine: Vec::new(),
         statistics: BTreeMap::new(),
         amendment: None,
+        fingerprint: None,
     };
     put_json(store, &manifest_key(version), &manifest, PutMode::CreateIfAbsent)
         .await

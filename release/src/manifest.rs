@@ -91,6 +91,11 @@ pub struct Manifest {
     pub statistics: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amendment: Option<Amendment>,
+    /// The run fingerprint (salt key id, GeoIP databases with digests, toxicity model and
+    /// threshold, moderation source, PII policy and model, language detector, code version)
+    /// every worker of the run matched. An amended version keeps its parent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<shared::fingerprint::RunFingerprint>,
 }
 
 /// sha256 over the input snapshot: `key \t size \t etag \n` per object, in order.

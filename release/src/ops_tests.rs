@@ -286,6 +286,7 @@ async fn publish_v1(store: &dyn ObjectStore) -> Manifest {
             ),
         ]),
         amendment: None,
+        fingerprint: None,
     };
     put_json(store, &manifest_key("v1"), &manifest, PutMode::CreateIfAbsent)
         .await

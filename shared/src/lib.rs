@@ -4,6 +4,7 @@
 
 pub mod canonical_json;
 pub mod counters;
+pub mod fingerprint;
 pub mod jobs;
 pub mod lines;
 pub mod object;

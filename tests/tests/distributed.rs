@@ -744,3 +744,162 @@ fn two_runs_share_one_fleet_and_the_fleet_endpoint_counts_both() {
         fleet.stderr_tail(10)
     );
 }
+
+/// The run fingerprint: a worker started with another salt, and one without the run's GeoIP
+/// database, leave the run alone (saying so in their logs and metrics, and through
+/// `coordinator status` and the coordinator's progress line) instead of mixing their output
+/// into the release; a matching worker then produces exactly the clean release.
+#[test]
+fn workers_with_another_salt_or_without_the_geoip_database_leave_the_run_alone() {
+    let _serial = one_at_a_time();
+    let mut scenario = Scenario::new(400, 47);
+    let endpoint = scenario.cluster.s3.endpoint();
+    let other_salt = "5a".repeat(16);
+    // A data directory without GeoIP databases; ONNX Runtime still found where set-up put it.
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .expect("HOME is set");
+    let ort = std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| {
+        data_home
+            .join("wildchat/onnxruntime/libonnxruntime.so.1.31.1")
+            .display()
+            .to_string()
+    });
+    let empty_data_home = tempfile::tempdir().expect("a temporary directory");
+    let empty = empty_data_home.path().to_str().expect("a utf-8 path").to_string();
+    let mut odd = vec![
+        scenario
+            .cluster
+            .spawn_worker_with_env(&endpoint, &[("WILDCHAT__IP_SALT", other_salt.as_str())]),
+        scenario.cluster.spawn_worker_with_env(
+            &endpoint,
+            &[("XDG_DATA_HOME", empty.as_str()), ("ORT_DYLIB_PATH", ort.as_str())],
+        ),
+    ];
+    for worker in &mut odd {
+        assert!(
+            worker.wait_ready(WORKER_READY_LIMIT),
+            "{}",
+            worker.process.stderr_tail(20)
+        );
+    }
+    let mut coordinator = scenario
+        .cluster
+        .spawn_coordinator("coordinator", "fingerprinted", &scenario.run_args());
+    let mismatch_of = |worker: &Worker, component: &str| {
+        metric_sum(
+            &worker.metrics().unwrap_or_default(),
+            &format!("wildchat_worker_run_mismatch{{component=\"{component}\",run=\"fingerprinted\"}}"),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || mismatch_of(&odd[0], "salt") == 1.0
+            && mismatch_of(&odd[1], "geoip") == 1.0),
+        "the odd workers did not report their mismatch:\n{}\n{}\n{}",
+        odd[0].process.stderr_tail(10),
+        odd[1].process.stderr_tail(10),
+        coordinator.stderr_tail(10)
+    );
+    assert_eq!(
+        mismatch_of(&odd[0], "geoip"),
+        0.0,
+        "only the salt differs for the first"
+    );
+    assert_eq!(
+        mismatch_of(&odd[1], "salt"),
+        0.0,
+        "only the GeoIP databases differ for the second"
+    );
+    let status = scenario.status("fingerprinted");
+    assert!(status.contains("mismatched workers: 2"), "{status}");
+    assert!(status.contains("mismatched worker w1: salt"), "{status}");
+    assert!(status.contains("mismatched worker w2: geoip"), "{status}");
+    // Map jobs depend on the code alone, so the odd workers do those; no analyse job (salt,
+    // GeoIP, models) and, with another salt, no finalise job (the PII hash key) runs on them:
+    // those jobs wait for a matching worker.
+    let map_jobs = scenario.map_jobs("fingerprinted") as f64;
+    let kind_done = |worker: &Worker, kind: &str| {
+        metric_sum(
+            &worker.metrics().unwrap_or_default(),
+            &format!("wildchat_worker_jobs_done_total{{kind=\"{kind}\"}}"),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || odd
+            .iter()
+            .map(|worker| kind_done(worker, "map"))
+            .sum::<f64>()
+            == map_jobs),
+        "the odd workers did not do the map jobs:\n{}",
+        coordinator.stderr_tail(10)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(coordinator.try_status().is_none(), "{}", coordinator.stderr_tail(20));
+    let analysed_or_finalised = |workers: &[Worker]| -> f64 {
+        workers
+            .iter()
+            .map(|worker| kind_done(worker, "partition") + kind_done(worker, "finalise"))
+            .sum()
+    };
+    assert_eq!(
+        analysed_or_finalised(&odd),
+        0.0,
+        "a mismatched worker analysed a partition"
+    );
+
+    // A worker configured like the coordinator does the rest.
+    let good = scenario.start_workers(1);
+    wait_success(&mut coordinator, &good);
+    let partitions: f64 = PARTITIONS.parse().expect("a number");
+    assert_eq!(
+        kind_done(&good[0], "partition"),
+        partitions,
+        "the matching worker analysed every partition"
+    );
+    assert_eq!(kind_done(&odd[0], "partition") + kind_done(&odd[0], "finalise"), 0.0);
+    assert_eq!(kind_done(&odd[1], "partition"), 0.0);
+    scenario.check_release("fingerprinted", "embedded-fingerprinted");
+
+    // Visible in the odd workers' logs (component names and public descriptions, no salt) and
+    // in the coordinator's progress lines.
+    let salt_log = odd[0].process.stderr();
+    assert!(salt_log.contains("run fingerprint mismatch"), "{salt_log}");
+    assert!(salt_log.contains("\"components\":\"salt\""), "{salt_log}");
+    let geoip_log = odd[1].process.stderr();
+    assert!(geoip_log.contains("\"components\":\"geoip\""), "{geoip_log}");
+    assert!(geoip_log.contains("this worker none"), "{geoip_log}");
+    for log in [&salt_log, &geoip_log, &coordinator.stderr()] {
+        assert!(
+            !log.contains(&other_salt) && !log.contains(TEST_SALT_HEX),
+            "a salt was logged"
+        );
+    }
+    let progress = coordinator.stderr();
+    assert!(progress.contains("mismatched workers 2 (geoip, salt)"), "{progress}");
+
+    // The manifest records the fingerprint every worker matched.
+    let download = tempfile::tempdir().expect("a temporary directory");
+    scenario
+        .cluster
+        .download("releases/fingerprinted/manifest.json", download.path());
+    let manifest = read_json(&download.path().join("releases/fingerprinted/manifest.json"));
+    let fingerprint = &manifest["fingerprint"];
+    assert_eq!(
+        fingerprint["salt_key_id"].as_str().map(str::len),
+        Some(16),
+        "{fingerprint}"
+    );
+    assert!(
+        fingerprint["geoip"][0]["sha256"]
+            .as_str()
+            .is_some_and(|digest| digest.len() == 64),
+        "{fingerprint}"
+    );
+    assert!(fingerprint["toxicity"]["model"]
+        .as_str()
+        .is_some_and(|model| model.starts_with("linear:")));
+    assert_eq!(fingerprint["moderation"], "none");
+    assert_eq!(fingerprint["pii_policy"]["policy"], "reference");
+    odd.clear();
+}

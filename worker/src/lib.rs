@@ -9,5 +9,6 @@ pub mod enrich;
 pub mod jobs;
 pub mod redaction;
 pub mod resources;
+pub mod run_check;
 pub mod runner;
 pub mod service;

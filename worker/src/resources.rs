@@ -12,6 +12,7 @@ use crate::enrich::Enrichment;
 use geoip::{GeoDatabaseSpec, GeoResolver};
 use ip_hash::IpSalt;
 use language::LanguageDetector;
+use shared::fingerprint::{GeoDatabaseFingerprint, ResourceFingerprint, ToxicityFingerprint};
 use toxicity::{Device, ModelConfig, ToxicityModel};
 
 /// The environment variable that may hold the salt's hex itself.
@@ -190,4 +191,56 @@ pub fn load_enrichment(
         },
         described,
     ))
+}
+
+/// The moderation source of every run today (DESIGN §7): none, so `openai_moderation` is null.
+pub const MODERATION: &str = "none";
+
+/// What these settings and the resources loaded from them contribute to a run's fingerprint:
+/// the salt's key id, the GeoIP databases with their digests, the toxicity and PII models' ids
+/// (computed from their files, so a coordinator need not load them), the language detector and
+/// the code version. The coordinator records it in the plan; each worker compares its own.
+pub fn resource_fingerprint(
+    settings: &EnrichmentSettings,
+    salt: &IpSalt,
+    geo: Option<&GeoResolver>,
+) -> anyhow::Result<ResourceFingerprint> {
+    let toxicity_config = match &settings.toxicity_config {
+        Some(path) => ModelConfig::from_file(path)?,
+        None => ModelConfig::default(),
+    };
+    let toxicity_model = toxicity::model_id(&toxicity_config).context("identifying the toxicity model")?;
+    let pii_ner = match &settings.pii_ner_config {
+        Some(path) => Some(
+            pii::ner::NerConfig::from_toml_file(path)
+                .and_then(|config| config.model_id())
+                .with_context(|| format!("identifying the pii ner model of {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let geoip = geo
+        .map(|resolver| {
+            resolver
+                .fingerprints()
+                .into_iter()
+                .map(|(name, date, sha256)| GeoDatabaseFingerprint {
+                    name,
+                    date: date.to_string(),
+                    sha256,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ResourceFingerprint {
+        salt_key_id: salt.key_id(),
+        geoip,
+        toxicity: ToxicityFingerprint {
+            model: toxicity_model,
+            threshold: toxicity::TOXICITY_THRESHOLD,
+        },
+        moderation: MODERATION.to_string(),
+        pii_ner,
+        language_detector: language::DETECTOR_VERSION.to_string(),
+        code_version: build_info::code_version(),
+    })
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use queue::{Completion, FailureOutcome, Lease, Queue, QueueError};
+use queue::{Completion, FailureOutcome, Lease, Queue, QueueError, RunAnnouncement};
 use shared::jobs::JobPayload;
 use shared::retry::Backoff;
 use storage::ObjectStore;
@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::enrich::Enrichment;
 use crate::jobs::run_job;
+use crate::run_check::RunCheck;
 
 /// Where a runner looks for jobs.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub enum QueueSource {
     Announced {
         refresh: Duration,
         capabilities: Vec<String>,
+        /// Only this run (`worker run --run RUN`); None = every announced run.
+        run: Option<String>,
     },
 }
 
@@ -39,6 +42,9 @@ pub struct RunnerOptions {
     pub enrichment: Arc<Enrichment>,
     /// Told about every job and queue error (metrics); None for the embedded workers.
     pub observer: Option<Arc<dyn RunnerObserver>>,
+    /// Compares each announced run's fingerprint with this worker's before serving it; None
+    /// for the embedded workers, which share their coordinator's resources.
+    pub run_check: Option<Arc<RunCheck>>,
 }
 
 /// How one leased job ended for this worker.
@@ -65,6 +71,9 @@ pub trait RunnerObserver: Send + Sync + std::fmt::Debug {
     fn queue_error(&self, _operation: &'static str, _error: &QueueError) {}
     /// The lease expired while the job ran and another worker may hold it now.
     fn lease_lost(&self, _kind: &'static str) {}
+    /// This worker's fingerprint differs from `run`'s in `components` (empty: it matches again,
+    /// or the run is gone), so it leaves the run's jobs alone.
+    fn run_mismatch(&self, _run: &str, _components: &[&'static str]) {}
 }
 
 /// Counters a runner updates for progress lines and metrics.
@@ -151,7 +160,12 @@ impl Discovery {
     }
 
     async fn queues(&mut self, queue: &dyn Queue, options: &RunnerOptions) -> Vec<String> {
-        let QueueSource::Announced { refresh, capabilities } = &self.source else {
+        let QueueSource::Announced {
+            refresh,
+            capabilities,
+            run: only,
+        } = &self.source
+        else {
             return self.current.clone();
         };
         if self.refreshed.is_some_and(|at| at.elapsed() < *refresh) {
@@ -160,15 +174,35 @@ impl Discovery {
         self.refreshed = Some(Instant::now());
         match queue.active_runs().await {
             Ok(runs) => {
-                let queues: Vec<String> = runs
+                let runs: Vec<RunAnnouncement> = runs
                     .into_iter()
                     .filter(|run| run.serves_store(&self.store))
-                    .flat_map(|run| run.queues)
-                    .filter(|name| {
-                        let needed = shared::jobs::queue_capability(name);
-                        capabilities.iter().any(|capability| capability == needed)
-                    })
+                    .filter(|run| only.as_ref().is_none_or(|only| *only == run.run_id))
                     .collect();
+                let mut queues = Vec::new();
+                for run in &runs {
+                    let served: Vec<String> = run
+                        .queues
+                        .iter()
+                        .filter(|name| {
+                            let needed = shared::jobs::queue_capability(name);
+                            capabilities.iter().any(|capability| capability == needed)
+                        })
+                        .cloned()
+                        .collect();
+                    match &options.run_check {
+                        Some(check) => queues.extend(
+                            check
+                                .admitted_queues(run, served, queue, options.observer.as_ref())
+                                .await,
+                        ),
+                        None => queues.extend(served),
+                    }
+                }
+                if let Some(check) = &options.run_check {
+                    let announced = runs.iter().map(|run| run.run_id.clone()).collect();
+                    check.retain(&announced, options.observer.as_ref());
+                }
                 if queues != self.current {
                     info!(worker = %options.worker_name, queues = ?queues, "serving queues");
                 }

@@ -160,6 +160,78 @@ fn release_section(out: &mut String, input: &CardInput) {
     }
 }
 
+/// How the release was processed, from the run fingerprint every worker of the run matched.
+fn processing_section(out: &mut String, manifest: &Manifest) {
+    let Some(fingerprint) = &manifest.fingerprint else {
+        return;
+    };
+    let resources = &fingerprint.resources;
+    out.push_str("## Processing settings\n\n");
+    out.push_str(
+        "Every worker of the run was checked against these settings before it processed any of the run's data.\n\n",
+    );
+    table_header(out, "Component", &["Used".to_string()], false);
+    table_row(
+        out,
+        "IP salt",
+        &[format!(
+            "key id {}: `hashed_ip` values compare only between releases with the same key id",
+            code(&resources.salt_key_id)
+        )],
+    );
+    let geoip = if resources.geoip.is_empty() {
+        "none: `country` and `state` are null".to_string()
+    } else {
+        resources
+            .geoip
+            .iter()
+            .map(|database| {
+                format!(
+                    "{} from {} (sha256 {})",
+                    code(&database.name),
+                    md(&database.date),
+                    code(&database.sha256)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    table_row(out, "GeoIP databases", &[geoip]);
+    table_row(
+        out,
+        "Toxicity model",
+        &[format!(
+            "{}; a turn is flagged above {}",
+            code(&resources.toxicity.model),
+            resources.toxicity.threshold
+        )],
+    );
+    let moderation = if resources.moderation == "none" {
+        "none: `openai_moderation` is null".to_string()
+    } else {
+        code(&resources.moderation)
+    };
+    table_row(out, "Moderation", &[moderation]);
+    let policy = &fingerprint.pii_policy;
+    let mut pii = format!("{} policy", code(&format!("{:?}", policy.policy).to_lowercase()));
+    if !policy.types.is_empty() {
+        let _ = write!(pii, ", types {}", md(&policy.types.join(", ")));
+    }
+    let _ = write!(
+        pii,
+        ", operator {}",
+        code(&format!("{:?}", policy.operator).to_lowercase())
+    );
+    table_row(out, "PII redaction", &[pii]);
+    let ner = resources
+        .pii_ner
+        .as_deref()
+        .map_or("none (rule recognizers only)".to_string(), code);
+    table_row(out, "PII NER model", &[ner]);
+    table_row(out, "Language detector", &[md(&resources.language_detector)]);
+    out.push('\n');
+}
+
 fn configurations_section(out: &mut String, input: &CardInput) {
     out.push_str("## Configurations\n\n");
     out.push_str(
@@ -509,6 +581,7 @@ pub fn render_card(input: &CardInput) -> String {
         code(&input.manifest.version)
     );
     release_section(&mut out, input);
+    processing_section(&mut out, input.manifest);
     configurations_section(&mut out, input);
     statistics_section(&mut out, input);
     counters_section(&mut out, &input.manifest.counters);

@@ -212,8 +212,59 @@ fn fixture() -> (Manifest, BTreeMap<String, ReleaseStats>) {
             removed: [("full".to_string(), 1)].into_iter().collect(),
             rewritten_shards: [("full".to_string(), 1)].into_iter().collect(),
         }),
+        fingerprint: Some(fingerprint()),
     };
     (manifest, statistics)
+}
+
+fn fingerprint() -> shared::fingerprint::RunFingerprint {
+    use shared::fingerprint::{GeoDatabaseFingerprint, ResourceFingerprint, RunFingerprint, ToxicityFingerprint};
+    RunFingerprint {
+        resources: ResourceFingerprint {
+            salt_key_id: "00112233aabbccdd".to_string(),
+            geoip: vec![GeoDatabaseFingerprint {
+                name: "GeoLite2-City.mmdb".to_string(),
+                date: "2024-04-01".to_string(),
+                sha256: "e".repeat(64),
+            }],
+            toxicity: ToxicityFingerprint {
+                model: "linear:alt:0123".to_string(),
+                threshold: 0.1,
+            },
+            moderation: "none".to_string(),
+            pii_ner: None,
+            language_detector: "lingua 1.8.0".to_string(),
+            code_version: "coordinator 0.1.0 (abc123)".to_string(),
+        },
+        pii_policy: shared::jobs::PiiPolicyConfig::default(),
+    }
+}
+
+#[test]
+fn the_processing_section_names_what_every_worker_matched() {
+    let (mut manifest, statistics) = fixture();
+    let card = render(&manifest, &statistics);
+    let section = card
+        .split("## Processing settings")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a processing settings section");
+    for expected in [
+        "| IP salt | key id `00112233aabbccdd`",
+        "`GeoLite2-City.mmdb` from 2024-04-01 (sha256 `eeee",
+        "| Toxicity model | `linear:alt:0123`; a turn is flagged above 0.1 |",
+        "| Moderation | none: `openai_moderation` is null |",
+        "| PII redaction | `reference` policy, operator `replace` |",
+        "| PII NER model | none (rule recognizers only) |",
+        "| Language detector | lingua 1.8.0 |",
+    ] {
+        assert!(section.contains(expected), "missing {expected:?} in:\n{section}");
+    }
+    manifest.fingerprint = None;
+    assert!(
+        !render(&manifest, &statistics).contains("## Processing settings"),
+        "no fingerprint, no section"
+    );
 }
 
 fn render(manifest: &Manifest, statistics: &BTreeMap<String, ReleaseStats>) -> String {

@@ -216,6 +216,7 @@ pub async fn amend(
             removed: removed_per_variant,
             rewritten_shards: rewritten_per_variant,
         }),
+        fingerprint: parent.fingerprint.clone(),
     };
 
     let parent_config = format!("{}config.json", release_prefix(version));

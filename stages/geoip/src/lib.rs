@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
@@ -181,6 +181,8 @@ struct OpenDatabase {
     /// `date` as days since 1970-01-01, compared with reply timestamps without any range
     /// limits of chrono's date-time types.
     first_day_number: i64,
+    /// sha256 of the file, for run fingerprints.
+    sha256: String,
     reader: Reader<Mmap>,
 }
 
@@ -306,6 +308,16 @@ impl GeoResolver {
         self.lookup_error_count.load(Ordering::Relaxed)
     }
 
+    /// (file name, date, sha256 of the file) of each database in date order, dated as
+    /// [`GeoResolver::describe`] dates them.
+    pub fn fingerprints(&self) -> Vec<(String, NaiveDate, String)> {
+        self.describe()
+            .into_iter()
+            .zip(&self.databases)
+            .map(|((name, date), database)| (name, date, database.sha256.clone()))
+            .collect()
+    }
+
     /// (file name, date) of each database in date order. A single undated database reports
     /// the build date from its metadata, since it has no other.
     pub fn describe(&self) -> Vec<(String, NaiveDate)> {
@@ -406,13 +418,22 @@ fn open_database(spec: &GeoDatabaseSpec) -> Result<OpenDatabase, GeoError> {
         date.signed_duration_since(chrono::DateTime::UNIX_EPOCH.date_naive())
             .num_days()
     });
+    let sha256 = file_sha256(&path).map_err(|error| corrupt(format!("cannot read it: {error}")))?;
     Ok(OpenDatabase {
         path,
         file_name,
         date: spec.date,
         first_day_number,
+        sha256,
         reader,
     })
+}
+
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -462,6 +483,22 @@ mod tests {
             country: country.map(str::to_string),
             state: state.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn fingerprints_carry_the_file_digest() {
+        let resolver = undated_test_resolver();
+        let fingerprints = resolver.fingerprints();
+        assert_eq!(fingerprints.len(), 1);
+        let (name, date, sha256) = &fingerprints[0];
+        assert_eq!(name, TEST_CITY_DATABASE);
+        assert_eq!(*date, resolver.describe()[0].1);
+        let output = std::process::Command::new("sha256sum")
+            .arg(geo_data_path(TEST_CITY_DATABASE))
+            .output()
+            .expect("sha256sum runs");
+        let expected = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(expected.split_whitespace().next(), Some(sha256.as_str()));
     }
 
     #[test]
@@ -643,6 +680,7 @@ mod tests {
                 file_name: BROKEN_DATABASE.to_string(),
                 date: None,
                 first_day_number: i64::MIN,
+                sha256: String::new(),
                 reader: broken_reader,
             }],
             lookup_error_count: AtomicU64::new(0),

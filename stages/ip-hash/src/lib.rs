@@ -113,6 +113,14 @@ impl IpSalt {
         hasher.finalize().to_vec()
     }
 
+    /// Names the salt without revealing it: the first 16 hex digits of HMAC-SHA256 under the
+    /// salt of [`KEY_ID_LABEL`]. Run fingerprints, manifests and logs carry it so that two
+    /// processes (or two releases) can tell whether they hash with the same salt; with a salt
+    /// of at least [`MIN_SALT_BYTES`] it cannot be searched back to the salt.
+    pub fn key_id(&self) -> String {
+        hex::encode(&hmac_sha256(&self.salt_bytes, KEY_ID_LABEL.as_bytes())[..8])
+    }
+
     /// Lowercase hex of sha256(salt_bytes || ip_utf8), the same as Python's
     /// `hashlib.sha256(salt + ip.encode()).hexdigest()`. The ip text is hashed as given (no
     /// normalisation), as the reference pipeline did.
@@ -122,6 +130,31 @@ impl IpSalt {
         hasher.update(ip.as_bytes());
         hex::encode(hasher.finalize())
     }
+}
+
+/// The message [`IpSalt::key_id`] authenticates; changing it changes every key id.
+pub const KEY_ID_LABEL: &str = "wildchat-pipeline ip salt key id v1";
+
+/// HMAC-SHA256 (RFC 2104): sha256((key ^ opad) || sha256((key ^ ipad) || message)), the key
+/// hashed first when it is longer than the 64-byte block.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let padded = |pad: u8| -> [u8; BLOCK] { std::array::from_fn(|index| block[index] ^ pad) };
+    let inner = Sha256::new()
+        .chain_update(padded(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(padded(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 fn fallback_random_bytes() -> [u8; 32] {
@@ -145,6 +178,38 @@ fn fallback_random_bytes() -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_matches_the_rfc_4231_vectors() {
+        // RFC 4231 test cases 2 (short key) and 6 (key longer than the block).
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn the_key_id_names_a_salt_without_showing_it() {
+        let salt = IpSalt::from_hex(&"ab".repeat(16)).unwrap();
+        let same = IpSalt::from_hex(&"AB".repeat(16)).unwrap();
+        let other = IpSalt::from_hex(&"ac".repeat(16)).unwrap();
+        assert_eq!(salt.key_id().len(), 16);
+        assert_eq!(salt.key_id(), same.key_id());
+        assert_ne!(salt.key_id(), other.key_id());
+        assert!(!salt.key_id().contains("abab"), "the id is not the salt's hex");
+        assert_ne!(
+            salt.key_id(),
+            salt.hash_ip(KEY_ID_LABEL)[..16],
+            "not a plain salted hash either"
+        );
+    }
     use rand::{Rng, SeedableRng};
     use std::io::Write;
     use std::process::{Command, Stdio};

@@ -20,6 +20,10 @@ use rules::{RuleOutcome, Rules};
 /// which the top two languages tie.
 pub const NO_LANGUAGE: &str = "Nolang";
 
+/// The detector and its models as run fingerprints and release cards name them. The pins in
+/// this crate's Cargo.toml must say the same (a test checks).
+pub const DETECTOR_VERSION: &str = "lingua 1.8.0, all languages, language models 1.3.0";
+
 /// Texts at least this many letters long are scored on trigrams only (lingua's threshold).
 const LONG_TEXT_CHARACTERS: usize = 120;
 
@@ -323,4 +327,30 @@ pub fn lingua_test_texts(language: Language, file: &str) -> Vec<&'static str> {
         .and_then(|file| file.contents_utf8())
         .map(|contents| contents.lines().filter(|line| !line.trim().is_empty()).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_detector_version_names_the_pinned_crates() {
+        let manifest = include_str!("../Cargo.toml");
+        let lingua = super::DETECTOR_VERSION
+            .split(',')
+            .next()
+            .and_then(|part| part.strip_prefix("lingua "))
+            .unwrap();
+        assert!(
+            manifest.contains(&format!("lingua = \"={lingua}\"")),
+            "lingua {lingua} is not the pinned version"
+        );
+        let models = super::DETECTOR_VERSION.rsplit(' ').next().unwrap();
+        let pins: Vec<&str> = manifest.lines().filter(|line| line.starts_with("lingua-")).collect();
+        assert!(!pins.is_empty());
+        for pin in pins {
+            assert!(
+                pin.ends_with(&format!("\"={models}\"")),
+                "{pin} is not model version {models}"
+            );
+        }
+    }
 }

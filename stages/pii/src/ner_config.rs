@@ -121,6 +121,23 @@ impl NerConfig {
     }
 
     /// Settings that cannot work, before any file is read.
+    /// Names the model and every setting that changes what it finds: `ner:<name>:<digest>`, the
+    /// digest over the model file, the tokenizer file, the labels, the entity map, the window
+    /// and the minimum score. Run fingerprints compare it between coordinator and workers.
+    pub fn model_id(&self) -> anyhow::Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for path in [&self.model, &self.tokenizer] {
+            hasher.update(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+        }
+        hasher.update(format!(
+            "{:?}|{:?}|{}|{}|{}",
+            self.labels, self.entities, self.max_length, self.stride, self.min_score
+        ));
+        let digest = hasher.finalize();
+        Ok(format!("ner:{}:{}", self.name, hex_prefix(&digest)))
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         if self.labels.is_empty() {
             bail!("`labels` is empty: name the label of each model output");
@@ -184,4 +201,8 @@ pub(super) fn parse_tag(label: &str, entities: &BTreeMap<String, EntityType>) ->
         Some(&entity) if begins => Tag::Begin(entity),
         Some(&entity) => Tag::Inside(entity),
     }
+}
+
+fn hex_prefix(digest: &[u8]) -> String {
+    digest[..8].iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -605,3 +605,24 @@ fn rules_and_model_merge_on_code_points_of_multibyte_text() {
     }
     assert!(rules.iter().any(|rule| rule.entity == EntityType::EMAIL_ADDRESS));
 }
+
+#[test]
+fn the_model_id_changes_with_the_files_and_the_settings_that_change_spans() {
+    let config = tiny_config();
+    let id = config.model_id().unwrap();
+    assert!(id.starts_with(&format!("ner:{}:", config.name)), "{id}");
+    assert_eq!(
+        tiny_config().model_id().unwrap(),
+        id,
+        "the same files and settings, the same id"
+    );
+    let mut stricter = tiny_config();
+    stricter.min_score += 0.1;
+    assert_ne!(stricter.model_id().unwrap(), id);
+    let mut faster = tiny_config();
+    faster.max_batch += 1;
+    assert_eq!(faster.model_id().unwrap(), id, "batching does not change what is found");
+    let mut missing = tiny_config();
+    missing.model = missing.model.with_file_name("absent.onnx");
+    assert!(format!("{:#}", missing.model_id().unwrap_err()).contains("absent.onnx"));
+}

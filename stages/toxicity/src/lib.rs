@@ -15,6 +15,8 @@ pub mod transformer;
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 /// The ONNX Runtime library and sessions, and the session pool, of the shared transformer
 /// runtime; re-exported so that `toxicity::runtime` and `toxicity::pool` keep working.
 pub use ::transformer::{pool, runtime};
@@ -95,6 +97,24 @@ pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<Arc<dyn Toxi
     Ok(match config.kind {
         ModelKind::Linear => Arc::new(linear::LinearModel::load(config, device)?),
         ModelKind::Transformer => Arc::new(transformer::TransformerModel::load(config, device)?),
+    })
+}
+
+/// The id the model `config` names will have once loaded (what [`ToxicityModel::id`] returns),
+/// computed from its files without loading it: a coordinator records it in the run fingerprint
+/// without starting ONNX Runtime.
+pub fn model_id(config: &ModelConfig) -> anyhow::Result<String> {
+    let model_bytes = config.model_bytes()?;
+    Ok(match config.kind {
+        ModelKind::Linear => linear::model_id(config, &model_bytes),
+        ModelKind::Transformer => {
+            let tokenizer = config
+                .tokenizer
+                .as_ref()
+                .context("a transformer model needs a tokenizer")?;
+            let tokenizer_bytes = ::transformer::Encoder::read(tokenizer)?;
+            transformer::model_id(config, &model_bytes, &tokenizer_bytes)
+        }
     })
 }
 

@@ -210,7 +210,8 @@ impl LinearModel {
     pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<LinearModel> {
         runtime::check_device(device)?;
         let bytes = config.model_bytes()?;
-        let digest = hex_prefix(&Sha256::digest(&bytes));
+        let id = model_id(config, &bytes);
+        let digest = id.rsplit(':').next().unwrap_or_default().to_string();
         let sessions = (0..config.thread_count().max(1))
             .map(|_| runtime::session(&config.name, &bytes, device, 1))
             .collect::<Result<Vec<_>, _>>()?;
@@ -234,7 +235,7 @@ impl LinearModel {
             Input::Tokens => "sparse token input",
         };
         let model = LinearModel {
-            id: format!("linear:{}:{digest}", config.name),
+            id,
             description: format!(
                 "linear model {} ({digest}, {form}) on {device}, {} sessions",
                 config.name,
@@ -364,6 +365,11 @@ impl LinearModel {
             }
         }
     }
+}
+
+/// The id of the linear model `config` names with these bytes: its name and a digest of them.
+pub(crate) fn model_id(config: &ModelConfig, model_bytes: &[u8]) -> String {
+    format!("linear:{}:{}", config.name, hex_prefix(&Sha256::digest(model_bytes)))
 }
 
 pub(crate) fn hex_prefix(digest: &[u8]) -> String {

@@ -41,6 +41,19 @@ fn sigmoid(logit: f32) -> f32 {
     1.0 / (1.0 + (-logit).exp())
 }
 
+/// The id of the transformer `config` names with these files: its name and a digest of the
+/// model, the tokenizer and every setting that changes its scores.
+pub(crate) fn model_id(config: &ModelConfig, model_bytes: &[u8], tokenizer_bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(model_bytes);
+    hasher.update(tokenizer_bytes);
+    hasher.update(format!(
+        "{:?}|{}|{}|{:?}",
+        config.labels, config.max_length, config.stride, config.aggregate
+    ));
+    format!("transformer:{}:{}", config.name, hex_prefix(&hasher.finalize()))
+}
+
 impl TransformerModel {
     pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<TransformerModel> {
         runtime::check_device(device)?;
@@ -69,16 +82,10 @@ impl TransformerModel {
             Task::Sequence,
         )?;
 
-        let mut id_hasher = Sha256::new();
-        id_hasher.update(&model_bytes);
-        id_hasher.update(&tokenizer_bytes);
-        id_hasher.update(format!(
-            "{:?}|{}|{}|{:?}",
-            config.labels, config.max_length, config.stride, config.aggregate
-        ));
-        let digest = hex_prefix(&id_hasher.finalize());
+        let id = model_id(config, &model_bytes, &tokenizer_bytes);
+        let digest = id.rsplit(':').next().unwrap_or_default().to_string();
         let model = TransformerModel {
-            id: format!("transformer:{}:{digest}", config.name),
+            id,
             description: format!(
                 "transformer {} ({digest}) on {device}: window {} tokens, stride {}, {} labels",
                 config.name,

@@ -16,6 +16,18 @@ fn default_model_equals_sklearn_on_the_golden_strings() {
     check_golden(&ModelConfig::default());
 }
 
+#[test]
+fn the_id_computed_without_loading_is_the_loaded_models() {
+    let config = ModelConfig::default();
+    let model = toxicity::load(&config, Device::Cpu).unwrap();
+    assert_eq!(toxicity::model_id(&config).unwrap(), model.id());
+    assert!(
+        model.id().starts_with("linear:alt-profanity-check-1.9.1:"),
+        "{}",
+        model.id()
+    );
+}
+
 /// skl2onnx's own graph (text input, ONNX Runtime's tokenizer) gives the same scores.
 #[test]
 fn text_form_equals_sklearn_on_the_golden_strings() {

@@ -24,6 +24,11 @@ fn golden() -> Vec<Value> {
 fn tiny_classifier_scores_equal_the_python_reference_windows_included() {
     let config = ModelConfig::from_file(&tiny_dir().join("config.toml")).unwrap();
     let model = toxicity::load(&config, Device::Cpu).unwrap();
+    assert_eq!(
+        toxicity::model_id(&config).unwrap(),
+        model.id(),
+        "the id without loading is the loaded one"
+    );
     let golden = golden();
     assert!(golden.len() >= 200);
     let texts: Vec<&str> = golden.iter().map(|line| line["text"].as_str().unwrap()).collect();

@@ -1,5 +1,6 @@
-//! The worker's Prometheus metrics. Labels are job kinds, stages, queue names and operations
-//! only: nothing derived from a row (no IP, salt or fingerprint) ever becomes a label or value.
+//! The worker's Prometheus metrics. Labels are job kinds, stages, queue names, run ids,
+//! run-fingerprint component names and operations only: nothing derived from a row (no IP,
+//! salt or device fingerprint) ever becomes a label or value.
 
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub struct WorkerMetrics {
     queue_dead: IntGaugeVec,
     jobs_in_progress: IntGauge,
     resident_memory: IntGauge,
+    run_mismatch: IntGaugeVec,
+    run_mismatches: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> Result<IntCounterVec, prometheus::Error> {
@@ -98,6 +101,24 @@ impl WorkerMetrics {
                 "jobs_unrecorded_total",
                 "jobs that ran but whose completion the queue could not record",
                 "kind",
+            )?,
+            run_mismatch: {
+                let metric = IntGaugeVec::new(
+                    Opts::new(
+                        "run_mismatch",
+                        "1 for each fingerprint component (salt, geoip, toxicity_model, ...) in which this \
+                         worker differs from an announced run whose jobs it therefore leaves alone",
+                    ),
+                    &["run", "component"],
+                )?;
+                registry.register(Box::new(metric.clone()))?;
+                metric
+            },
+            run_mismatches: counter(
+                &registry,
+                "run_mismatches_total",
+                "runs found with a fingerprint that differs from this worker's, by component",
+                "component",
             )?,
             leases_lost: counter(
                 &registry,
@@ -250,6 +271,19 @@ impl RunnerObserver for WorkerMetrics {
     fn lease_lost(&self, kind: &'static str) {
         self.leases_lost.with_label_values(&[kind]).inc();
     }
+
+    fn run_mismatch(&self, run: &str, components: &[&'static str]) {
+        for component in shared::fingerprint::COMPONENTS {
+            let differs = components.contains(&component);
+            if differs {
+                self.run_mismatch.with_label_values(&[run, component]).set(1);
+                self.run_mismatches.with_label_values(&[component]).inc();
+            } else {
+                // Absent rather than 0: a run this worker matches adds no series.
+                let _ = self.run_mismatch.remove_label_values(&[run, component]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -279,8 +313,18 @@ mod tests {
                 ..QueueStats::default()
             },
         )]);
+        metrics.run_mismatch("r", &["salt", "geoip"]);
+        metrics.run_mismatch("r2", &["salt"]);
+        metrics.run_mismatch("r2", &[]);
         let text = metrics.render().unwrap();
+        assert!(
+            !text.contains("run=\"r2\""),
+            "a run matched again leaves no series:\n{text}"
+        );
         for expected in [
+            "wildchat_worker_run_mismatch{component=\"salt\",run=\"r\"} 1",
+            "wildchat_worker_run_mismatch{component=\"geoip\",run=\"r\"} 1",
+            "wildchat_worker_run_mismatches_total{component=\"salt\"} 2",
             "wildchat_worker_jobs_done_total{kind=\"map\"} 1",
             "wildchat_worker_jobs_retried_total{kind=\"map\"} 1",
             "wildchat_worker_rows_total{stage=\"map\"} 1200",

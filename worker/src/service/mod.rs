@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use queue::{Queue, QueueConfig};
-use shared::jobs::{run_queue, FINALISE_QUEUE, MAP_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::resources::{load_enrichment, EnrichmentSettings, SaltPolicy};
+use crate::resources::{load_enrichment, resource_fingerprint, EnrichmentSettings, SaltPolicy};
+use crate::run_check::RunCheck;
 use crate::runner::{run_worker_loop, QueueSource, RunnerObserver, RunnerOptions, RunnerStats};
 use metrics::WorkerMetrics;
 use settings::WorkerSettings;
@@ -66,10 +66,14 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
         pii_ner_config: settings.pii_ner_config.clone(),
         toxicity_device: settings.toxicity_device.parse().map_err(anyhow::Error::msg)?,
     };
-    let (enrichment, geoip) =
-        tokio::task::spawn_blocking(move || load_enrichment(&enrichment_settings, SaltPolicy::Required, true))
-            .await
-            .context("loading the enrichment resources panicked")??;
+    let (enrichment, geoip, fingerprint) = tokio::task::spawn_blocking(move || {
+        let (enrichment, geoip) = load_enrichment(&enrichment_settings, SaltPolicy::Required, true)?;
+        let salt = enrichment.salt.as_ref().context("the worker has no ip salt")?;
+        let fingerprint = resource_fingerprint(&enrichment_settings, salt, enrichment.geo.as_ref())?;
+        anyhow::Ok((enrichment, geoip, fingerprint))
+    })
+    .await
+    .context("loading the enrichment resources panicked")??;
     let metrics = Arc::new(WorkerMetrics::new().context("creating the metrics registry")?);
     let name = if settings.name.is_empty() {
         default_worker_name()
@@ -88,23 +92,14 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
     if settings.capabilities.is_empty() {
         anyhow::bail!("the worker has no capabilities and would serve no queue: set capabilities to cpu, gpu or both");
     }
-    let source = if settings.run.is_empty() {
-        QueueSource::Announced {
-            refresh: Duration::from_millis(settings.discover_ms.max(50)),
-            capabilities: settings.capabilities.clone(),
-        }
-    } else {
-        QueueSource::Fixed(
-            [FINALISE_QUEUE, PARTITION_GPU_QUEUE, PARTITION_QUEUE, MAP_QUEUE]
-                .into_iter()
-                .map(|kind| run_queue(&settings.run, kind))
-                .filter(|name| {
-                    let needed = shared::jobs::queue_capability(name);
-                    settings.capabilities.iter().any(|capability| capability == needed)
-                })
-                .collect(),
-        )
+    // A worker pinned to one run still finds it through its announcement: that is where the
+    // run's fingerprint is, which every worker checks before taking a job.
+    let source = QueueSource::Announced {
+        refresh: Duration::from_millis(settings.discover_ms.max(50)),
+        capabilities: settings.capabilities.clone(),
+        run: Some(settings.run.clone()).filter(|run| !run.is_empty()),
     };
+    let run_check = Arc::new(RunCheck::new(fingerprint, name.clone()));
 
     let (stop_sender, stop) = watch::channel(false);
     let state = Arc::new(http::EndpointState {
@@ -142,6 +137,9 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
         lease_timeout_ms = settings.lease_timeout_ms,
         max_attempts = settings.max_attempts,
         geoip = ?geoip,
+        salt_key_id = %run_check.fingerprint().salt_key_id,
+        toxicity_model = %run_check.fingerprint().toxicity.model,
+        code_version = %run_check.fingerprint().code_version,
         "worker started"
     );
     let enrichment = Arc::new(enrichment);
@@ -159,6 +157,7 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
             idle_poll: Duration::from_millis(settings.idle_poll_ms.max(10)),
             enrichment: enrichment.clone(),
             observer: Some(metrics.clone() as Arc<dyn RunnerObserver>),
+            run_check: Some(run_check.clone()),
         };
         loops.push(tokio::spawn(run_worker_loop(
             store.clone(),
@@ -235,10 +234,11 @@ async fn sample_queue_depths(
     loop {
         let queues = match &source {
             QueueSource::Fixed(queues) => queues.clone(),
-            QueueSource::Announced { .. } => match queue.active_runs().await {
+            QueueSource::Announced { run: only, .. } => match queue.active_runs().await {
                 Ok(runs) => runs
                     .into_iter()
                     .filter(|run| run.serves_store(&store))
+                    .filter(|run| only.as_ref().is_none_or(|only| *only == run.run_id))
                     .flat_map(|run| run.queues)
                     .collect(),
                 Err(_) => Vec::new(),

@@ -1,5 +1,5 @@
-//! Records the git commit the binaries are built from, for the release manifest's
-//! `code_version` (`release_cli::code_version`, used by `coordinator run` and `release amend`).
+//! Records the git commit the binaries are built from, for `build_info::code_version` (run
+//! fingerprints and release manifests).
 
 fn main() {
     let commit = std::process::Command::new("git")
