@@ -692,7 +692,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         fingerprint,
     )
     .await?;
-    let (flagged, planted) = coordinator::summary::planted_toxic_recall(store_for_report.as_ref(), &version).await?;
+    let (flagged, planted, flagged_all, turns) =
+        coordinator::summary::planted_toxic_recall(store_for_report.as_ref(), &version).await?;
+    eprintln!(
+        "demo: {} of {} turns ({:.2} %) are flagged toxic",
+        thousands(flagged_all),
+        thousands(turns),
+        100.0 * flagged_all as f64 / turns.max(1) as f64
+    );
     eprintln!(
         "demo: {} of {} planted toxic turns are flagged toxic ({:.1} %)",
         thousands(flagged),

@@ -432,7 +432,9 @@ pub async fn planted_pii_outcome(
 
 /// How many of the generated data's planted toxic turns (`truth/planted.jsonl.zst`) the
 /// release `version` flags `toxic`: (flagged, planted and released).
-pub async fn planted_toxic_recall(store: &dyn ObjectStore, version: &str) -> anyhow::Result<(u64, u64)> {
+/// Of release `version`'s turns (`full`): (planted toxic turns flagged, planted toxic turns
+/// released, turns flagged, turns).
+pub async fn planted_toxic_recall(store: &dyn ObjectStore, version: &str) -> anyhow::Result<(u64, u64, u64, u64)> {
     use std::collections::HashSet;
     use std::io::BufRead;
 
@@ -450,20 +452,22 @@ pub async fn planted_toxic_recall(store: &dyn ObjectStore, version: &str) -> any
             planted.insert((identifier, role));
         }
     }
-    let (mut flagged, mut released) = (0u64, 0u64);
+    let (mut flagged, mut released, mut flagged_all, mut turns) = (0u64, 0u64, 0u64, 0u64);
     for object in store.list(&format!("releases/{version}/full/")).await? {
         if !object.key.ends_with(".parquet") {
             continue;
         }
         let shard = store.get(&object.key).await?;
         for turn in release::record::read_turn_flags(shard).with_context(|| format!("reading {}", object.key))? {
+            turns += 1;
+            flagged_all += u64::from(turn.toxic == Some(true));
             if planted.contains(&(turn.turn_identifier, turn.role)) {
                 released += 1;
                 flagged += u64::from(turn.toxic == Some(true));
             }
         }
     }
-    Ok((flagged, released))
+    Ok((flagged, released, flagged_all, turns))
 }
 
 #[cfg(test)]

@@ -288,6 +288,12 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
         let scores = row["detoxify_moderation"].as_array().unwrap();
         assert_eq!(conversation.len(), scores.len());
         for (turn, scores) in conversation.iter().zip(scores) {
+            if turn["content"].as_str().is_some_and(str::is_empty) {
+                // Not scored, as the reference stores an empty turn.
+                assert!(scores.is_null(), "an empty turn has scores: {scores}");
+                assert_eq!(turn["toxic"], false);
+                continue;
+            }
             assert!(scores["toxicity"].is_f64(), "a turn without a toxicity score: {scores}");
             assert!(scores["insult"].is_null(), "the default model has no insult score");
             assert!(turn["toxic"].is_boolean());
@@ -303,6 +309,17 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
         .find(|line| line.contains("planted toxic turns are flagged toxic"))
         .unwrap_or_else(|| panic!("the demo reports planted toxic turns:\n{logs}"));
     assert!(reported.starts_with("demo: "), "{reported}");
+    let share = logs
+        .lines()
+        .find(|line| line.starts_with("demo: ") && line.ends_with("%) are flagged toxic"))
+        .unwrap_or_else(|| panic!("the demo reports the flagged share:\n{logs}"));
+    let numbers: Vec<usize> = share
+        .replace(',', "")
+        .split(|character: char| !character.is_ascii_digit())
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    assert_eq!(numbers[0], toxic, "{share}");
+    assert!(numbers[1] >= turns, "{share}: every scored turn is counted");
     // Planted real email addresses are redacted (a few sit in turns of languages the reference
     // policy does not analyse); planted placeholder addresses are all kept.
     let emails = logs

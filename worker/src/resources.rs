@@ -236,7 +236,7 @@ pub fn resource_fingerprint(
         geoip,
         toxicity: ToxicityFingerprint {
             model: toxicity_model,
-            threshold: toxicity::TOXICITY_THRESHOLD,
+            threshold: toxicity_config.toxic_threshold,
         },
         moderation: MODERATION.to_string(),
         pii_ner,

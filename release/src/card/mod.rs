@@ -412,7 +412,26 @@ fn statistics_section(out: &mut String, input: &CardInput) {
     per_variant_table(out, "Statistic", &columns, &basic);
 
     out.push_str("### Toxicity\n\n");
-    out.push_str("A turn is toxic when it is flagged by moderation or its Detoxify toxicity is above 0.1; a conversation is toxic when any of its turns is.\n\n");
+    let rule = match &input.manifest.fingerprint {
+        Some(fingerprint) => {
+            let moderation = if fingerprint.resources.moderation == "none" {
+                String::new()
+            } else {
+                format!(
+                    "flagged by moderation ({}) or ",
+                    code(&fingerprint.resources.moderation)
+                )
+            };
+            format!(
+                "A turn is toxic when it is non-empty and {moderation}its `toxicity` score from {} is above {}",
+                code(&fingerprint.resources.toxicity.model),
+                fingerprint.resources.toxicity.threshold
+            )
+        }
+        None => "A turn is toxic when it is flagged by moderation or its toxicity score is above the model's threshold"
+            .to_string(),
+    };
+    let _ = writeln!(out, "{rule}; a conversation is toxic when any of its turns is.\n");
     per_variant_table(
         out,
         "Toxic",

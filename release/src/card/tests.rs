@@ -260,6 +260,12 @@ fn the_processing_section_names_what_every_worker_matched() {
     ] {
         assert!(section.contains(expected), "missing {expected:?} in:\n{section}");
     }
+    assert!(
+        card.contains(
+            "A turn is toxic when it is non-empty and its `toxicity` score from `linear:alt:0123` is above 0.1;"
+        ),
+        "the toxicity rule names the model and threshold that ran:\n{card}"
+    );
     manifest.fingerprint = None;
     assert!(
         !render(&manifest, &statistics).contains("## Processing settings"),

@@ -141,6 +141,9 @@ mod tests {
         fn id(&self) -> &str {
             "counting"
         }
+        fn threshold(&self) -> f32 {
+            crate::DETOXIFY_THRESHOLD
+        }
         fn describe(&self) -> String {
             "counting".into()
         }

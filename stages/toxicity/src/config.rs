@@ -10,6 +10,8 @@
 //! aggregate = "max"               # or "mean": how a long text's windows combine
 //! batch_tokens = 16384            # padded tokens per model run
 //! max_batch = 256                 # windows per model run
+//! toxic_threshold = 0.1           # flag above this toxicity score (default: 0.1 for
+//!                                 # transformers, Detoxify's; 0.2 for linear models)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,12 +23,19 @@ use serde::Deserialize;
 pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../../models/toxicity/profanity-check/model-sparse.onnx");
 /// The name the default model goes by in ids and logs.
 pub const DEFAULT_MODEL_NAME: &str = "alt-profanity-check-1.9.1";
+/// The default model's `toxic_threshold`, chosen on development data (docs/quality/toxicity.md,
+/// "Operating point"): its calibrated probabilities sit around 0.03 to 0.12 for benign chat
+/// prompts, so Detoxify's 0.1 flagged about 2 % of them; at 0.2 none of the 1,160 development
+/// prompts is flagged and 57 % of OLID's offensive tweets still are.
+pub const DEFAULT_MODEL_THRESHOLD: f32 = 0.2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     Linear,
     Transformer,
+    /// Hashed words and character n-grams in an embedding bag ([`crate::hashed`]).
+    Hashed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -62,9 +71,15 @@ struct FileConfig {
     batch_tokens: Option<usize>,
     max_batch: Option<usize>,
     threads: Option<usize>,
+    toxic_threshold: Option<f32>,
+    buckets: Option<u32>,
+    min_n: Option<usize>,
+    max_n: Option<usize>,
+    max_chars: Option<usize>,
+    max_features: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     pub kind: ModelKind,
     pub name: String,
@@ -79,6 +94,11 @@ pub struct ModelConfig {
     pub max_batch: usize,
     /// Sessions (linear) or intra-op threads (transformer on CPU); 0 = all cores.
     pub threads: usize,
+    /// A turn is flagged when its `toxicity` score is above this. Default: Detoxify's 0.1 for
+    /// transformers (the reference), [`DEFAULT_MODEL_THRESHOLD`] for linear models.
+    pub toxic_threshold: f32,
+    /// How texts become features (hashed models).
+    pub hashed: crate::hashed::HashedFeatures,
 }
 
 impl Default for ModelConfig {
@@ -96,6 +116,8 @@ impl Default for ModelConfig {
             batch_tokens: 16384,
             max_batch: 256,
             threads: 0,
+            toxic_threshold: DEFAULT_MODEL_THRESHOLD,
+            hashed: crate::hashed::HashedFeatures::default(),
         }
     }
 }
@@ -128,6 +150,20 @@ impl ModelConfig {
             batch_tokens: file.batch_tokens.unwrap_or(defaults.batch_tokens),
             max_batch: file.max_batch.unwrap_or(defaults.max_batch),
             threads: file.threads.unwrap_or(0),
+            toxic_threshold: file.toxic_threshold.unwrap_or(match file.kind {
+                ModelKind::Transformer => crate::DETOXIFY_THRESHOLD,
+                ModelKind::Linear | ModelKind::Hashed => DEFAULT_MODEL_THRESHOLD,
+            }),
+            hashed: {
+                let standard = crate::hashed::HashedFeatures::default();
+                crate::hashed::HashedFeatures {
+                    buckets: file.buckets.unwrap_or(standard.buckets),
+                    min_n: file.min_n.unwrap_or(standard.min_n),
+                    max_n: file.max_n.unwrap_or(standard.max_n),
+                    max_chars: file.max_chars.unwrap_or(standard.max_chars),
+                    max_features: file.max_features.unwrap_or(standard.max_features),
+                }
+            },
         };
         config
             .check()
@@ -136,6 +172,18 @@ impl ModelConfig {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        if !(self.toxic_threshold > 0.0 && self.toxic_threshold < 1.0) {
+            bail!(
+                "toxic_threshold = {} is not a score strictly between 0 and 1",
+                self.toxic_threshold
+            );
+        }
+        if self.kind == ModelKind::Hashed {
+            self.hashed.check().map_err(anyhow::Error::msg)?;
+            if self.labels.is_empty() {
+                bail!("`labels` is empty: name the Detoxify key of each model output");
+            }
+        }
         if self.kind == ModelKind::Transformer {
             if self.tokenizer.is_none() {
                 bail!("a transformer model needs `tokenizer = \"tokenizer.json\"`");
@@ -191,6 +239,26 @@ mod tests {
         std::fs::write(&path, "kind = \"transformer\"\nmodel = \"model.onnx\"\n").unwrap();
         let error = format!("{:#}", ModelConfig::from_file(&path).unwrap_err());
         assert!(error.contains("needs `tokenizer"), "{error}");
+
+        assert_eq!(
+            config.toxic_threshold,
+            crate::DETOXIFY_THRESHOLD,
+            "transformers default to Detoxify's"
+        );
+
+        std::fs::write(
+            &path,
+            "kind = \"linear\"\nmodel = \"model.onnx\"\ntoxic_threshold = 0.35\n",
+        )
+        .unwrap();
+        assert_eq!(ModelConfig::from_file(&path).unwrap().toxic_threshold, 0.35);
+        std::fs::write(
+            &path,
+            "kind = \"linear\"\nmodel = \"model.onnx\"\ntoxic_threshold = 1.5\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", ModelConfig::from_file(&path).unwrap_err());
+        assert!(error.contains("toxic_threshold = 1.5"), "{error}");
 
         std::fs::write(&path, "kind = \"linear\"\nmodel = \"model.onnx\"\nwindow = 3\n").unwrap();
         let error = format!("{:#}", ModelConfig::from_file(&path).unwrap_err());

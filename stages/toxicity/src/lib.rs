@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod hashed;
 pub mod linear;
 pub mod quality;
 pub mod stage;
@@ -36,8 +37,9 @@ pub const DETOXIFY_KEYS: [&str; 7] = [
 /// Index of `toxicity` in [`DETOXIFY_KEYS`].
 pub const TOXICITY: usize = 6;
 
-/// A turn is toxic above this `toxicity` score (DESIGN §6, the reference's threshold).
-pub const TOXICITY_THRESHOLD: f32 = 0.1;
+/// The reference's threshold for Detoxify's `toxicity` score (DESIGN §6): transformer configs
+/// default to it. Other models carry their own (`toxic_threshold`, [`ToxicityModel::threshold`]).
+pub const DETOXIFY_THRESHOLD: f32 = 0.1;
 
 /// One text's scores in [`DETOXIFY_KEYS`] order; `None` where the model has no such label.
 pub type Scores = [Option<f32>; 7];
@@ -48,9 +50,9 @@ pub fn key_index(name: &str) -> Option<usize> {
 }
 
 /// DESIGN §6: a turn is toxic when its content is non-empty and the moderation source
-/// flagged it or its `toxicity` score is above [`TOXICITY_THRESHOLD`].
-pub fn is_toxic(content: &str, scores: &Scores, moderation_flagged: bool) -> bool {
-    !content.is_empty() && (moderation_flagged || scores[TOXICITY].is_some_and(|score| score > TOXICITY_THRESHOLD))
+/// flagged it or its `toxicity` score is above the model's `threshold`.
+pub fn is_toxic(content: &str, scores: &Scores, moderation_flagged: bool, threshold: f32) -> bool {
+    !content.is_empty() && (moderation_flagged || scores[TOXICITY].is_some_and(|score| score > threshold))
 }
 
 /// What one scoring call did, for progress lines, metrics and benchmarks.
@@ -87,6 +89,9 @@ pub trait ToxicityModel: Send + Sync {
     fn id(&self) -> &str;
     /// One line for logs: kind, source, device.
     fn describe(&self) -> String;
+    /// A turn is flagged when its `toxicity` score is above this (the config's
+    /// `toxic_threshold`, chosen for the model's own scale).
+    fn threshold(&self) -> f32;
     /// Scores `texts`, one [`Scores`] per text in order.
     fn score(&self, texts: &[&str], stats: &mut ScoreStats) -> anyhow::Result<Vec<Scores>>;
 }
@@ -97,6 +102,7 @@ pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<Arc<dyn Toxi
     Ok(match config.kind {
         ModelKind::Linear => Arc::new(linear::LinearModel::load(config, device)?),
         ModelKind::Transformer => Arc::new(transformer::TransformerModel::load(config, device)?),
+        ModelKind::Hashed => Arc::new(hashed::HashedModel::load(config, device)?),
     })
 }
 
@@ -107,6 +113,7 @@ pub fn model_id(config: &ModelConfig) -> anyhow::Result<String> {
     let model_bytes = config.model_bytes()?;
     Ok(match config.kind {
         ModelKind::Linear => linear::model_id(config, &model_bytes),
+        ModelKind::Hashed => hashed::model_id(config, &model_bytes),
         ModelKind::Transformer => {
             let tokenizer = config
                 .tokenizer
@@ -125,15 +132,19 @@ mod tests {
     #[test]
     fn toxic_needs_content_and_a_flag_or_a_score_above_the_threshold() {
         let mut scores: Scores = [None; 7];
-        assert!(!is_toxic("hello", &scores, false));
-        assert!(is_toxic("hello", &scores, true));
-        assert!(!is_toxic("", &scores, true), "empty content is never toxic");
+        assert!(!is_toxic("hello", &scores, false, 0.1));
+        assert!(is_toxic("hello", &scores, true, 0.1));
+        assert!(!is_toxic("", &scores, true, 0.1), "empty content is never toxic");
         scores[TOXICITY] = Some(0.1);
-        assert!(!is_toxic("hello", &scores, false), "the threshold is exclusive");
+        assert!(!is_toxic("hello", &scores, false, 0.1), "the threshold is exclusive");
         scores[TOXICITY] = Some(0.1001);
-        assert!(is_toxic("hello", &scores, false));
+        assert!(is_toxic("hello", &scores, false, 0.1));
+        assert!(
+            !is_toxic("hello", &scores, false, 0.2),
+            "each model has its own threshold"
+        );
         scores[TOXICITY] = Some(0.05);
         scores[key_index("insult").unwrap()] = Some(0.99);
-        assert!(!is_toxic("hello", &scores, false), "only the toxicity key decides");
+        assert!(!is_toxic("hello", &scores, false, 0.1), "only the toxicity key decides");
     }
 }

@@ -116,6 +116,7 @@ enum Input {
 
 pub struct LinearModel {
     id: String,
+    threshold: f32,
     description: String,
     sessions: Pool<Session>,
     input: Input,
@@ -236,6 +237,7 @@ impl LinearModel {
         };
         let model = LinearModel {
             id,
+            threshold: config.toxic_threshold,
             description: format!(
                 "linear model {} ({digest}, {form}) on {device}, {} sessions",
                 config.name,
@@ -379,6 +381,10 @@ pub(crate) fn hex_prefix(digest: &[u8]) -> String {
 impl ToxicityModel for LinearModel {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn threshold(&self) -> f32 {
+        self.threshold
     }
 
     fn describe(&self) -> String {

@@ -34,7 +34,10 @@ pub fn annotate_lines(model: &dyn ToxicityModel, input: impl BufRead, mut output
         let scores = model.score(&texts, &mut ScoreStats::default())?;
         for ((mut object, text), scores) in pending.drain(..).zip(scores) {
             object.insert("scores".into(), scores_json(&scores));
-            object.insert("toxic".into(), Value::Bool(is_toxic(&text, &scores, false)));
+            object.insert(
+                "toxic".into(),
+                Value::Bool(is_toxic(&text, &scores, false, model.threshold())),
+            );
             serde_json::to_writer(&mut *output, &Value::Object(object))?;
             output.write_all(b"\n")?;
         }

@@ -20,6 +20,7 @@ pub use ::transformer::window_starts;
 
 pub struct TransformerModel {
     id: String,
+    threshold: f32,
     description: String,
     encoder: Encoder,
     /// Output index → position in DETOXIFY_KEYS (None: not a Detoxify key, not released).
@@ -86,6 +87,7 @@ impl TransformerModel {
         let digest = id.rsplit(':').next().unwrap_or_default().to_string();
         let model = TransformerModel {
             id,
+            threshold: config.toxic_threshold,
             description: format!(
                 "transformer {} ({digest}) on {device}: window {} tokens, stride {}, {} labels",
                 config.name,
@@ -139,6 +141,10 @@ impl TransformerModel {
 impl ToxicityModel for TransformerModel {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn threshold(&self) -> f32 {
+        self.threshold
     }
 
     fn describe(&self) -> String {

@@ -94,9 +94,11 @@ pub fn score_toxicity(
     counters: &mut Counters,
     work: &mut Counters,
 ) -> anyhow::Result<()> {
+    // An empty turn is not scored: its scores are null, as the reference stores them.
     let texts: Vec<&str> = conversations
         .iter()
         .flat_map(|conversation| conversation.turns.iter().map(|turn| turn.content.as_str()))
+        .filter(|content| !content.is_empty())
         .collect();
     let mut stats = ScoreStats::default();
     let scores = cache.score(model, &texts, &mut stats).context("scoring toxicity")?;
@@ -110,9 +112,14 @@ pub fn score_toxicity(
     for conversation in conversations.iter_mut() {
         let mut any = false;
         for turn in &mut conversation.turns {
-            let turn_scores = scores.next().expect("one score per turn");
+            if turn.content.is_empty() {
+                turn.detoxify = None;
+                turn.toxic = Some(false);
+                continue;
+            }
+            let turn_scores = scores.next().expect("one score per non-empty turn");
             // No moderation provider is configured: its flag is absent (DESIGN §6).
-            let toxic = is_toxic(&turn.content, &turn_scores, false);
+            let toxic = is_toxic(&turn.content, &turn_scores, false, model.threshold());
             turn.detoxify = Some(turn_scores.map(|score| score.map(f64::from)));
             turn.toxic = Some(toxic);
             any |= toxic;

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
-use toxicity::{is_toxic, quality, Device, ModelConfig, ScoreStats, TOXICITY, TOXICITY_THRESHOLD};
+use toxicity::{is_toxic, quality, Device, ModelConfig, ScoreStats, TOXICITY};
 
 #[derive(Parser)]
 #[command(name = "toxicity", about = "Toxicity scores with ONNX Runtime")]
@@ -112,7 +112,7 @@ fn bench(args: ModelArgs, texts_path: &Path, repeat: u32) -> anyhow::Result<()> 
         toxic = views
             .iter()
             .zip(&scores)
-            .filter(|(text, scores)| is_toxic(text, scores, false))
+            .filter(|(text, scores)| is_toxic(text, scores, false, model.threshold()))
             .count() as u64;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -207,10 +207,11 @@ fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
         "| ROC-AUC (`toxicity` vs `toxic`) | {} |\n",
         auc.map_or("n/a".to_string(), |auc| format!("{auc:.4}"))
     ));
-    for threshold in [TOXICITY_THRESHOLD, 0.5] {
+    let release_threshold = model.threshold();
+    for threshold in [release_threshold, 0.5] {
         let (precision, recall, f1) = quality::precision_recall(&scores, &labels, threshold);
         let flagged = scores.iter().filter(|&&score| score > threshold).count();
-        let role = if threshold == TOXICITY_THRESHOLD {
+        let role = if threshold == release_threshold {
             " (the release threshold)"
         } else {
             ""

@@ -1,0 +1,279 @@
+//! The multilingual toxicity model (`kind = "hashed"`): hashed words and character n-grams, an
+//! averaged embedding bag and one sigmoid head per Detoxify key, trained from public labelled
+//! sets by `infra/models/multilingual_toxicity/` (models/toxicity/multilingual/MODEL.md).
+//!
+//! The features are computed here exactly as the trainer computes them
+//! (`infra/models/multilingual_toxicity/features.py`): the text's first `max_chars` characters,
+//! lower-cased; words are runs between Unicode White_Space characters; each word gives `w` +
+//! the word and the `min_n`..=`max_n` character n-grams of `<word>`; a feature's bucket is the
+//! CRC-32 of its UTF-8 bytes modulo `buckets`; at most `max_features` per text. The ONNX graph
+//! takes the buckets (`ids`, int64 [N, L]) with `weights` (float [N, L], 1 / the text's feature
+//! count, 0 for padding) and returns `scores` [N, K], one column per configured label.
+
+use anyhow::{anyhow, bail, Context};
+use ort::session::Session;
+use ort::value::Tensor;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use ::transformer::pool::Pool;
+use ::transformer::{runtime, Device};
+
+use crate::config::ModelConfig;
+use crate::linear::hex_prefix;
+use crate::{key_index, ScoreStats, Scores, ToxicityModel, DETOXIFY_KEYS};
+
+/// Feature cells (rows × widest row) per model run.
+const MAX_CELLS: usize = 256 * 1024;
+/// Texts per model run at most.
+const MAX_ROWS: usize = 1024;
+
+/// How texts become feature buckets; must equal the trainer's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashedFeatures {
+    pub buckets: u32,
+    pub min_n: usize,
+    pub max_n: usize,
+    pub max_chars: usize,
+    pub max_features: usize,
+}
+
+impl Default for HashedFeatures {
+    fn default() -> HashedFeatures {
+        HashedFeatures {
+            buckets: 1 << 17,
+            min_n: 2,
+            max_n: 4,
+            max_chars: 1024,
+            max_features: 2048,
+        }
+    }
+}
+
+impl HashedFeatures {
+    pub fn check(&self) -> Result<(), String> {
+        if self.buckets == 0 || self.max_chars == 0 || self.max_features == 0 {
+            return Err("buckets, max_chars and max_features must be at least 1".to_string());
+        }
+        if self.min_n == 0 || self.min_n > self.max_n || self.max_n > 16 {
+            return Err(format!(
+                "n-grams from min_n = {} to max_n = {} do not make sense (1 <= min_n <= max_n <= 16)",
+                self.min_n, self.max_n
+            ));
+        }
+        Ok(())
+    }
+
+    /// The buckets of `text`'s features, in the trainer's order, into `out` (cleared first).
+    pub fn ids(&self, text: &str, out: &mut Vec<i64>) {
+        out.clear();
+        let cut = text.char_indices().nth(self.max_chars).map_or(text.len(), |(at, _)| at);
+        let lowered = text[..cut].to_lowercase();
+        let mut marked = String::new();
+        let mut bounds: Vec<usize> = Vec::new();
+        for word in lowered.split(char::is_whitespace).filter(|word| !word.is_empty()) {
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(b"w");
+            hasher.update(word.as_bytes());
+            out.push(self.bucket(hasher.finalize()));
+            marked.clear();
+            marked.push('<');
+            marked.push_str(word);
+            marked.push('>');
+            bounds.clear();
+            bounds.extend(marked.char_indices().map(|(at, _)| at));
+            bounds.push(marked.len());
+            let characters = bounds.len() - 1;
+            for n in self.min_n..=self.max_n.min(characters) {
+                for start in 0..=characters - n {
+                    let gram = &marked.as_bytes()[bounds[start]..bounds[start + n]];
+                    out.push(self.bucket(crc32fast::hash(gram)));
+                }
+            }
+            if out.len() >= self.max_features {
+                break;
+            }
+        }
+        out.truncate(self.max_features);
+    }
+
+    fn bucket(&self, hash: u32) -> i64 {
+        i64::from(hash % self.buckets)
+    }
+}
+
+pub struct HashedModel {
+    id: String,
+    threshold: f32,
+    description: String,
+    features: HashedFeatures,
+    /// For each model output column, its position in [`DETOXIFY_KEYS`].
+    columns: Vec<usize>,
+    sessions: Pool<Session>,
+}
+
+/// The id of the hashed model `config` names with these bytes: its name and a digest of the
+/// model and the feature settings.
+pub(crate) fn model_id(config: &ModelConfig, model_bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(model_bytes);
+    hasher.update(format!("{:?}|{:?}", config.labels, config.hashed));
+    format!("hashed:{}:{}", config.name, hex_prefix(&hasher.finalize()))
+}
+
+impl HashedModel {
+    pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<HashedModel> {
+        runtime::check_device(device)?;
+        let columns = config
+            .labels
+            .iter()
+            .map(|label| {
+                key_index(label)
+                    .with_context(|| format!("label {label:?} is not a Detoxify key ({})", DETOXIFY_KEYS.join(", ")))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let bytes = config.model_bytes()?;
+        let id = model_id(config, &bytes);
+        let sessions = (0..config.thread_count().max(1))
+            .map(|_| runtime::session(&config.name, &bytes, device, 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = sessions[0].inputs().iter().map(|input| input.name()).collect();
+        if names != ["ids", "weights"] {
+            bail!(
+                "the hashed model {} takes {names:?}; expected `ids` and `weights`",
+                config.name
+            );
+        }
+        let model = HashedModel {
+            description: format!(
+                "hashed model {} ({}) on {device}, {} sessions, {} buckets, char {}-{}-grams",
+                config.name,
+                id.rsplit(':').next().unwrap_or_default(),
+                sessions.len(),
+                config.hashed.buckets,
+                config.hashed.min_n,
+                config.hashed.max_n
+            ),
+            id,
+            threshold: config.toxic_threshold,
+            features: config.hashed,
+            columns,
+            sessions: Pool::new(sessions),
+        };
+        // A model whose outputs do not fit the labels fails here, not on the first job.
+        model
+            .score(&["start-up check"], &mut ScoreStats::default())
+            .with_context(|| format!("the hashed model {} cannot score a text", config.name))?;
+        Ok(model)
+    }
+
+    /// Runs one batch: rows of feature buckets, padded to the widest.
+    fn run(&self, rows: &[&[i64]]) -> anyhow::Result<Vec<Scores>> {
+        let width = rows.iter().map(|row| row.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![0i64; rows.len() * width];
+        let mut weights = vec![0f32; rows.len() * width];
+        for (row, features) in rows.iter().enumerate() {
+            ids[row * width..row * width + features.len()].copy_from_slice(features);
+            if !features.is_empty() {
+                let weight = 1.0 / features.len() as f32;
+                weights[row * width..row * width + features.len()].fill(weight);
+            }
+        }
+        let shape = vec![rows.len() as i64, width as i64];
+        let ids = Tensor::from_array((shape.clone(), ids))
+            .map_err(|error| anyhow!("cannot build the model input: {error}"))?;
+        let weights =
+            Tensor::from_array((shape, weights)).map_err(|error| anyhow!("cannot build the model input: {error}"))?;
+        let mut session = self.sessions.take();
+        let inputs: Vec<(std::borrow::Cow<'static, str>, ort::session::SessionInputValue<'_>)> =
+            vec![("ids".into(), ids.into()), ("weights".into(), weights.into())];
+        let outputs = session
+            .run(inputs)
+            .map_err(|error| anyhow!("the hashed model failed: {error}"))?;
+        let (shape, values) = outputs["scores"]
+            .try_extract_tensor::<f32>()
+            .map_err(|error| anyhow!("reading the model output: {error}"))?;
+        let labels = self.columns.len();
+        if shape.len() != 2 || shape[0] as usize != rows.len() || shape[1] as usize != labels {
+            bail!(
+                "the hashed model returned shape {shape:?} for {} texts and {labels} labels",
+                rows.len()
+            );
+        }
+        Ok(values
+            .chunks_exact(labels)
+            .map(|row| {
+                let mut scores: Scores = [None; 7];
+                for (&column, &value) in self.columns.iter().zip(row) {
+                    scores[column] = Some(value);
+                }
+                scores
+            })
+            .collect())
+    }
+}
+
+impl ToxicityModel for HashedModel {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn score(&self, texts: &[&str], stats: &mut ScoreStats) -> anyhow::Result<Vec<Scores>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parallel = self.sessions.len() > 1 && texts.len() > 64;
+        let features = |text: &&str| {
+            let mut ids = Vec::new();
+            self.features.ids(text, &mut ids);
+            ids
+        };
+        let rows: Vec<Vec<i64>> = if parallel {
+            texts.par_iter().map(features).collect()
+        } else {
+            texts.iter().map(features).collect()
+        };
+        // Rows of similar width together, so little padding is fed.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&row| rows[row].len());
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        let mut current: Vec<usize> = Vec::new();
+        for row in order {
+            let width = rows[row].len().max(1);
+            if !current.is_empty() && (current.len() >= MAX_ROWS || (current.len() + 1) * width > MAX_CELLS) {
+                batches.push(std::mem::take(&mut current));
+            }
+            current.push(row);
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        let run = |batch: &Vec<usize>| {
+            let selected: Vec<&[i64]> = batch.iter().map(|&row| rows[row].as_slice()).collect();
+            self.run(&selected)
+        };
+        let results: Vec<Vec<Scores>> = if parallel {
+            batches.par_iter().map(run).collect::<anyhow::Result<_>>()?
+        } else {
+            batches.iter().map(run).collect::<anyhow::Result<_>>()?
+        };
+        let mut scores = vec![[None; 7]; texts.len()];
+        for (batch, values) in batches.iter().zip(results) {
+            for (&row, value) in batch.iter().zip(values) {
+                scores[row] = value;
+            }
+        }
+        stats.texts += texts.len() as u64;
+        stats.windows += texts.len() as u64;
+        stats.batches += batches.len() as u64;
+        Ok(scores)
+    }
+}
