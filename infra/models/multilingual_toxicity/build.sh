@@ -4,8 +4,10 @@
 # folder (toxicity-train/ and toxicity/jigsaw_sample.csv; benign chat prompts from
 # conversations/ only to choose the threshold).
 #
-#   bash infra/models/multilingual_toxicity/build.sh            # DATA defaults to ../shared/data
 #   DATA=/path/to/data bash infra/models/multilingual_toxicity/build.sh
+#
+# DATA is the development data folder (toxicity-train/, toxicity/, conversations/; see its
+# SOURCES.md); it is not part of the repository.
 #
 # Seeded and single-threaded: the same data and pins give the same weights. The virtual
 # environment lives in target/model-venv-multi (git-ignored); features are cached in
@@ -17,7 +19,7 @@ HERE="$ROOT/infra/models/multilingual_toxicity"
 OUT="$ROOT/models/toxicity/multilingual"
 WORK="$ROOT/target/multilingual-toxicity"
 VENV="$ROOT/target/model-venv-multi"
-DATA="${DATA:-$ROOT/../shared/data}"
+DATA="${DATA:?set DATA to the development data folder (with toxicity-train/)}"
 PINS=(numpy==2.3.5 onnx==1.23.2 onnxruntime==1.31.1 protobuf==7.36.2)
 
 if [[ ! -d "$DATA/toxicity-train" ]]; then

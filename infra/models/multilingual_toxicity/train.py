@@ -3,7 +3,7 @@ averaged embedding bag and one sigmoid head per Detoxify key, each head learning
 sets that label its key (masked loss). Plain minibatch SGD in numpy, seeded: the same data and
 settings give the same weights.
 
-    python train.py --data ../shared/data --out models/toxicity/multilingual
+    python train.py --data DATA_FOLDER --out OUTPUT_FOLDER   (build.sh runs it, then export.py)
 
 writes model.onnx, config.toml, golden.jsonl (texts with their features and scores, which the
 Rust stage must reproduce), data.json (sources, rows, licences, sha256) and training.log

@@ -106,6 +106,26 @@ pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<Arc<dyn Toxi
     })
 }
 
+/// Rows (given by width) in batches of similar width, so that little padding is fed: sorted by
+/// width, cut before a batch would exceed `max_rows` rows or `max_cells` padded cells.
+pub(crate) fn batches_by_width(widths: &[usize], max_rows: usize, max_cells: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..widths.len()).collect();
+    order.sort_by_key(|&row| widths[row]);
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for row in order {
+        let width = widths[row].max(1);
+        if !current.is_empty() && (current.len() >= max_rows || (current.len() + 1) * width > max_cells) {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.push(row);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
 /// The id the model `config` names will have once loaded (what [`ToxicityModel::id`] returns),
 /// computed from its files without loading it: a coordinator records it in the run fingerprint
 /// without starting ONNX Runtime.

@@ -332,21 +332,8 @@ impl LinearModel {
                 } else {
                     lowered.iter().map(|text| token_counts(text)).collect()
                 };
-                // Rows of similar width together, so little padding is fed.
-                let mut order: Vec<usize> = (0..rows.len()).collect();
-                order.sort_by_key(|&row| rows[row].len());
-                let mut batches: Vec<Vec<usize>> = Vec::new();
-                let mut current: Vec<usize> = Vec::new();
-                for row in order {
-                    let width = rows[row].len().max(1);
-                    if !current.is_empty() && (current.len() >= MAX_ROWS || (current.len() + 1) * width > MAX_CELLS) {
-                        batches.push(std::mem::take(&mut current));
-                    }
-                    current.push(row);
-                }
-                if !current.is_empty() {
-                    batches.push(current);
-                }
+                let widths: Vec<usize> = rows.iter().map(Vec::len).collect();
+                let batches = crate::batches_by_width(&widths, MAX_ROWS, MAX_CELLS);
                 stats.batches += batches.len() as u64;
                 let run = |batch: &Vec<usize>| {
                     let selected: Vec<&[(&str, f32)]> = batch.iter().map(|&row| rows[row].as_slice()).collect();
