@@ -33,7 +33,7 @@ lint:
 check-layout:
 	@heavy=$$($(CARGO) tree -p release-cli -e normal --prefix none --format '{p}' | grep -E '^(ort|lingua|pii|toxicity|transformer|worker) ' | sort -u); \
 	  if [ -n "$$heavy" ]; then echo "release-cli links: $$heavy"; exit 1; fi
-	@for crate in shared storage queue worker coordinator release release-cli pii toxicity transformer credentials generator; do \
+	@for crate in shared storage queue worker coordinator release release-cli pii toxicity moderation transformer credentials generator; do \
 	  if $(CARGO) tree -p $$crate -e normal --prefix none --format '{p}' | grep -q '^test-servers '; then \
 	    echo "$$crate depends on test-servers outside dev-dependencies"; exit 1; fi; done
 	@outside=$$(git grep -n -I -e '\.\./shared' -e '\.\./\.\./shared' || true); \

@@ -105,6 +105,11 @@ struct EnrichArgs {
     /// join the rule recognizers'; it runs on the toxicity device.
     #[arg(long, env = "WILDCHAT__PII_NER_CONFIG")]
     pii_ner_config: Option<PathBuf>,
+    /// Moderation source config (TOML, see stages/moderation/README.md): kind = "openai" asks an
+    /// OpenAI-compatible /v1/moderations endpoint about every turn; default: no moderation
+    /// source (openai_moderation null). The API key comes from the variable or file it names.
+    #[arg(long, env = "WILDCHAT__MODERATION_CONFIG")]
+    moderation_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -338,7 +343,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             // fingerprint every worker is checked against.
             let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
                 .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device)
-                .with_pii_ner(args.enrich.pii_ner_config.clone());
+                .with_pii_ner(args.enrich.pii_ner_config.clone())
+                .with_moderation(args.enrich.moderation_config.clone());
             let (enrichment, geoip, fingerprint) =
                 load_run_resources(&settings, SaltPolicy::Required, embedded_workers > 0)?;
             if !in_process {
@@ -673,7 +679,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let version = format!("demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
     let settings = EnrichmentSettings::from_env(args.enrich.salt_file.clone(), args.enrich.geoip.clone())
         .with_toxicity(args.enrich.toxicity_config.clone(), args.enrich.toxicity_device)
-        .with_pii_ner(args.enrich.pii_ner_config.clone());
+        .with_pii_ner(args.enrich.pii_ner_config.clone())
+        .with_moderation(args.enrich.moderation_config.clone());
     let (enrichment, geoip, fingerprint) = load_run_resources(&settings, SaltPolicy::RandomIfMissing, true)?;
     let queue = open_queue("memory", queue_config(&args.tuning))
         .await

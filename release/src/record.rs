@@ -14,27 +14,9 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-/// The 18 moderation category keys of the WildChat-1M card, in its order (DESIGN §7).
-pub const MODERATION_CATEGORIES: [&str; 18] = [
-    "harassment",
-    "harassment/threatening",
-    "harassment_threatening",
-    "hate",
-    "hate/threatening",
-    "hate_threatening",
-    "self-harm",
-    "self-harm/instructions",
-    "self-harm/intent",
-    "self_harm",
-    "self_harm_instructions",
-    "self_harm_intent",
-    "sexual",
-    "sexual/minors",
-    "sexual_minors",
-    "violence",
-    "violence/graphic",
-    "violence_graphic",
-];
+/// The 18 moderation category keys of the WildChat-1M card, in its order (DESIGN §7), and a
+/// turn's `openai_moderation` element, by their position: defined once in `shared`.
+pub use shared::moderation::{ModerationAnswer as TurnModeration, CATEGORIES as MODERATION_CATEGORIES};
 
 /// Detoxify's score keys in the card's order (DESIGN §7). A toxicity model's scores are stored
 /// in this order (the worker checks at compile time that the toxicity crate's list equals it).
@@ -87,6 +69,10 @@ pub struct Turn {
     pub redacted: Option<bool>,
     pub toxic: Option<bool>,
     pub detoxify: Option<DetoxifyScores>,
+    /// Absent (not even `null`) in the intermediate form without a moderation source, so runs
+    /// without one write what they wrote before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<TurnModeration>,
 }
 
 impl Turn {
@@ -105,6 +91,7 @@ impl Turn {
             redacted: None,
             toxic: None,
             detoxify: None,
+            moderation: None,
         }
     }
 }
@@ -323,8 +310,7 @@ pub fn conversations_to_batch<C: std::borrow::Borrow<Conversation>>(
             .collect(),
         Some(NullBuffer::from(detoxify_validity)),
     )?;
-    // No moderation provider is configured yet: one null element per turn.
-    let moderation_values = new_null_array(&moderation_type(), turns.len());
+    let moderation_values = moderation_array(&turns)?;
 
     let mut turn_counts = Int64Builder::new();
     for conversation in conversations {
@@ -368,6 +354,64 @@ pub fn conversations_to_batch<C: std::borrow::Borrow<Conversation>>(
     ];
     debug_assert!(columns.iter().all(|column| column.len() == conversations.len()));
     RecordBatch::try_new(release_schema(), columns)
+}
+
+/// The `openai_moderation` elements of `turns`. Without any moderation answer the column is
+/// built exactly as before moderation existed (one null element per turn), so such shards keep
+/// their bytes.
+fn moderation_array(turns: &[&Turn]) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    if turns.iter().all(|turn| turn.moderation.is_none()) {
+        return Ok(new_null_array(&moderation_type(), turns.len()));
+    }
+    let DataType::Struct(fields) = moderation_type() else {
+        unreachable!("moderation_type is a struct");
+    };
+    let (DataType::Struct(category_fields), DataType::Struct(score_fields)) =
+        (fields[0].data_type().clone(), fields[1].data_type().clone())
+    else {
+        unreachable!("categories and category_scores are structs");
+    };
+    let mut categories: Vec<BooleanBuilder> = (0..MODERATION_CATEGORIES.len())
+        .map(|_| BooleanBuilder::new())
+        .collect();
+    let mut scores: Vec<Float64Builder> = (0..MODERATION_CATEGORIES.len())
+        .map(|_| Float64Builder::new())
+        .collect();
+    let mut flagged = BooleanBuilder::new();
+    let mut validity = Vec::with_capacity(turns.len());
+    for turn in turns {
+        let moderation = turn.moderation.as_ref();
+        validity.push(moderation.is_some());
+        flagged.append_option(moderation.map(|moderation| moderation.flagged));
+        for (index, column) in categories.iter_mut().enumerate() {
+            column.append_option(moderation.and_then(|moderation| moderation.categories[index]));
+        }
+        for (index, column) in scores.iter_mut().enumerate() {
+            column.append_option(moderation.and_then(|moderation| moderation.category_scores[index]));
+        }
+    }
+    let validity = NullBuffer::from(validity);
+    let categories = StructArray::try_new(
+        category_fields,
+        categories
+            .into_iter()
+            .map(|mut column| Arc::new(column.finish()) as ArrayRef)
+            .collect(),
+        Some(validity.clone()),
+    )?;
+    let scores = StructArray::try_new(
+        score_fields,
+        scores
+            .into_iter()
+            .map(|mut column| Arc::new(column.finish()) as ArrayRef)
+            .collect(),
+        Some(validity.clone()),
+    )?;
+    Ok(Arc::new(StructArray::try_new(
+        fields,
+        vec![Arc::new(categories), Arc::new(scores), Arc::new(flagged.finish())],
+        Some(validity),
+    )?))
 }
 
 /// Writes conversations as one zstd Parquet file. Deterministic: the same conversations give
@@ -515,5 +559,49 @@ mod tests {
         );
         assert_eq!(flags[2].toxic, Some(false));
         assert_eq!(flags[0].toxic, None);
+    }
+
+    #[test]
+    fn moderation_answers_fill_their_elements_and_a_turn_without_one_stays_null() {
+        let mut conversation = sample(2);
+        let mut categories = [Some(false); 18];
+        categories[13] = Some(true);
+        categories[14] = Some(true);
+        let mut category_scores = [Some(0.25); 18];
+        category_scores[0] = None;
+        conversation.turns[0].moderation = Some(TurnModeration {
+            flagged: true,
+            categories,
+            category_scores,
+        });
+        let bytes = write_parquet(&[conversation]).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+        let batch = reader.build().unwrap().next().unwrap().unwrap();
+        let list = batch
+            .column_by_name("openai_moderation")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
+        let elements = list.value(0);
+        let elements = elements.as_any().downcast_ref::<StructArray>().unwrap();
+        assert_eq!(elements.len(), 4);
+        assert!(elements.is_valid(0));
+        assert!(elements.is_null(1), "a turn without an answer is a null element");
+        let flagged = elements.column_by_name("flagged").unwrap();
+        let flagged = flagged.as_any().downcast_ref::<arrow_array::BooleanArray>().unwrap();
+        assert!(flagged.value(0));
+        let categories = elements.column_by_name("categories").unwrap();
+        let categories = categories.as_any().downcast_ref::<StructArray>().unwrap();
+        let minors = categories.column_by_name("sexual/minors").unwrap();
+        let minors = minors.as_any().downcast_ref::<arrow_array::BooleanArray>().unwrap();
+        assert!(minors.value(0));
+        let scores = elements.column_by_name("category_scores").unwrap();
+        let scores = scores.as_any().downcast_ref::<StructArray>().unwrap();
+        let harassment = scores.column_by_name("harassment").unwrap();
+        assert!(harassment.is_null(0), "an unanswered score stays null");
+        let hate = scores.column_by_name("hate").unwrap();
+        let hate = hate.as_any().downcast_ref::<arrow_array::Float64Array>().unwrap();
+        assert_eq!(hate.value(0), 0.25);
     }
 }

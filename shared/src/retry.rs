@@ -39,8 +39,24 @@ impl Backoff {
     /// run out; `on_retry` sees each error that is retried (for a log line and a metric).
     pub async fn retry<T, E, F, Fut>(
         &self,
+        call: F,
+        retryable: impl Fn(&E) -> bool,
+        on_retry: impl FnMut(&E, u32),
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.retry_with_hint(call, retryable, |_| None, on_retry).await
+    }
+
+    /// [`Backoff::retry`] for servers that say how long to wait (HTTP `Retry-After`): a retry
+    /// waits at least `wait_hint(error)`, or the jittered backoff when that is longer.
+    pub async fn retry_with_hint<T, E, F, Fut>(
+        &self,
         mut call: F,
         retryable: impl Fn(&E) -> bool,
+        wait_hint: impl Fn(&E) -> Option<Duration>,
         mut on_retry: impl FnMut(&E, u32),
     ) -> Result<T, E>
     where
@@ -53,7 +69,8 @@ impl Backoff {
                 Ok(value) => return Ok(value),
                 Err(error) if attempt < self.max_attempts && retryable(&error) => {
                     on_retry(&error, attempt);
-                    tokio::time::sleep(self.delay(attempt)).await;
+                    let delay = self.delay(attempt).max(wait_hint(&error).unwrap_or_default());
+                    tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
                 Err(error) => return Err(error),
@@ -134,5 +151,29 @@ mod tests {
             )
             .await;
         assert_eq!((result, calls.get()), (Ok(7), 2));
+    }
+
+    #[tokio::test]
+    async fn a_server_hint_lengthens_the_wait_before_a_retry() {
+        let backoff = Backoff {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_attempts: 2,
+        };
+        let started = tokio::time::Instant::now();
+        let result: Result<(), &str> = backoff
+            .retry_with_hint(
+                || async { Err("busy") },
+                |_| true,
+                |_| Some(Duration::from_millis(150)),
+                |_, _| {},
+            )
+            .await;
+        assert_eq!(result, Err("busy"));
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Real servers for tests: a `redis-server` and a `moto_server` (S3) started on free loopback
 //! ports, each in its own temporary directory, and stopped by their own pid when dropped.
 //! Used by this crate's tests and by the end-to-end tests; `infra/dev/setup.sh` installs both.
+//! [`moderation`] serves an OpenAI-compatible moderation endpoint from a thread of the test.
+
+pub mod moderation;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

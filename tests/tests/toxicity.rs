@@ -32,16 +32,15 @@ fn a_transformer_model_scores_every_turn_and_a_rerun_is_served_from_the_cache() 
     let turns = 2 * manifest_counter(&manifest, &["turns"]);
     let scored = manifest["work"]["toxicity"]["texts_scored"].as_u64().unwrap_or(0);
     let hits = manifest["work"]["toxicity"]["cache_hits"].as_u64().unwrap_or(0);
-    assert!(
-        scored > 0 && scored + hits == turns,
-        "{scored} scored + {hits} hits != {turns} turns"
-    );
+    assert!(scored > 0, "nothing was scored");
     assert!(manifest["work"]["toxicity"]["split_texts"].as_u64().unwrap_or(0) > 0);
 
-    // Every turn carries all seven scores and a flag that follows them.
+    // Every non-empty turn carries all seven scores and a flag that follows them; an empty turn
+    // is not scored (null scores, as the reference stores) and never toxic.
     let dump = dir.path().join("rows.jsonl");
     read_and_dump_release(&store.join("releases/tiny-1"), &dump);
     let (mut toxic_turns, mut toxic_conversations, mut seen_turns) = (0u64, 0u64, 0u64);
+    let mut non_empty_turns = 0u64;
     for line in std::fs::read_to_string(&dump).unwrap().lines() {
         let row: serde_json::Value = serde_json::from_str(line).unwrap();
         let conversation = row["conversation"].as_array().unwrap();
@@ -49,14 +48,21 @@ fn a_transformer_model_scores_every_turn_and_a_rerun_is_served_from_the_cache() 
         assert_eq!(conversation.len(), scores.len());
         let mut any = false;
         for (turn, scores) in conversation.iter().zip(scores) {
+            let content = turn["content"].as_str().unwrap();
+            if content.is_empty() {
+                assert!(scores.is_null(), "an empty turn is not scored: {scores}");
+                assert_eq!(turn["toxic"].as_bool(), Some(false));
+                seen_turns += 1;
+                continue;
+            }
+            non_empty_turns += 1;
             for key in DETOXIFY_KEYS {
                 let score = scores[key]
                     .as_f64()
                     .unwrap_or_else(|| panic!("{key} is null: {scores}"));
                 assert!((0.0..=1.0).contains(&score));
             }
-            let content = turn["content"].as_str().unwrap();
-            let expected = !content.is_empty() && scores["toxicity"].as_f64().unwrap() > 0.1;
+            let expected = scores["toxicity"].as_f64().unwrap() > 0.1;
             assert_eq!(
                 turn["toxic"].as_bool(),
                 Some(expected),
@@ -71,6 +77,12 @@ fn a_transformer_model_scores_every_turn_and_a_rerun_is_served_from_the_cache() 
         toxic_conversations += u64::from(any);
     }
     assert_eq!(seen_turns, turns);
+    assert!(non_empty_turns < turns, "the generator plants empty turns");
+    assert_eq!(
+        scored + hits,
+        non_empty_turns,
+        "{scored} scored + {hits} hits != {non_empty_turns} non-empty turns"
+    );
     assert_eq!(toxic_turns, manifest_counter(&manifest, &["toxic_turns"]));
     assert_eq!(
         toxic_conversations,
@@ -85,7 +97,7 @@ fn a_transformer_model_scores_every_turn_and_a_rerun_is_served_from_the_cache() 
         0,
         "nothing is scored again"
     );
-    assert_eq!(again["work"]["toxicity"]["cache_hits"].as_u64(), Some(turns));
+    assert_eq!(again["work"]["toxicity"]["cache_hits"].as_u64(), Some(non_empty_turns));
     assert_eq!(
         again["counters"], manifest["counters"],
         "data counters do not depend on the cache"

@@ -151,6 +151,7 @@ mod tests {
             language: None,
             toxicity: None,
             pii_ner: None,
+            moderation: None,
         };
         // The second address moves the user out of the database; the first one wins 2 to 1.
         let mut rows = vec![

@@ -1,5 +1,5 @@
-//! Per-worker enrichment resources: the IP salt, the GeoIP databases, the language models and
-//! the toxicity model.
+//! Per-worker enrichment resources: the IP salt, the GeoIP databases, the language models,
+//! the toxicity model and the moderation source.
 //! They come from the worker's own configuration (never from a job payload or the store), are
 //! loaded once and shared by every job the worker runs.
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use geoip::{GeoAnswer, GeoResolver};
 use ip_hash::IpSalt;
 use language::LanguageDetector;
+use moderation::ModerationClient;
 use toxicity::ToxicityModel;
 
 #[derive(Default)]
@@ -23,6 +24,8 @@ pub struct Enrichment {
     /// An optional token-classification model whose PERSON/LOCATION/NRP spans join the rule
     /// recognizers' in PII detection; None detects by rules only.
     pub pii_ner: Option<Arc<pii::ner::NerModel>>,
+    /// The moderation endpoint's client; None = no moderation source (`openai_moderation` null).
+    pub moderation: Option<Arc<ModerationClient>>,
 }
 
 impl std::fmt::Debug for Enrichment {
@@ -34,6 +37,7 @@ impl std::fmt::Debug for Enrichment {
             .field("language", &self.language.is_some())
             .field("toxicity", &self.toxicity.as_ref().map(|model| model.describe()))
             .field("pii_ner", &self.pii_ner.as_ref().map(|model| model.describe()))
+            .field("moderation", &self.moderation.as_ref().map(|client| client.source_id()))
             .finish()
     }
 }

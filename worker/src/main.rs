@@ -126,6 +126,9 @@ struct RunArgs {
     /// PII token-classification model config (TOML); default: rule recognizers only [pii_ner_config].
     #[arg(long)]
     pii_ner_config: Option<PathBuf>,
+    /// Moderation source config (TOML, kind = "openai"); default: none [moderation_config].
+    #[arg(long)]
+    moderation_config: Option<PathBuf>,
     /// Queues this worker serves by what they need: cpu (map, analyse, finalise), gpu (analyse
     /// jobs of runs with --analyse-on gpu), or cpu,gpu [capabilities].
     #[arg(long)]
@@ -164,6 +167,10 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
     flags.set(
         "pii_ner_config",
         args.pii_ner_config.map(|path| path.display().to_string()),
+    );
+    flags.set(
+        "moderation_config",
+        args.moderation_config.map(|path| path.display().to_string()),
     );
     flags.set("lease_timeout_ms", args.lease_timeout_ms);
     flags.set("heartbeat_ms", args.heartbeat_ms);

@@ -1,6 +1,6 @@
 //! Loading a worker's enrichment resources from its own configuration: the IP salt (a file
 //! or `WILDCHAT__IP_SALT`, never a flag value or a job payload), the dated GeoIP databases and
-//! the language and toxicity models. The coordinator's embedded workers and `worker run` load them here, so
+//! the language and toxicity models and the moderation source. The coordinator's embedded workers and `worker run` load them here, so
 //! both fail at start-up, not mid-run, on a missing or corrupt resource.
 
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use crate::enrich::Enrichment;
 use geoip::{GeoDatabaseSpec, GeoResolver};
 use ip_hash::IpSalt;
 use language::LanguageDetector;
+use moderation::{ModerationClient, ModerationSource};
 use shared::fingerprint::{GeoDatabaseFingerprint, ResourceFingerprint, ToxicityFingerprint};
 use toxicity::{Device, ModelConfig, ToxicityModel};
 
@@ -34,6 +35,9 @@ pub struct EnrichmentSettings {
     /// Optional PII token-classification model config (TOML, see stages/pii/README.md); it runs on
     /// `toxicity_device`.
     pub pii_ner_config: Option<PathBuf>,
+    /// Moderation source config (TOML, `kind = "openai"`, see stages/moderation); None = no
+    /// moderation source.
+    pub moderation_config: Option<PathBuf>,
 }
 
 impl EnrichmentSettings {
@@ -56,6 +60,19 @@ impl EnrichmentSettings {
     pub fn with_pii_ner(mut self, config: Option<PathBuf>) -> EnrichmentSettings {
         self.pii_ner_config = config;
         self
+    }
+
+    pub fn with_moderation(mut self, config: Option<PathBuf>) -> EnrichmentSettings {
+        self.moderation_config = config;
+        self
+    }
+
+    /// The configured moderation source (none without a config file).
+    pub fn moderation_source(&self) -> anyhow::Result<ModerationSource> {
+        match &self.moderation_config {
+            Some(path) => Ok(ModerationSource::from_file(path)?),
+            None => Ok(ModerationSource::None),
+        }
     }
 }
 
@@ -181,6 +198,14 @@ pub fn load_enrichment(
         }
         _ => None,
     };
+    let moderation = match (settings.moderation_source()?, with_models) {
+        (ModerationSource::OpenAi(config), true) => {
+            let client = ModerationClient::new(config).context("setting up the moderation source")?;
+            tracing::info!(source = %client.source_id(), "moderation source ready");
+            Some(Arc::new(client))
+        }
+        _ => None,
+    };
     Ok((
         Enrichment {
             salt,
@@ -188,13 +213,11 @@ pub fn load_enrichment(
             language,
             toxicity,
             pii_ner,
+            moderation,
         },
         described,
     ))
 }
-
-/// The moderation source of every run today (DESIGN §7): none, so `openai_moderation` is null.
-pub const MODERATION: &str = "none";
 
 /// What these settings and the resources loaded from them contribute to a run's fingerprint:
 /// the salt's key id, the GeoIP databases with their digests, the toxicity and PII models' ids
@@ -238,7 +261,7 @@ pub fn resource_fingerprint(
             model: toxicity_model,
             threshold: toxicity_config.toxic_threshold,
         },
-        moderation: MODERATION.to_string(),
+        moderation: settings.moderation_source()?.id(),
         pii_ner,
         language_detector: language::DETECTOR_VERSION.to_string(),
         code_version: build_info::code_version(),

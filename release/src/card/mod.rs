@@ -234,10 +234,28 @@ fn processing_section(out: &mut String, manifest: &Manifest) {
 
 fn configurations_section(out: &mut String, input: &CardInput) {
     out.push_str("## Configurations\n\n");
-    out.push_str(
-        "Conversations with any `sexual/minors` moderation flag are left out of every configuration; \
-         `full` holds all the others and `nontoxic` leaves out the toxic conversations as well.\n\n",
-    );
+    let moderation = input
+        .manifest
+        .fingerprint
+        .as_ref()
+        .map(|fingerprint| fingerprint.resources.moderation.as_str());
+    match moderation {
+        Some("none") => out.push_str(
+            "No moderation source ran (`openai_moderation` is null), so no conversation was left out for a \
+             `sexual/minors` flag; `full` holds every conversation and `nontoxic` leaves out the toxic ones.\n\n",
+        ),
+        _ => {
+            let excluded = input.manifest.counters["excluded"]["sexual_minors"]
+                .as_u64()
+                .unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "Conversations with any turn the moderation source flagged `sexual/minors` are left out of every \
+                 configuration ({excluded} in this run); `full` holds all the others and `nontoxic` leaves out \
+                 the toxic conversations as well.\n"
+            );
+        }
+    }
     table_header_aligned(
         out,
         "Config",

@@ -266,6 +266,24 @@ fn the_processing_section_names_what_every_worker_matched() {
         ),
         "the toxicity rule names the model and threshold that ran:\n{card}"
     );
+    assert!(card.contains("No moderation source ran (`openai_moderation` is null), so no conversation was left out"));
+
+    // With a moderation source, the card names it, says it flags turns and how many
+    // conversations its `sexual/minors` flag left out.
+    if let Some(fingerprint) = manifest.fingerprint.as_mut() {
+        fingerprint.resources.moderation = "openai:omni-moderation-latest@https://api.openai.com/v1".to_string();
+    }
+    let card = render(&manifest, &statistics);
+    assert!(
+        card.contains("| Moderation | `openai:omni-moderation-latest@https://api.openai.com/v1` |"),
+        "{card}"
+    );
+    assert!(card.contains("flagged by moderation (`openai:omni-moderation-latest@https://api.openai.com/v1`) or its"));
+    assert!(
+        card.contains("flagged `sexual/minors` are left out of every configuration (1 in this run)"),
+        "{card}"
+    );
+
     manifest.fingerprint = None;
     assert!(
         !render(&manifest, &statistics).contains("## Processing settings"),

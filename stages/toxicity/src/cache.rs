@@ -2,32 +2,21 @@
 //! keeps one cache per job and persists it in the store, so a rerun with the same model scores
 //! nothing it has scored before.
 
-use std::collections::HashMap;
-
 use anyhow::bail;
-use sha2::{Digest, Sha256};
+use shared::text_cache::TextCache;
+pub use shared::text_cache::{text_key, TextKey};
 
 use crate::{ScoreStats, Scores, ToxicityModel};
-
-pub type TextKey = [u8; 32];
-
-/// The cache key of `text` under the model `model_id`.
-pub fn text_key(model_id: &str, text: &str) -> TextKey {
-    let mut hasher = Sha256::new();
-    hasher.update(model_id.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(text.as_bytes());
-    hasher.finalize().into()
-}
 
 /// Scores by text key.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ScoreCache {
-    entries: HashMap<TextKey, Scores>,
+    entries: TextCache<Scores>,
 }
 
 const MAGIC: &[u8; 8] = b"WCTOX001";
-const ENTRY_BYTES: usize = 32 + 1 + 7 * 4;
+/// A presence mask, then the seven scores as f32.
+const ENTRY_BYTES: usize = 1 + 7 * 4;
 
 impl ScoreCache {
     pub fn len(&self) -> usize {
@@ -54,42 +43,24 @@ impl ScoreCache {
         texts: &[&str],
         stats: &mut ScoreStats,
     ) -> anyhow::Result<Vec<Scores>> {
-        let keys: Vec<TextKey> = texts.iter().map(|text| text_key(model.id(), text)).collect();
-        let mut missing: Vec<&str> = Vec::new();
-        let mut missing_keys: Vec<TextKey> = Vec::new();
-        let mut queued: HashMap<TextKey, ()> = HashMap::new();
-        for (key, text) in keys.iter().zip(texts) {
-            if !self.entries.contains_key(key) && queued.insert(*key, ()).is_none() {
-                missing.push(text);
-                missing_keys.push(*key);
-            }
+        let lookup = self.entries.lookup(model.id(), texts);
+        stats.cached += lookup.cached();
+        let fresh = model.score(&lookup.missing, stats)?;
+        match self.entries.complete(lookup, fresh) {
+            Ok(scores) => Ok(scores),
+            Err(reason) => bail!("the model returned {reason}"),
         }
-        stats.cached += (texts.len() - missing.len()) as u64;
-        let fresh = model.score(&missing, stats)?;
-        if fresh.len() != missing.len() {
-            bail!("the model returned {} scores for {} texts", fresh.len(), missing.len());
-        }
-        for (key, scores) in missing_keys.into_iter().zip(fresh) {
-            self.entries.insert(key, scores);
-        }
-        Ok(keys.iter().map(|key| self.entries[key]).collect())
     }
 
     /// Keeps only the entries of `keys` (the texts a job still has), so a persisted cache
     /// does not grow from run to run.
     pub fn retain(&mut self, keys: &std::collections::HashSet<TextKey>) {
-        self.entries.retain(|key, _| keys.contains(key));
+        self.entries.retain(keys);
     }
 
     /// A compact binary form, entries sorted by key so equal caches encode equally.
     pub fn encode(&self) -> Vec<u8> {
-        let mut keys: Vec<&TextKey> = self.entries.keys().collect();
-        keys.sort();
-        let mut bytes = Vec::with_capacity(MAGIC.len() + keys.len() * ENTRY_BYTES);
-        bytes.extend_from_slice(MAGIC);
-        for key in keys {
-            let scores = &self.entries[key];
-            bytes.extend_from_slice(key);
+        self.entries.encode(MAGIC, ENTRY_BYTES, |scores, bytes| {
             let present = scores
                 .iter()
                 .enumerate()
@@ -98,33 +69,27 @@ impl ScoreCache {
             for score in scores {
                 bytes.extend_from_slice(&score.unwrap_or(0.0).to_le_bytes());
             }
-        }
-        bytes
+        })
     }
 
     pub fn decode(bytes: &[u8]) -> anyhow::Result<ScoreCache> {
-        let Some(body) = bytes.strip_prefix(MAGIC.as_slice()) else {
-            bail!("not a toxicity score cache (bad header)");
-        };
-        if !body.len().is_multiple_of(ENTRY_BYTES) {
-            bail!("truncated toxicity score cache ({} bytes)", bytes.len());
-        }
-        let mut entries = HashMap::with_capacity(body.len() / ENTRY_BYTES);
-        for entry in body.chunks_exact(ENTRY_BYTES) {
-            let key: TextKey = entry[..32].try_into().expect("32 bytes");
-            let present = entry[32];
+        let entries = TextCache::decode(bytes, MAGIC, ENTRY_BYTES, |entry| {
+            let present = entry[0];
             let mut scores: Scores = [None; 7];
             for (index, slot) in scores.iter_mut().enumerate() {
                 if present & (1 << index) != 0 {
-                    let offset = 33 + index * 4;
-                    *slot = Some(f32::from_le_bytes(
-                        entry[offset..offset + 4].try_into().expect("4 bytes"),
-                    ));
+                    let offset = 1 + index * 4;
+                    let mut score = [0u8; 4];
+                    score.copy_from_slice(&entry[offset..offset + 4]);
+                    *slot = Some(f32::from_le_bytes(score));
                 }
             }
-            entries.insert(key, scores);
+            scores
+        });
+        match entries {
+            Ok(entries) => Ok(ScoreCache { entries }),
+            Err(reason) => bail!("toxicity score cache: {reason}"),
         }
-        Ok(ScoreCache { entries })
     }
 }
 

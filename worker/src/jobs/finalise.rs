@@ -123,8 +123,9 @@ pub async fn run_finalise_job(
 }
 
 /// Leaves out what no variant may hold (DESIGN §6, release filters): conversations with a
-/// `sexual/minors` moderation flag (none without a moderation provider) and those on an
-/// exclusion list, counted by list name under `excluded`.
+/// turn the moderation source flagged `sexual/minors` (counted as `excluded.sexual_minors`;
+/// none without a moderation source) and those on an exclusion list, counted by list name under
+/// `excluded`.
 pub fn apply_release_filters(
     conversations: Vec<Conversation>,
     exclusions: &[(String, ExclusionList)],
@@ -132,6 +133,14 @@ pub fn apply_release_filters(
 ) -> Vec<Conversation> {
     let mut kept = Vec::with_capacity(conversations.len());
     for conversation in conversations {
+        if conversation
+            .turns
+            .iter()
+            .any(|turn| turn.moderation.is_some_and(|moderation| moderation.sexual_minors()))
+        {
+            counters.add("excluded.sexual_minors", 1);
+            continue;
+        }
         let listed = exclusions.iter().find(|(_, list)| {
             list.matches(
                 &conversation.conversation_hash,
@@ -157,5 +166,59 @@ async fn record(
         Ok(_) => Ok(outcome),
         Err(StoreError::PreconditionFailed { .. }) => Ok(get_json(store, marker_key).await?),
         Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use release::record::{Role, Turn, TurnModeration};
+
+    fn conversation(hash: &str, minors: Option<bool>) -> Conversation {
+        let mut turns = vec![
+            Turn::new(Role::User, "question".into(), 1),
+            Turn::new(Role::Assistant, "answer".into(), 1),
+        ];
+        if let Some(flag) = minors {
+            let mut categories = [Some(false); 18];
+            categories[13] = Some(flag);
+            categories[14] = Some(flag);
+            turns[1].moderation = Some(TurnModeration {
+                flagged: flag,
+                categories,
+                category_scores: [Some(0.0); 18],
+            });
+        }
+        Conversation {
+            conversation_hash: hash.into(),
+            model: "gpt-4".into(),
+            timestamp_us: 0,
+            turns,
+            turn: 1,
+            language: None,
+            toxic: None,
+            redacted: None,
+            state: None,
+            country: None,
+            hashed_ip: None,
+            header: None,
+        }
+    }
+
+    #[test]
+    fn a_conversation_with_a_sexual_minors_flag_is_left_out_and_counted() {
+        let mut counters = Counters::default();
+        let kept = apply_release_filters(
+            vec![
+                conversation("a", None),
+                conversation("b", Some(true)),
+                conversation("c", Some(false)),
+            ],
+            &[],
+            &mut counters,
+        );
+        let hashes: Vec<&str> = kept.iter().map(|kept| kept.conversation_hash.as_str()).collect();
+        assert_eq!(hashes, ["a", "c"]);
+        assert_eq!(counters.get("excluded.sexual_minors"), 1);
     }
 }

@@ -1,5 +1,6 @@
 //! The analyse (partition) job: gather one partition's fragments from every map job, link the
-//! rows into conversations, run the per-turn stages (language, geo, toxicity, PII detection) and
+//! rows into conversations, run the per-turn stages (language, geo, moderation, toxicity, PII
+//! detection) and
 //! write the analysed conversations and the partition's PII document-frequency counts. The
 //! finalise job (`finalise.rs`) redacts and writes the shard once the run-wide counts are known.
 
@@ -13,6 +14,8 @@ use shared::jobs::{AnalyseOutcome, PartitionJob, RunLayout};
 use shared::raw::LinkRow;
 use storage::{get_json, put_json, ObjectStore, PutMode, StoreError};
 
+use moderation::cache::ModerationCache;
+use moderation::ModerationClient;
 use toxicity::cache::ScoreCache;
 use toxicity::{is_toxic, ScoreStats, ToxicityModel};
 
@@ -54,7 +57,16 @@ const fn same_keys(left: &[&str], right: &[&str]) -> bool {
 /// Where a partition's toxicity scores are kept between runs of the same model: a rerun scores
 /// only texts it has not seen (DESIGN §6, toxicity result cache).
 pub fn toxicity_cache_key(model_id: &str, partition: u32) -> String {
-    let model: String = model_id
+    cache_key("toxicity", model_id, partition)
+}
+
+/// Where a partition's moderation answers are kept between runs of the same source.
+pub fn moderation_cache_key(source_id: &str, partition: u32) -> String {
+    cache_key("moderation", source_id, partition)
+}
+
+fn cache_key(kind: &str, id: &str, partition: u32) -> String {
+    let id: String = id
         .chars()
         .map(|character| {
             if character.is_ascii_alphanumeric() || ".-_".contains(character) {
@@ -64,23 +76,84 @@ pub fn toxicity_cache_key(model_id: &str, partition: u32) -> String {
             }
         })
         .collect();
-    format!("cache/toxicity/{model}/p{partition:05}.bin")
+    format!("cache/{kind}/{id}/p{partition:05}.bin")
 }
 
-/// The partition's cache from an earlier run, or an empty one. A cache that cannot be read is
-/// only a lost speed-up: it is reported and ignored.
-async fn load_toxicity_cache(store: &dyn ObjectStore, key: &str) -> ScoreCache {
+/// A partition's cache from an earlier run (toxicity scores or moderation answers), or an empty
+/// one. A cache that cannot be read is only a lost saving: it is reported and ignored.
+async fn load_cache<C: Default>(
+    store: &dyn ObjectStore,
+    key: &str,
+    what: &str,
+    decode: impl Fn(&[u8]) -> Result<C, String>,
+) -> C {
     match store.get(key).await {
-        Ok(bytes) => ScoreCache::decode(&bytes).unwrap_or_else(|error| {
-            tracing::warn!(key, %error, "ignoring an unreadable toxicity cache object");
-            ScoreCache::default()
+        Ok(bytes) => decode(&bytes).unwrap_or_else(|error| {
+            tracing::warn!(key, %error, cache = what, "ignoring an unreadable cache object");
+            C::default()
         }),
-        Err(StoreError::NotFound { .. }) => ScoreCache::default(),
+        Err(StoreError::NotFound { .. }) => C::default(),
         Err(error) => {
-            tracing::warn!(key, %error, "cannot read the toxicity cache; scoring every text");
-            ScoreCache::default()
+            tracing::warn!(key, %error, cache = what, "cannot read the cache; every text is asked about again");
+            C::default()
         }
     }
+}
+
+/// The moderation part of an analyse job: the client, the runtime its requests run on (the
+/// job's CPU work runs on a blocking thread, which waits for them) and the partition's cache.
+pub struct ModerationStep {
+    pub client: Arc<ModerationClient>,
+    pub runtime: tokio::runtime::Handle,
+    pub cache: ModerationCache,
+}
+
+/// Asks the moderation source about every non-empty turn (unredacted text, DESIGN §6) and fills
+/// the turns' `openai_moderation`. Texts seen before come from the step's cache, which afterwards
+/// holds exactly this partition's texts. A text the source cannot answer after its retries fails
+/// the job (the queue retries it), never a silent null.
+pub fn moderate_conversations(
+    conversations: &mut [Conversation],
+    step: &mut ModerationStep,
+    counters: &mut Counters,
+    work: &mut Counters,
+) -> anyhow::Result<()> {
+    let source = step.client.source_id();
+    let texts: Vec<&str> = conversations
+        .iter()
+        .flat_map(|conversation| conversation.turns.iter().map(|turn| turn.content.as_str()))
+        .filter(|content| !content.is_empty())
+        .collect();
+    let (results, cached) = step
+        .runtime
+        .block_on(step.cache.moderate(&step.client, &source, &texts))
+        .context("moderating turns")?;
+    let keep: std::collections::HashSet<_> = texts
+        .iter()
+        .map(|text| moderation::cache::text_key(&source, text))
+        .collect();
+    let asked = texts.len() as u64 - cached;
+    drop(texts);
+    step.cache.retain(&keep);
+    let mut results = results.into_iter();
+    let mut flagged_turns = 0u64;
+    for turn in conversations
+        .iter_mut()
+        .flat_map(|conversation| conversation.turns.iter_mut())
+    {
+        if turn.content.is_empty() {
+            continue;
+        }
+        let result = results
+            .next()
+            .context("the moderation source answered fewer texts than asked")?;
+        flagged_turns += u64::from(result.flagged);
+        turn.moderation = Some(result);
+    }
+    work.add("moderation.texts_moderated", asked);
+    work.add("moderation.cache_hits", cached);
+    counters.add("moderation_flagged_turns", flagged_turns);
+    Ok(())
 }
 
 /// Scores every turn (unredacted text, DESIGN §6), fills `detoxify_moderation` and the turn
@@ -118,8 +191,9 @@ pub fn score_toxicity(
                 continue;
             }
             let turn_scores = scores.next().expect("one score per non-empty turn");
-            // No moderation provider is configured: its flag is absent (DESIGN §6).
-            let toxic = is_toxic(&turn.content, &turn_scores, false, model.threshold());
+            // Without a moderation source its flag is absent (DESIGN §6).
+            let moderation_flagged = turn.moderation.is_some_and(|moderation| moderation.flagged);
+            let toxic = is_toxic(&turn.content, &turn_scores, moderation_flagged, model.threshold());
             turn.detoxify = Some(turn_scores.map(|score| score.map(f64::from)));
             turn.toxic = Some(toxic);
             any |= toxic;
@@ -172,19 +246,52 @@ pub async fn run_partition_job(
         .as_ref()
         .map(|model| toxicity_cache_key(model.id(), job.partition));
     let mut cache = match &cache_key {
-        Some(key) => load_toxicity_cache(store.as_ref(), key).await,
+        Some(key) => {
+            load_cache(store.as_ref(), key, "toxicity", |bytes| {
+                ScoreCache::decode(bytes).map_err(|error| error.to_string())
+            })
+            .await
+        }
         None => ScoreCache::default(),
+    };
+    let moderation_key = enrichment
+        .moderation
+        .as_ref()
+        .map(|client| moderation_cache_key(&client.source_id(), job.partition));
+    let mut moderation = match (&enrichment.moderation, &moderation_key) {
+        (Some(client), Some(key)) => Some(ModerationStep {
+            client: Arc::clone(client),
+            runtime: tokio::runtime::Handle::current(),
+            cache: load_cache(store.as_ref(), key, "moderation", ModerationCache::decode).await,
+        }),
+        _ => None,
     };
     let partition = job.partition;
     let pii_config = job.pii.clone();
-    let (analysed, cache) = tokio::task::spawn_blocking(move || {
-        analyse_partition(partition, rows, &enrichment, &mut cache, &pii_config).map(|analysed| (analysed, cache))
+    let (analysed, cache, moderation) = tokio::task::spawn_blocking(move || {
+        analyse_partition(
+            partition,
+            rows,
+            &enrichment,
+            &mut cache,
+            moderation.as_mut(),
+            &pii_config,
+        )
+        .map(|analysed| (analysed, cache, moderation))
     })
     .await
     .context("partition job task panicked")??;
     if let Some(key) = &cache_key {
         if let Err(error) = store.put(key, Bytes::from(cache.encode()), PutMode::Overwrite).await {
             tracing::warn!(key, %error, "cannot write the toxicity cache; the next run scores these texts again");
+        }
+    }
+    if let (Some(key), Some(step)) = (&moderation_key, &moderation) {
+        if let Err(error) = store
+            .put(key, Bytes::from(step.cache.encode()), PutMode::Overwrite)
+            .await
+        {
+            tracing::warn!(key, %error, "cannot write the moderation cache; the next run asks about these texts again");
         }
     }
     let PartitionAnalysis {
@@ -250,6 +357,7 @@ pub fn analyse_partition(
     mut rows: Vec<LinkRow>,
     enrichment: &Enrichment,
     toxicity_cache: &mut ScoreCache,
+    moderation: Option<&mut ModerationStep>,
     pii_config: &shared::jobs::PiiPolicyConfig,
 ) -> anyhow::Result<PartitionAnalysis> {
     let policy = build_policy(pii_config, enrichment.salt.as_ref())?;
@@ -265,6 +373,11 @@ pub fn analyse_partition(
     // DESIGN §8: a turn left without a place is counted by cause, never silent.
     geo.add_to(&mut counters);
     let mut work = Counters::default();
+    // Moderation before toxicity: a turn the source flags is toxic (DESIGN §6).
+    if let Some(step) = moderation {
+        moderate_conversations(&mut conversations, step, &mut counters, &mut work)
+            .with_context(|| format!("partition {partition}"))?;
+    }
     if let Some(model) = &enrichment.toxicity {
         score_toxicity(
             &mut conversations,

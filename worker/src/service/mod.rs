@@ -64,6 +64,7 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
         geoip: settings.geoip.clone(),
         toxicity_config: settings.toxicity_config.clone(),
         pii_ner_config: settings.pii_ner_config.clone(),
+        moderation_config: settings.moderation_config.clone(),
         toxicity_device: settings.toxicity_device.parse().map_err(anyhow::Error::msg)?,
     };
     let (enrichment, geoip, fingerprint) = tokio::task::spawn_blocking(move || {

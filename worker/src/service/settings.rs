@@ -25,6 +25,7 @@ pub const KEYS: &[&str] = &[
     "toxicity_config",
     "toxicity_device",
     "pii_ner_config",
+    "moderation_config",
     "capabilities",
     "lease_timeout_ms",
     "heartbeat_ms",
@@ -65,6 +66,9 @@ pub struct WorkerSettings {
     pub toxicity_device: String,
     /// Optional PII token-classification model config (TOML); unset = rule recognizers only.
     pub pii_ner_config: Option<PathBuf>,
+    /// Moderation source config (TOML, `kind = "openai"`); unset = no moderation source. The API
+    /// key comes from the variable or file the config names, never from this file or a flag.
+    pub moderation_config: Option<PathBuf>,
     /// What this worker offers: `cpu` serves map, analyse and finalise queues, `gpu` the analyse
     /// queues of runs whose toxicity model needs a GPU (`coordinator run --analyse-on gpu`).
     #[serde(deserialize_with = "string_or_list")]
@@ -99,6 +103,7 @@ impl Default for WorkerSettings {
             geoip: Vec::new(),
             toxicity_config: None,
             pii_ner_config: None,
+            moderation_config: None,
             capabilities: vec!["cpu".to_string()],
             toxicity_device: "cpu".to_string(),
             lease_timeout_ms: 120_000,
@@ -128,6 +133,7 @@ impl std::fmt::Debug for WorkerSettings {
             .field("ip_salt", &self.ip_salt.as_ref().map(|_| "<redacted>"))
             .field("geoip", &self.geoip)
             .field("toxicity_config", &self.toxicity_config)
+            .field("moderation_config", &self.moderation_config)
             .field("pii_ner_config", &self.pii_ner_config)
             .field("capabilities", &self.capabilities)
             .field("toxicity_device", &self.toxicity_device)
