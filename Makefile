@@ -71,8 +71,11 @@ bench-toxicity:
 
 # The quality report of the default model on the development sample (docs/quality/toxicity.md).
 quality-toxicity:
+	@test -n "$(DATA)" || { echo "set DATA to the development data folder (toxicity-train/, toxicity/, conversations/)"; exit 1; }
 	bash infra/dev/setup.sh --demo
-	$(CARGO) run --release -p toxicity -- quality --csv testdata/toxicity/jigsaw_sample.csv > docs/quality/toxicity.md
+	$(CARGO) build --release -p toxicity -p worker --bin toxicity --bin worker
+	python3 infra/models/multilingual_toxicity/quality.py --data "$(DATA)" --toxicity target/release/toxicity \
+	  --worker target/release/worker --out docs/quality/toxicity.md
 	cat docs/quality/toxicity.md
 
 # Rebuild the committed models (needs PyPI): the default linear model and the tiny test classifier.

@@ -26,6 +26,18 @@ pub struct GeoDatabaseFingerprint {
 pub struct ToxicityFingerprint {
     /// The model's id: kind, name and a digest of its files and settings.
     pub model: String,
+    /// For a routed model, the fallback route's threshold.
+    pub threshold: f32,
+    /// A routed model's routes, the fallback last (no languages); empty for other models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<ToxicityRoute>,
+}
+
+/// Where a routed model sends the turns labelled `languages` (none: every other language).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToxicityRoute {
+    pub languages: Vec<String>,
+    pub model: String,
     pub threshold: f32,
 }
 
@@ -173,6 +185,7 @@ mod tests {
             toxicity: ToxicityFingerprint {
                 model: "linear:m:0011".to_string(),
                 threshold: 0.1,
+                routes: Vec::new(),
             },
             moderation: "none".to_string(),
             pii_ner: None,

@@ -25,6 +25,8 @@ pub struct Lookup<'a> {
     keys: Vec<TextKey>,
     /// Each distinct text the cache does not hold, once, in first-seen order.
     pub missing: Vec<&'a str>,
+    /// Where each of `missing` first occurs among the texts.
+    pub missing_positions: Vec<usize>,
     missing_keys: Vec<TextKey>,
 }
 
@@ -69,16 +71,18 @@ impl<V: Copy> TextCache<V> {
     pub fn lookup<'a>(&self, source_id: &str, texts: &[&'a str]) -> Lookup<'a> {
         let keys: Vec<TextKey> = texts.iter().map(|text| text_key(source_id, text)).collect();
         let mut queued = HashSet::new();
-        let (mut missing, mut missing_keys) = (Vec::new(), Vec::new());
-        for (key, text) in keys.iter().zip(texts) {
+        let (mut missing, mut missing_positions, mut missing_keys) = (Vec::new(), Vec::new(), Vec::new());
+        for (position, (key, text)) in keys.iter().zip(texts).enumerate() {
             if !self.entries.contains_key(key) && queued.insert(*key) {
                 missing.push(*text);
+                missing_positions.push(position);
                 missing_keys.push(*key);
             }
         }
         Lookup {
             keys,
             missing,
+            missing_positions,
             missing_keys,
         }
     }
@@ -151,6 +155,7 @@ mod tests {
         cache.insert(text_key("m", "seen"), 7);
         let lookup = cache.lookup("m", &["a", "seen", "b", "a"]);
         assert_eq!(lookup.missing, ["a", "b"]);
+        assert_eq!(lookup.missing_positions, [0, 2]);
         assert_eq!(lookup.cached(), 2);
         assert_eq!(cache.complete(lookup, vec![1, 2]).unwrap(), [1, 7, 2, 1]);
         let lookup = cache.lookup("m", &["c"]);

@@ -104,3 +104,61 @@ fn a_transformer_model_scores_every_turn_and_a_rerun_is_served_from_the_cache() 
     );
     assert_eq!(shard_digests(&again), shard_digests(&manifest));
 }
+
+#[test]
+fn a_routed_model_flags_each_turn_at_its_languages_threshold_and_the_release_records_the_routes() {
+    let (dir, store) = generated_store(300, 13, Some(2));
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/toxicity/routed/config.toml");
+    let output = coordinator(&[
+        "run",
+        "--store",
+        store.to_str().unwrap(),
+        "--version",
+        "routed-1",
+        "--toxicity-config",
+        config.to_str().unwrap(),
+        "--workers",
+        "2",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let manifest = read_manifest(&store, "routed-1");
+    let toxicity = &manifest["fingerprint"]["toxicity"];
+    assert!(toxicity["model"].as_str().unwrap().starts_with("routed:"), "{toxicity}");
+    let routes = toxicity["routes"].as_array().expect("the manifest records the routes");
+    assert_eq!(routes.len(), 2, "{toxicity}");
+    assert_eq!(routes[0]["languages"], serde_json::json!(["English"]));
+    assert!(routes[0]["model"].as_str().unwrap().starts_with("linear:"));
+    assert_eq!(routes[1]["languages"], serde_json::json!([]), "the fallback comes last");
+    assert!(routes[1]["model"].as_str().unwrap().starts_with("hashed:"));
+    let english_threshold = routes[0]["threshold"].as_f64().unwrap();
+    let other_threshold = routes[1]["threshold"].as_f64().unwrap();
+    assert_ne!(english_threshold, other_threshold);
+    let card = std::fs::read_to_string(store.join("releases/routed-1/README.md")).unwrap();
+    assert!(card.contains("turns labelled English: `linear:"), "{card}");
+    assert!(card.contains("every other language: `hashed:"), "{card}");
+
+    let dump = dir.path().join("rows.jsonl");
+    read_and_dump_release(&store.join("releases/routed-1"), &dump);
+    let (mut english, mut other) = (0u64, 0u64);
+    for line in std::fs::read_to_string(&dump).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let scores = row["detoxify_moderation"].as_array().unwrap();
+        for (turn, scores) in row["conversation"].as_array().unwrap().iter().zip(scores) {
+            if turn["content"].as_str().unwrap().is_empty() {
+                continue;
+            }
+            let is_english = turn["language"].as_str() == Some("English");
+            let threshold = if is_english { english_threshold } else { other_threshold };
+            let score = scores["toxicity"].as_f64().unwrap();
+            // Scores are f32 in the model and f64 in the release: compare as the model did.
+            let expected = (score as f32) > (threshold as f32);
+            assert_eq!(turn["toxic"].as_bool(), Some(expected), "{} {score}", turn["language"]);
+            if is_english {
+                english += 1;
+            } else {
+                other += 1;
+            }
+        }
+    }
+    assert!(english > 0 && other > 0, "{english} English and {other} other turns");
+}

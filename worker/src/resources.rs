@@ -13,7 +13,7 @@ use geoip::{GeoDatabaseSpec, GeoResolver};
 use ip_hash::IpSalt;
 use language::LanguageDetector;
 use moderation::{ModerationClient, ModerationSource};
-use shared::fingerprint::{GeoDatabaseFingerprint, ResourceFingerprint, ToxicityFingerprint};
+use shared::fingerprint::{GeoDatabaseFingerprint, ResourceFingerprint, ToxicityFingerprint, ToxicityRoute};
 use toxicity::{Device, ModelConfig, ToxicityModel};
 
 /// The environment variable that may hold the salt's hex itself.
@@ -219,6 +219,27 @@ pub fn load_enrichment(
     ))
 }
 
+/// A routed toxicity model's routes for the fingerprint, the fallback last; none for others.
+fn toxicity_routes(config: &ModelConfig) -> anyhow::Result<Vec<ToxicityRoute>> {
+    let Some(routing) = &config.routing else {
+        return Ok(Vec::new());
+    };
+    let route = |languages: Vec<String>, route: &ModelConfig| -> anyhow::Result<ToxicityRoute> {
+        Ok(ToxicityRoute {
+            languages,
+            model: toxicity::model_id(route).context("identifying a routed toxicity model")?,
+            threshold: route.toxic_threshold,
+        })
+    };
+    let mut routes = routing
+        .routes
+        .iter()
+        .map(|(languages, config)| route(languages.clone(), config))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    routes.push(route(Vec::new(), &routing.fallback)?);
+    Ok(routes)
+}
+
 /// What these settings and the resources loaded from them contribute to a run's fingerprint:
 /// the salt's key id, the GeoIP databases with their digests, the toxicity and PII models' ids
 /// (computed from their files, so a coordinator need not load them), the language detector and
@@ -260,6 +281,7 @@ pub fn resource_fingerprint(
         toxicity: ToxicityFingerprint {
             model: toxicity_model,
             threshold: toxicity_config.toxic_threshold,
+            routes: toxicity_routes(&toxicity_config)?,
         },
         moderation: settings.moderation_source()?.id(),
         pii_ner,

@@ -187,6 +187,26 @@ def lingua_sentences(path: Path) -> Iterator[tuple[str, Labels]]:
 LINGUA_SENTENCES_PER_LANGUAGE = 400
 
 
+def held_out(text: str) -> bool:
+    """The tenth of a set without its own dev split that is never trained on, by text hash."""
+    import zlib
+
+    return zlib.crc32(text.encode("utf-8")) % 10 == 0
+
+
+def lingua_dev_sentences(path: Path | None = None) -> list[tuple[str, str]]:
+    """(language, sentence) of the held-out lingua sentences: benign text per language that no
+    model was trained on, where the threshold of the model for languages other than English is
+    chosen and its false positives are measured."""
+    path = path or cargo_registry()
+    sentences = []
+    for model in sorted(path.glob("lingua-*-language-model-1.3.0")):
+        language = model.name.removeprefix("lingua-").removesuffix("-language-model-1.3.0")
+        lines = (model / "testdata" / "sentences.txt").read_text(encoding="utf-8").splitlines()
+        sentences += [(language, line) for line in lines[:LINGUA_SENTENCES_PER_LANGUAGE] if line.strip() and held_out(line)]
+    return sentences
+
+
 def lingua_digest(path: Path) -> str:
     """sha256 over the sentence files read, in order."""
     import hashlib
@@ -243,7 +263,6 @@ class Example:
 def load(data: Path) -> tuple[list[Example], list[dict]]:
     """Every example, and a manifest row per file: source, rows, licence, sha256."""
     import hashlib
-    import zlib
 
     examples: list[Example] = []
     manifest: list[dict] = []
@@ -254,7 +273,7 @@ def load(data: Path) -> tuple[list[Example], list[dict]]:
             if not text.strip():
                 continue
             # A tenth of a set without its own dev split is held out, chosen by the text's hash.
-            dev = split == "dev" or (split == "split" and zlib.crc32(text.encode("utf-8")) % 10 == 0)
+            dev = split == "dev" or (split == "split" and held_out(text))
             examples.append(Example(name, language, text, labels, dev))
             rows += 1
         manifest.append({

@@ -230,16 +230,29 @@ def main() -> None:
                 parts.append(f"{key} {auc:.3f} ({len(labelled)}, {int(dev_targets[labelled, column].sum())})")
         log(f"  {source}: " + "; ".join(parts))
 
+    # The model serves the languages other than English (the routed default sends turns labelled
+    # English to the English model), so its threshold is chosen on benign text in those
+    # languages: the lowest at which at most this share of the held-out lingua sentences of every
+    # language but English is flagged.
+    held_out_sentences = datasets.lingua_dev_sentences()
+    sentences = [text for language, text in held_out_sentences if language != "english"]
+    sentence_bags = Bags(sentences, arguments.buckets, arguments.cache)
+    sentence_scores = model.predict(sentence_bags, np.arange(len(sentences)))[:, 0]
+    threshold = float(np.quantile(sentence_scores, 1.0 - arguments.max_benign_flagged))
+    # Scores are probabilities: a threshold of 1 would flag nothing, so it is capped at 0.99.
+    threshold = min(0.99, float(np.ceil(threshold * 100) / 100))
+    flagged = float((sentence_scores > threshold).mean())
+    log(f"benign sentences in {len({language for language, _ in held_out_sentences}) - 1} languages other than English: "
+        f"{len(sentences)}, toxicity p50 {np.median(sentence_scores):.3f}, p99 {np.quantile(sentence_scores, 0.99):.3f}; "
+        f"threshold {threshold:.2f} flags {100 * flagged:.2f} %")
+    # English chat prompts, for the record: alone, this model misjudges short English questions,
+    # which is why the default routes English elsewhere.
     benign = sorted(set(benign_texts(arguments.data)))
     benign_bags = Bags(benign, arguments.buckets, arguments.cache)
     benign_scores = model.predict(benign_bags, np.arange(len(benign)))[:, 0]
-    # The threshold: the lowest at which at most this share of benign chat prompts is flagged.
-    threshold = float(np.quantile(benign_scores, 1.0 - arguments.max_benign_flagged))
-    # Scores are probabilities: a threshold of 1 would flag nothing, so it is capped at 0.99.
-    threshold = min(0.99, float(np.ceil(threshold * 100) / 100))
-    flagged = float((benign_scores > threshold).mean())
-    log(f"benign chat prompts: {len(benign)}, toxicity p50 {np.median(benign_scores):.3f}, p99 {np.quantile(benign_scores, 0.99):.3f}; "
-        f"threshold {threshold:.2f} flags {100 * flagged:.2f} %")
+    log(f"benign English chat prompts (not this model's to judge when routed): {len(benign)}, toxicity p50 "
+        f"{np.median(benign_scores):.3f}, p99 {np.quantile(benign_scores, 0.99):.3f}, "
+        f"{100 * float((benign_scores > threshold).mean()):.2f} % above {threshold:.2f}")
     toxic = dev_targets[:, 0] == 1
     labelled = dev_mask[:, 0] == 1
     recall = float((scores[toxic & labelled, 0] > threshold).mean())

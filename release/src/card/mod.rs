@@ -197,15 +197,20 @@ fn processing_section(out: &mut String, manifest: &Manifest) {
             .join("; ")
     };
     table_row(out, "GeoIP databases", &[geoip]);
-    table_row(
-        out,
-        "Toxicity model",
-        &[format!(
+    let toxicity = if resources.toxicity.routes.is_empty() {
+        format!(
             "{}; a turn is flagged above {}",
             code(&resources.toxicity.model),
             resources.toxicity.threshold
-        )],
-    );
+        )
+    } else {
+        format!(
+            "{}, by the turn's language label: {}",
+            code(&resources.toxicity.model),
+            describe_routes(&resources.toxicity)
+        )
+    };
+    table_row(out, "Toxicity model", &[toxicity]);
     let moderation = if resources.moderation == "none" {
         "none: `openai_moderation` is null".to_string()
     } else {
@@ -230,6 +235,24 @@ fn processing_section(out: &mut String, manifest: &Manifest) {
     table_row(out, "PII NER model", &[ner]);
     table_row(out, "Language detector", &[md(&resources.language_detector)]);
     out.push('\n');
+}
+
+/// A routed toxicity model's routes: `turns labelled English: `m` above 0.2; every other
+/// language: `n` above 0.7`.
+fn describe_routes(toxicity: &shared::fingerprint::ToxicityFingerprint) -> String {
+    toxicity
+        .routes
+        .iter()
+        .map(|route| {
+            let which = if route.languages.is_empty() {
+                "every other language".to_string()
+            } else {
+                format!("turns labelled {}", md(&route.languages.join(", ")))
+            };
+            format!("{which}: {} above {}", code(&route.model), route.threshold)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn configurations_section(out: &mut String, input: &CardInput) {
@@ -440,11 +463,20 @@ fn statistics_section(out: &mut String, input: &CardInput) {
                     code(&fingerprint.resources.moderation)
                 )
             };
-            format!(
-                "A turn is toxic when it is non-empty and {moderation}its `toxicity` score from {} is above {}",
-                code(&fingerprint.resources.toxicity.model),
-                fingerprint.resources.toxicity.threshold
-            )
+            let toxicity = &fingerprint.resources.toxicity;
+            if toxicity.routes.is_empty() {
+                format!(
+                    "A turn is toxic when it is non-empty and {moderation}its `toxicity` score from {} is above {}",
+                    code(&toxicity.model),
+                    toxicity.threshold
+                )
+            } else {
+                format!(
+                    "A turn is toxic when it is non-empty and {moderation}its `toxicity` score from the model for its \
+                     language is above that model's threshold ({})",
+                    describe_routes(toxicity)
+                )
+            }
         }
         None => "A turn is toxic when it is flagged by moderation or its toxicity score is above the model's threshold"
             .to_string(),

@@ -230,6 +230,7 @@ fn fingerprint() -> shared::fingerprint::RunFingerprint {
             toxicity: ToxicityFingerprint {
                 model: "linear:alt:0123".to_string(),
                 threshold: 0.1,
+                routes: Vec::new(),
             },
             moderation: "none".to_string(),
             pii_ner: None,

@@ -35,17 +35,25 @@ impl ScoreCache {
         self.entries.insert(key, scores);
     }
 
-    /// Scores `texts`: cached ones from the cache, the rest (each distinct text once) from
-    /// `model`, whose answers are added. Returns one [`Scores`] per text, in order.
+    /// Scores `texts` (labelled `languages`, one per text, for a routed model): cached ones from
+    /// the cache, the rest (each distinct text once) from `model`, whose answers are added.
+    /// Returns one [`Scores`] per text, in order. A text's label is a function of the text, so a
+    /// text's scores do not depend on where it was met.
     pub fn score(
         &mut self,
         model: &dyn ToxicityModel,
         texts: &[&str],
+        languages: &[Option<&str>],
         stats: &mut ScoreStats,
     ) -> anyhow::Result<Vec<Scores>> {
+        if languages.len() != texts.len() {
+            bail!("{} language labels for {} texts", languages.len(), texts.len());
+        }
         let lookup = self.entries.lookup(model.id(), texts);
         stats.cached += lookup.cached();
-        let fresh = model.score(&lookup.missing, stats)?;
+        let missing_languages: Vec<Option<&str>> =
+            lookup.missing_positions.iter().map(|&index| languages[index]).collect();
+        let fresh = model.score_labelled(&lookup.missing, &missing_languages, stats)?;
         match self.entries.complete(lookup, fresh) {
             Ok(scores) => Ok(scores),
             Err(reason) => bail!("the model returned {reason}"),
@@ -131,7 +139,9 @@ mod tests {
         let model = Counting(AtomicU64::new(0));
         let mut cache = ScoreCache::default();
         let mut stats = ScoreStats::default();
-        let scores = cache.score(&model, &["a", "bb", "a", "ccc", "bb"], &mut stats).unwrap();
+        let scores = cache
+            .score(&model, &["a", "bb", "a", "ccc", "bb"], &[None; 5], &mut stats)
+            .unwrap();
         assert_eq!(model.0.load(Ordering::Relaxed), 3);
         assert_eq!(stats.cached, 2);
         assert_eq!(scores[2], scores[0]);
@@ -141,7 +151,9 @@ mod tests {
         assert_eq!(restored, cache);
         let mut restored = restored;
         let mut stats = ScoreStats::default();
-        let again = restored.score(&model, &["ccc", "dddd"], &mut stats).unwrap();
+        let again = restored
+            .score(&model, &["ccc", "dddd"], &[None; 2], &mut stats)
+            .unwrap();
         assert_eq!(model.0.load(Ordering::Relaxed), 4, "only the new text is scored");
         assert_eq!(again[0], scores[3]);
         assert!(ScoreCache::decode(b"garbage").is_err());

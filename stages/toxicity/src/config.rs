@@ -13,7 +13,19 @@
 //! toxic_threshold = 0.1           # flag above this toxicity score (default: 0.1 for
 //!                                 # transformers, Detoxify's; 0.2 for linear models)
 //! ```
+//!
+//! A routed model sends each turn to a model by the turn's language label (the pipeline's own,
+//! DESIGN §6); each model flags at its own threshold:
+//!
+//! ```toml
+//! kind = "routed"
+//! name = "english-and-multilingual"
+//! fallback = "../multilingual/config.toml"   # every language without a route
+//! [routes]
+//! English = "default"                        # "default" = the embedded linear model
+//! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -23,10 +35,10 @@ use serde::Deserialize;
 pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../../models/toxicity/profanity-check/model-sparse.onnx");
 /// The name the default model goes by in ids and logs.
 pub const DEFAULT_MODEL_NAME: &str = "alt-profanity-check-1.9.1";
-/// The default model's `toxic_threshold`, chosen on development data (docs/quality/toxicity.md,
-/// "Operating point"): its calibrated probabilities sit around 0.03 to 0.12 for benign chat
-/// prompts, so Detoxify's 0.1 flagged about 2 % of them; at 0.2 none of the 1,160 development
-/// prompts is flagged and 57 % of OLID's offensive tweets still are.
+/// The default model's `toxic_threshold`, chosen on development data (README, "Operating point
+/// of the default model"; docs/quality/toxicity.md): its calibrated probabilities sit around
+/// 0.03 to 0.12 for benign chat prompts, so Detoxify's 0.1 flagged about 2 % of them; at 0.2 none
+/// of the 1,160 development prompts is flagged and 57 % of OLID's offensive tweets still are.
 pub const DEFAULT_MODEL_THRESHOLD: f32 = 0.2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -36,6 +48,8 @@ pub enum ModelKind {
     Transformer,
     /// Hashed words and character n-grams in an embedding bag ([`crate::hashed`]).
     Hashed,
+    /// Other models chosen by the turn's language label ([`crate::routed`]).
+    Routed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -54,13 +68,23 @@ pub use ::transformer::Device;
 pub enum ModelSource {
     Embedded,
     File(PathBuf),
+    /// A routed model has no file of its own: its routes' models have.
+    Routes,
+}
+
+/// A routed model's models: by language label, and the fallback for every other label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    /// Language labels (as the release writes them, `English`) and the model they go to.
+    pub routes: Vec<(Vec<String>, ModelConfig)>,
+    pub fallback: Box<ModelConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     kind: ModelKind,
-    model: PathBuf,
+    model: Option<PathBuf>,
     name: Option<String>,
     tokenizer: Option<PathBuf>,
     labels: Option<Vec<String>>,
@@ -77,6 +101,8 @@ struct FileConfig {
     max_n: Option<usize>,
     max_chars: Option<usize>,
     max_features: Option<usize>,
+    routes: Option<BTreeMap<String, String>>,
+    fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +125,8 @@ pub struct ModelConfig {
     pub toxic_threshold: f32,
     /// How texts become features (hashed models).
     pub hashed: crate::hashed::HashedFeatures,
+    /// Routed models: where each language goes.
+    pub routing: Option<Routing>,
 }
 
 impl Default for ModelConfig {
@@ -118,6 +146,7 @@ impl Default for ModelConfig {
             threads: 0,
             toxic_threshold: DEFAULT_MODEL_THRESHOLD,
             hashed: crate::hashed::HashedFeatures::default(),
+            routing: None,
         }
     }
 }
@@ -130,8 +159,19 @@ impl ModelConfig {
         let file: FileConfig =
             toml::from_str(&text).with_context(|| format!("toxicity config {} is not valid", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if file.kind == ModelKind::Routed {
+            return routed_config(path, base, file);
+        }
         let defaults = ModelConfig::default();
-        let model = base.join(&file.model);
+        let Some(model) = file.model.as_ref().map(|model| base.join(model)) else {
+            bail!("toxicity config {}: `model` is missing", path.display());
+        };
+        if file.routes.is_some() || file.fallback.is_some() {
+            bail!(
+                "toxicity config {}: `routes` and `fallback` belong to kind = \"routed\"",
+                path.display()
+            );
+        }
         let config = ModelConfig {
             kind: file.kind,
             name: file.name.unwrap_or_else(|| {
@@ -152,7 +192,7 @@ impl ModelConfig {
             threads: file.threads.unwrap_or(0),
             toxic_threshold: file.toxic_threshold.unwrap_or(match file.kind {
                 ModelKind::Transformer => crate::DETOXIFY_THRESHOLD,
-                ModelKind::Linear | ModelKind::Hashed => DEFAULT_MODEL_THRESHOLD,
+                ModelKind::Linear | ModelKind::Hashed | ModelKind::Routed => DEFAULT_MODEL_THRESHOLD,
             }),
             hashed: {
                 let standard = crate::hashed::HashedFeatures::default();
@@ -164,6 +204,7 @@ impl ModelConfig {
                     max_features: file.max_features.unwrap_or(standard.max_features),
                 }
             },
+            routing: None,
         };
         config
             .check()
@@ -172,6 +213,9 @@ impl ModelConfig {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        if self.kind == ModelKind::Routed {
+            return Ok(());
+        }
         if !(self.toxic_threshold > 0.0 && self.toxic_threshold < 1.0) {
             bail!(
                 "toxic_threshold = {} is not a score strictly between 0 and 1",
@@ -205,6 +249,15 @@ impl ModelConfig {
             ModelSource::File(path) => {
                 std::fs::read(path).with_context(|| format!("reading the toxicity model {}", path.display()))
             }
+            ModelSource::Routes => bail!("a routed model has no model file of its own"),
+        }
+    }
+
+    /// The threshold a turn labelled `language` is flagged above: its route's model's.
+    pub fn threshold_for(&self, language: Option<&str>) -> f32 {
+        match &self.routing {
+            Some(routing) => routing.model_for(language).toxic_threshold,
+            None => self.toxic_threshold,
         }
     }
 
@@ -216,6 +269,70 @@ impl ModelConfig {
             std::thread::available_parallelism().map_or(1, usize::from)
         }
     }
+}
+
+impl Routing {
+    /// The model a turn labelled `language` goes to.
+    pub fn model_for(&self, language: Option<&str>) -> &ModelConfig {
+        language
+            .and_then(|language| {
+                self.routes
+                    .iter()
+                    .find(|(languages, _)| languages.iter().any(|name| name == language))
+            })
+            .map_or(&*self.fallback, |(_, config)| config)
+    }
+}
+
+/// A routed config: its routes and fallback, each `"default"` (the embedded model) or a model
+/// config path relative to this file. Routes naming the same model share one entry.
+fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<ModelConfig> {
+    let context = || format!("toxicity config {}", path.display());
+    if file.model.is_some() || file.toxic_threshold.is_some() || file.labels.is_some() {
+        bail!(
+            "{}: a routed model has no `model`, `labels` or `toxic_threshold` of its own; each route's model has",
+            context()
+        );
+    }
+    let load = |spec: &str| -> anyhow::Result<ModelConfig> {
+        let config = if spec == "default" {
+            ModelConfig::default()
+        } else {
+            ModelConfig::from_file(&base.join(spec))?
+        };
+        if config.kind == ModelKind::Routed {
+            bail!("{spec} is itself routed; a route names a model");
+        }
+        Ok(config)
+    };
+    let Some(fallback) = file.fallback.as_deref() else {
+        bail!(
+            "{}: `fallback` (the model for languages without a route) is missing",
+            context()
+        );
+    };
+    let fallback = load(fallback).with_context(context)?;
+    let mut by_spec: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (language, spec) in file.routes.unwrap_or_default() {
+        by_spec.entry(spec).or_default().push(language);
+    }
+    let mut routes = Vec::new();
+    for (spec, languages) in by_spec {
+        routes.push((languages, load(&spec).with_context(context)?));
+    }
+    let mut config = ModelConfig {
+        kind: ModelKind::Routed,
+        name: file.name.unwrap_or_else(|| "routed".to_string()),
+        model: ModelSource::Routes,
+        toxic_threshold: fallback.toxic_threshold,
+        threads: file.threads.unwrap_or(0),
+        ..ModelConfig::default()
+    };
+    config.routing = Some(Routing {
+        routes,
+        fallback: Box::new(fallback),
+    });
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
 //! Toxicity scores for conversation turns (DESIGN §6) with ONNX Runtime.
 //!
-//! Two kinds of model sit behind [`ToxicityModel`]: the default linear model (a TF-IDF and
-//! calibrated linear SVM converted from `alt-profanity-check`, string input, embedded in the
-//! binary) and transformer sequence classifiers (Detoxify or any Hugging Face classifier
-//! exported to ONNX, with a `tokenizer.json`). Scores come in Detoxify's seven keys; a key the
-//! model does not produce stays `None`.
+//! Behind [`ToxicityModel`]: the default linear model (a TF-IDF and calibrated linear SVM
+//! converted from `alt-profanity-check`, embedded in the binary), hashed embedding-bag models
+//! (the multilingual model this project trains), transformer sequence classifiers (Detoxify or
+//! any Hugging Face classifier exported to ONNX, with a `tokenizer.json`), and routed models that
+//! pick one of those per turn by its language label. Scores come in Detoxify's seven keys; a key
+//! the model does not produce stays `None`.
 
 pub mod cache;
 pub mod config;
 pub mod hashed;
 pub mod linear;
 pub mod quality;
+pub mod routed;
 pub mod stage;
 pub mod transformer;
 
@@ -94,6 +96,21 @@ pub trait ToxicityModel: Send + Sync {
     fn threshold(&self) -> f32;
     /// Scores `texts`, one [`Scores`] per text in order.
     fn score(&self, texts: &[&str], stats: &mut ScoreStats) -> anyhow::Result<Vec<Scores>>;
+    /// Scores texts whose language labels are known (one per text). A routed model sends each
+    /// text to its language's model; every other model ignores the labels.
+    fn score_labelled(
+        &self,
+        texts: &[&str],
+        _languages: &[Option<&str>],
+        stats: &mut ScoreStats,
+    ) -> anyhow::Result<Vec<Scores>> {
+        self.score(texts, stats)
+    }
+    /// The threshold of a text labelled `language` (a routed model's route's); others answer
+    /// [`ToxicityModel::threshold`].
+    fn threshold_for(&self, _language: Option<&str>) -> f32 {
+        self.threshold()
+    }
 }
 
 /// Loads the model `config` describes on `device`; every problem (missing file, a tokenizer or
@@ -103,6 +120,7 @@ pub fn load(config: &ModelConfig, device: Device) -> anyhow::Result<Arc<dyn Toxi
         ModelKind::Linear => Arc::new(linear::LinearModel::load(config, device)?),
         ModelKind::Transformer => Arc::new(transformer::TransformerModel::load(config, device)?),
         ModelKind::Hashed => Arc::new(hashed::HashedModel::load(config, device)?),
+        ModelKind::Routed => Arc::new(routed::RoutedModel::load(config, device)?),
     })
 }
 
@@ -130,10 +148,14 @@ pub(crate) fn batches_by_width(widths: &[usize], max_rows: usize, max_cells: usi
 /// computed from its files without loading it: a coordinator records it in the run fingerprint
 /// without starting ONNX Runtime.
 pub fn model_id(config: &ModelConfig) -> anyhow::Result<String> {
+    if let Some(routing) = &config.routing {
+        return routed::model_id(config, routing);
+    }
     let model_bytes = config.model_bytes()?;
     Ok(match config.kind {
         ModelKind::Linear => linear::model_id(config, &model_bytes),
         ModelKind::Hashed => hashed::model_id(config, &model_bytes),
+        ModelKind::Routed => anyhow::bail!("a routed model config without routes"),
         ModelKind::Transformer => {
             let tokenizer = config
                 .tokenizer

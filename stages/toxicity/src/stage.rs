@@ -1,4 +1,5 @@
-//! The toxicity stage on JSON lines (DESIGN §9): each input line is `{"text": ...}`; each
+//! The toxicity stage on JSON lines (DESIGN §9): each input line is `{"text": ...}` (with the
+//! pipeline's `"language"` label for a routed model); each
 //! output line is the input plus `scores` (Detoxify's keys, null where the model has no such
 //! label) and `toxic`. Lines are scored in batches; a bad line is reported with its number and
 //! counted, and never stops the rest.
@@ -31,13 +32,20 @@ pub fn annotate_lines(model: &dyn ToxicityModel, input: impl BufRead, mut output
     let mut pending: Vec<(Map<String, Value>, String)> = Vec::new();
     let flush = |pending: &mut Vec<(Map<String, Value>, String)>, output: &mut dyn Write| -> anyhow::Result<()> {
         let texts: Vec<&str> = pending.iter().map(|(_, text)| text.as_str()).collect();
-        let scores = model.score(&texts, &mut ScoreStats::default())?;
-        for ((mut object, text), scores) in pending.drain(..).zip(scores) {
+        // A routed model needs the pipeline's language label (`language`); without one a text
+        // goes to its fallback model.
+        let languages: Vec<Option<&str>> = pending
+            .iter()
+            .map(|(object, _)| object.get("language").and_then(Value::as_str))
+            .collect();
+        let scores = model.score_labelled(&texts, &languages, &mut ScoreStats::default())?;
+        let thresholds: Vec<f32> = languages
+            .iter()
+            .map(|language| model.threshold_for(*language))
+            .collect();
+        for (((mut object, text), scores), threshold) in pending.drain(..).zip(scores).zip(thresholds) {
             object.insert("scores".into(), scores_json(&scores));
-            object.insert(
-                "toxic".into(),
-                Value::Bool(is_toxic(&text, &scores, false, model.threshold())),
-            );
+            object.insert("toxic".into(), Value::Bool(is_toxic(&text, &scores, false, threshold)));
             serde_json::to_writer(&mut *output, &Value::Object(object))?;
             output.write_all(b"\n")?;
         }

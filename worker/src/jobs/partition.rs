@@ -167,14 +167,18 @@ pub fn score_toxicity(
     counters: &mut Counters,
     work: &mut Counters,
 ) -> anyhow::Result<()> {
-    // An empty turn is not scored: its scores are null, as the reference stores them.
-    let texts: Vec<&str> = conversations
+    // An empty turn is not scored: its scores are null, as the reference stores them. A routed
+    // model picks each turn's model by its language label.
+    let (texts, languages): (Vec<&str>, Vec<Option<&str>>) = conversations
         .iter()
-        .flat_map(|conversation| conversation.turns.iter().map(|turn| turn.content.as_str()))
-        .filter(|content| !content.is_empty())
-        .collect();
+        .flat_map(|conversation| conversation.turns.iter())
+        .filter(|turn| !turn.content.is_empty())
+        .map(|turn| (turn.content.as_str(), turn.language.as_deref()))
+        .unzip();
     let mut stats = ScoreStats::default();
-    let scores = cache.score(model, &texts, &mut stats).context("scoring toxicity")?;
+    let scores = cache
+        .score(model, &texts, &languages, &mut stats)
+        .context("scoring toxicity")?;
     let keep: std::collections::HashSet<_> = texts
         .iter()
         .map(|text| toxicity::cache::text_key(model.id(), text))
@@ -193,7 +197,8 @@ pub fn score_toxicity(
             let turn_scores = scores.next().expect("one score per non-empty turn");
             // Without a moderation source its flag is absent (DESIGN §6).
             let moderation_flagged = turn.moderation.is_some_and(|moderation| moderation.flagged);
-            let toxic = is_toxic(&turn.content, &turn_scores, moderation_flagged, model.threshold());
+            let threshold = model.threshold_for(turn.language.as_deref());
+            let toxic = is_toxic(&turn.content, &turn_scores, moderation_flagged, threshold);
             turn.detoxify = Some(turn_scores.map(|score| score.map(f64::from)));
             turn.toxic = Some(toxic);
             any |= toxic;

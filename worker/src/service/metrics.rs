@@ -2,6 +2,7 @@
 //! run-fingerprint component names and operations only: nothing derived from a row (no IP,
 //! salt or device fingerprint) ever becomes a label or value.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
@@ -37,6 +38,9 @@ pub struct WorkerMetrics {
     resident_memory: IntGauge,
     run_mismatch: IntGaugeVec,
     run_mismatches: IntCounterVec,
+    moderation_events: IntCounterVec,
+    /// The moderation client whose counts `moderation_events` follows (read at each scrape).
+    moderation: std::sync::OnceLock<Arc<moderation::ModerationClient>>,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> Result<IntCounterVec, prometheus::Error> {
@@ -59,6 +63,9 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGaugeVec, pro
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
 }
+
+/// The `event` labels of `moderation_events_total`.
+const MODERATION_EVENTS: [&str; 4] = ["requests", "retries", "rate_limited", "texts"];
 
 impl WorkerMetrics {
     pub fn new() -> Result<WorkerMetrics, prometheus::Error> {
@@ -120,6 +127,14 @@ impl WorkerMetrics {
                 "runs found with a fingerprint that differs from this worker's, by component",
                 "component",
             )?,
+            moderation_events: counter(
+                &registry,
+                "moderation_events_total",
+                "this worker's moderation endpoint traffic: requests sent, retries, 429 answers \
+                 (rate_limited) and texts answered",
+                "event",
+            )?,
+            moderation: std::sync::OnceLock::new(),
             leases_lost: counter(
                 &registry,
                 "leases_lost_total",
@@ -176,10 +191,27 @@ impl WorkerMetrics {
         Ok(metrics)
     }
 
+    /// Follows `client`'s request, retry, 429 and text counts in `moderation_events_total`.
+    pub fn observe_moderation(&self, client: Arc<moderation::ModerationClient>) {
+        if self.moderation.set(client).is_ok() {
+            for event in MODERATION_EVENTS {
+                self.moderation_events.with_label_values(&[event]).inc_by(0);
+            }
+        }
+    }
+
     /// The text exposition format Prometheus scrapes.
     pub fn render(&self) -> Result<String, prometheus::Error> {
         if let Some(bytes) = resident_bytes() {
             self.resident_memory.set(bytes as i64);
+        }
+        if let Some(client) = self.moderation.get() {
+            let stats = client.stats();
+            let values = [stats.requests, stats.retries, stats.rate_limited, stats.texts];
+            for (event, value) in MODERATION_EVENTS.iter().zip(values) {
+                let counter = self.moderation_events.with_label_values(&[event]);
+                counter.inc_by(value.saturating_sub(counter.get()));
+            }
         }
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
@@ -343,5 +375,61 @@ mod tests {
             .and_then(|value| value.parse::<u64>().ok())
             .unwrap_or_else(|| panic!("no resident memory sample in:\n{text}"));
         assert!(resident > 1 << 20, "resident memory {resident} bytes");
+    }
+
+    #[test]
+    fn moderation_traffic_is_counted_from_the_client_at_each_scrape() {
+        use test_servers::moderation::{ModerationServer, ModerationServerOptions};
+        let server = ModerationServer::start(ModerationServerOptions {
+            rate_limit_every: 3,
+            retry_after_ms: Some(10),
+            ..ModerationServerOptions::default()
+        })
+        .unwrap();
+        let key = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(key.path(), "sk-test-moderation").unwrap();
+        let config = moderation::ModerationConfig {
+            base_url: server.base_url(),
+            model: "omni-moderation-latest".to_string(),
+            api_key_env: "UNUSED".to_string(),
+            api_key_file: Some(key.path().to_path_buf()),
+            batch_size: 2,
+            concurrency: 1,
+            requests_per_minute: 60_000,
+            max_attempts: 4,
+            timeout: Duration::from_secs(5),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = Arc::new(
+            runtime
+                .block_on(async { moderation::ModerationClient::new(config) })
+                .unwrap(),
+        );
+        let metrics = WorkerMetrics::new().unwrap();
+        metrics.observe_moderation(Arc::clone(&client));
+        assert!(metrics
+            .render()
+            .unwrap()
+            .contains("wildchat_worker_moderation_events_total{event=\"requests\"} 0"));
+        runtime.block_on(client.moderate(&["a", "b", "c"])).unwrap();
+        let text = metrics.render().unwrap();
+        // Two batches; the first request (of every three) is rate-limited and retried: three
+        // requests in all.
+        for expected in [
+            "wildchat_worker_moderation_events_total{event=\"requests\"} 3",
+            "wildchat_worker_moderation_events_total{event=\"retries\"} 1",
+            "wildchat_worker_moderation_events_total{event=\"rate_limited\"} 1",
+            "wildchat_worker_moderation_events_total{event=\"texts\"} 3",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in:\n{text}");
+        }
+        assert_eq!(
+            metrics.render().unwrap().matches("event=\"requests\"} 3").count(),
+            1,
+            "a scrape adds nothing new"
+        );
     }
 }

@@ -76,6 +76,9 @@ pub async fn run_service(settings: WorkerSettings) -> anyhow::Result<()> {
     .await
     .context("loading the enrichment resources panicked")??;
     let metrics = Arc::new(WorkerMetrics::new().context("creating the metrics registry")?);
+    if let Some(client) = &enrichment.moderation {
+        metrics.observe_moderation(Arc::clone(client));
+    }
     let name = if settings.name.is_empty() {
         default_worker_name()
     } else {
