@@ -56,8 +56,9 @@ bench-language:
 	$(CARGO) bench -p language --bench language -- --store $(CURDIR)/target/bench-language --lingua-sample 10000
 	$(CARGO) bench -p language --bench language -- --lingua-sample 10000
 
-# Toxicity on one core: the default linear model (turns/s per core), then the tiny transformer
-# path, on the distinct turn texts of 20,000 generated conversations.
+# Toxicity on one core: the default linear model (turns/s per core), its text form, the
+# multilingual hashed model (what the routed model runs for turns not labelled English), then
+# the tiny transformer path, on the distinct turn texts of 20,000 generated conversations.
 bench-toxicity:
 	bash infra/dev/setup.sh --demo
 	$(CARGO) build --release -p toxicity -p coordinator
@@ -67,6 +68,8 @@ bench-toxicity:
 	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3
 	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 \
 	  --config models/toxicity/profanity-check/text-form.toml
+	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3 \
+	  --config models/toxicity/multilingual/config.toml
 	target/release/toxicity bench --config models/toxicity/tiny-bert/config.toml --texts target/bench-toxicity/turns.jsonl
 
 # The quality report of the default model on the development sample (docs/quality/toxicity.md).
