@@ -31,6 +31,10 @@ pub struct ToxicityFingerprint {
     /// A routed model's routes, the fallback last (no languages); empty for other models.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<ToxicityRoute>,
+    /// The languages the model was trained on, as its config says (none for a routed model:
+    /// each route says its own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trained_on: Vec<String>,
 }
 
 /// Where a routed model sends the turns labelled `languages` (none: every other language).
@@ -39,6 +43,9 @@ pub struct ToxicityRoute {
     pub languages: Vec<String>,
     pub model: String,
     pub threshold: f32,
+    /// The languages the route's model was trained on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trained_on: Vec<String>,
 }
 
 // Thresholds are finite numbers (configs are checked), so equality is an equivalence.
@@ -186,6 +193,7 @@ mod tests {
                 model: "linear:m:0011".to_string(),
                 threshold: 0.1,
                 routes: Vec::new(),
+                trained_on: Vec::new(),
             },
             moderation: "none".to_string(),
             pii_ner: None,

@@ -130,12 +130,24 @@ fn a_routed_model_flags_each_turn_at_its_languages_threshold_and_the_release_rec
     assert!(routes[0]["model"].as_str().unwrap().starts_with("linear:"));
     assert_eq!(routes[1]["languages"], serde_json::json!([]), "the fallback comes last");
     assert!(routes[1]["model"].as_str().unwrap().starts_with("hashed:"));
+    assert_eq!(routes[0]["trained_on"], serde_json::json!(["English"]));
+    assert!(
+        routes[1]["trained_on"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("German")),
+        "{toxicity}"
+    );
     let english_threshold = routes[0]["threshold"].as_f64().unwrap();
     let other_threshold = routes[1]["threshold"].as_f64().unwrap();
     assert_ne!(english_threshold, other_threshold);
     let card = std::fs::read_to_string(store.join("releases/routed-1/README.md")).unwrap();
     assert!(card.contains("turns labelled English: `linear:"), "{card}");
     assert!(card.contains("every other language: `hashed:"), "{card}");
+    assert!(
+        card.contains("(trained on Arabic, Chinese, English, French, German"),
+        "{card}"
+    );
 
     let dump = dir.path().join("rows.jsonl");
     read_and_dump_release(&store.join("releases/routed-1"), &dump);

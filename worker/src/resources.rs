@@ -229,6 +229,7 @@ fn toxicity_routes(config: &ModelConfig) -> anyhow::Result<Vec<ToxicityRoute>> {
             languages,
             model: toxicity::model_id(route).context("identifying a routed toxicity model")?,
             threshold: route.toxic_threshold,
+            trained_on: route.languages.clone(),
         })
     };
     let mut routes = routing
@@ -282,6 +283,7 @@ pub fn resource_fingerprint(
             model: toxicity_model,
             threshold: toxicity_config.toxic_threshold,
             routes: toxicity_routes(&toxicity_config)?,
+            trained_on: toxicity_config.languages.clone(),
         },
         moderation: settings.moderation_source()?.id(),
         pii_ner,

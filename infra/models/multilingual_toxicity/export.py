@@ -99,6 +99,11 @@ def golden_texts(data: Path) -> list[str]:
     return picked
 
 
+# The release's labels (lingua's English names) of the languages the labelled sets are in.
+LANGUAGE_NAMES = {"ar": "Arabic", "de": "German", "en": "English", "fr": "French", "ja": "Japanese",
+                  "ko": "Korean", "pt": "Portuguese", "tr": "Turkish", "zh": "Chinese"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trained", type=Path, required=True, help="train.py's output folder")
@@ -114,6 +119,8 @@ def main() -> None:
     model_bytes = model.SerializeToString()
     (arguments.out / "model.onnx").write_bytes(model_bytes)
     labels = ", ".join(f'"{key}"' for key in datasets.KEYS)
+    trained = sorted({LANGUAGE_NAMES[language] for _, language, *_ in datasets.SETS if language in LANGUAGE_NAMES})
+    languages = ", ".join(f'"{language}"' for language in trained)
     (arguments.out / "config.toml").write_text(
         "# The multilingual toxicity model, trained by infra/models/multilingual_toxicity/build.sh\n"
         "# (MODEL.md: data, training, quality). Feature settings must match the training.\n"
@@ -121,6 +128,7 @@ def main() -> None:
         'model = "model.onnx"\n'
         'name = "multilingual-hashed"\n'
         f"labels = [{labels}]\n"
+        f"languages = [{languages}]\n"
         f"buckets = {buckets}\n"
         f"min_n = {MIN_N}\n"
         f"max_n = {MAX_N}\n"

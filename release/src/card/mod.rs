@@ -199,8 +199,9 @@ fn processing_section(out: &mut String, manifest: &Manifest) {
     table_row(out, "GeoIP databases", &[geoip]);
     let toxicity = if resources.toxicity.routes.is_empty() {
         format!(
-            "{}; a turn is flagged above {}",
+            "{}{}; a turn is flagged above {}",
             code(&resources.toxicity.model),
+            trained_on(&resources.toxicity.trained_on),
             resources.toxicity.threshold
         )
     } else {
@@ -249,10 +250,24 @@ fn describe_routes(toxicity: &shared::fingerprint::ToxicityFingerprint) -> Strin
             } else {
                 format!("turns labelled {}", md(&route.languages.join(", ")))
             };
-            format!("{which}: {} above {}", code(&route.model), route.threshold)
+            format!(
+                "{which}: {}{} above {}",
+                code(&route.model),
+                trained_on(&route.trained_on),
+                route.threshold
+            )
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// ` (trained on English, German)`, or nothing when the model's config does not say.
+fn trained_on(languages: &[String]) -> String {
+    if languages.is_empty() {
+        String::new()
+    } else {
+        format!(" (trained on {})", md(&languages.join(", ")))
+    }
 }
 
 fn configurations_section(out: &mut String, input: &CardInput) {

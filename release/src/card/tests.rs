@@ -231,6 +231,7 @@ fn fingerprint() -> shared::fingerprint::RunFingerprint {
                 model: "linear:alt:0123".to_string(),
                 threshold: 0.1,
                 routes: Vec::new(),
+                trained_on: Vec::new(),
             },
             moderation: "none".to_string(),
             pii_ner: None,
@@ -268,6 +269,16 @@ fn the_processing_section_names_what_every_worker_matched() {
         "the toxicity rule names the model and threshold that ran:\n{card}"
     );
     assert!(card.contains("No moderation source ran (`openai_moderation` is null), so no conversation was left out"));
+
+    // The languages a model was trained on, when its config says.
+    if let Some(fingerprint) = manifest.fingerprint.as_mut() {
+        fingerprint.resources.toxicity.trained_on = vec!["English".to_string()];
+    }
+    let card = render(&manifest, &statistics);
+    assert!(
+        card.contains("| Toxicity model | `linear:alt:0123` (trained on English); a turn is flagged above 0.1 |"),
+        "{card}"
+    );
 
     // With a moderation source, the card names it, says it flags turns and how many
     // conversations its `sexual/minors` flag left out.

@@ -12,6 +12,7 @@
 //! max_batch = 256                 # windows per model run
 //! toxic_threshold = 0.1           # flag above this toxicity score (default: 0.1 for
 //!                                 # transformers, Detoxify's; 0.2 for linear models)
+//! languages = ["English"]         # what it was trained on (language labels), for the card
 //! ```
 //!
 //! A routed model sends each turn to a model by the turn's language label (the pipeline's own,
@@ -103,6 +104,7 @@ struct FileConfig {
     max_features: Option<usize>,
     routes: Option<BTreeMap<String, String>>,
     fallback: Option<String>,
+    languages: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +129,9 @@ pub struct ModelConfig {
     pub hashed: crate::hashed::HashedFeatures,
     /// Routed models: where each language goes.
     pub routing: Option<Routing>,
+    /// The languages the model was trained on (release language labels), recorded in the run
+    /// fingerprint and the card; empty when the config does not say.
+    pub languages: Vec<String>,
 }
 
 impl Default for ModelConfig {
@@ -147,6 +152,8 @@ impl Default for ModelConfig {
             toxic_threshold: DEFAULT_MODEL_THRESHOLD,
             hashed: crate::hashed::HashedFeatures::default(),
             routing: None,
+            // alt-profanity-check learnt from English toxic-comment data.
+            languages: vec!["English".to_string()],
         }
     }
 }
@@ -205,6 +212,7 @@ impl ModelConfig {
                 }
             },
             routing: None,
+            languages: file.languages.unwrap_or_default(),
         };
         config
             .check()
@@ -288,9 +296,9 @@ impl Routing {
 /// config path relative to this file. Routes naming the same model share one entry.
 fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<ModelConfig> {
     let context = || format!("toxicity config {}", path.display());
-    if file.model.is_some() || file.toxic_threshold.is_some() || file.labels.is_some() {
+    if file.model.is_some() || file.toxic_threshold.is_some() || file.labels.is_some() || file.languages.is_some() {
         bail!(
-            "{}: a routed model has no `model`, `labels` or `toxic_threshold` of its own; each route's model has",
+            "{}: a routed model has no `model`, `labels`, `languages` or `toxic_threshold` of its own; each route's model has",
             context()
         );
     }
@@ -326,6 +334,7 @@ fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<M
         model: ModelSource::Routes,
         toxic_threshold: fallback.toxic_threshold,
         threads: file.threads.unwrap_or(0),
+        languages: Vec::new(),
         ..ModelConfig::default()
     };
     config.routing = Some(Routing {

@@ -92,7 +92,7 @@ fn a_routed_config_needs_a_fallback_and_routes_to_plain_models() {
         multilingual.display()
     ));
     assert!(
-        error.contains("no `model`, `labels` or `toxic_threshold` of its own"),
+        error.contains("no `model`, `labels`, `languages` or `toxic_threshold` of its own"),
         "{error}"
     );
     let routed = models().join("routed/config.toml");
