@@ -61,11 +61,14 @@ bench-language:
 # the tiny transformer path, on the distinct turn texts of 20,000 generated conversations.
 bench-toxicity:
 	bash infra/dev/setup.sh --demo
-	$(CARGO) build --release -p toxicity -p coordinator
+	$(CARGO) build --release -p toxicity -p coordinator -p worker --bin toxicity --bin coordinator --bin worker
 	rm -rf target/bench-toxicity/store
 	$(CARGO) run --release -p coordinator -- generate --conversations 20000 --seed 5 --store target/bench-toxicity/store
 	python3 bench/turn_texts.py target/bench-toxicity/store/raw > target/bench-toxicity/turns.jsonl
+	target/release/worker stage language < target/bench-toxicity/turns.jsonl > target/bench-toxicity/labelled.jsonl
 	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3
+	target/release/toxicity bench --texts target/bench-toxicity/labelled.jsonl --threads 1 --repeat 3 \
+	  --config models/toxicity/routed/config.toml
 	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 \
 	  --config models/toxicity/profanity-check/text-form.toml
 	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3 \

@@ -3,9 +3,12 @@ toxicity stage runs, its config.toml, and golden.jsonl: texts with their feature
 and the scores onnxruntime gives, which the Rust stage must reproduce exactly (ids) and within
 1e-5 (scores).
 
-The graph: ids [N, L] int64 and weights [N, L] float (1 / the text's feature count, 0 for
-padding) -> Gather the float16 embedding table (cast once to float) -> weighted sum over L (a
-batched MatMul) -> [N, D] -> MatMul + bias -> Sigmoid -> scores [N, K], K = data.KEYS in order.
+The trained model is linear up to the sigmoid: scores = sigmoid(mean_i(E[id_i]) H + b). The
+heads are folded into the table once here, T = E H ([buckets, K], float32, computed in float64),
+so inference gathers K numbers per feature instead of the embedding's D. The graph: ids [N, L]
+int64 and weights [N, L] float (each id's share of the text's features, 0 for padding) -> Gather T ->
+weighted sum over L (a batched MatMul) -> [N, K] -> + b -> Sigmoid -> scores [N, K],
+K = data.KEYS in order.
 """
 
 import argparse
@@ -27,20 +30,18 @@ OPSET = 17
 def build_graph(embeddings: np.ndarray, heads: np.ndarray) -> onnx.ModelProto:
     dim = embeddings.shape[1]
     keys = len(datasets.KEYS)
+    folded = (embeddings.astype(np.float64) @ heads[:-1].astype(np.float64)).astype(np.float32)
     initializers = [
-        numpy_helper.from_array(embeddings.astype(np.float16), "embeddings_f16"),
-        numpy_helper.from_array(heads[:-1].astype(np.float32), "head_weights"),
+        numpy_helper.from_array(folded, "feature_logits"),
         numpy_helper.from_array(heads[-1].astype(np.float32), "head_bias"),
         numpy_helper.from_array(np.asarray([1], dtype=np.int64), "axis_1"),
     ]
     nodes = [
-        helper.make_node("Cast", ["embeddings_f16"], ["embeddings"], to=TensorProto.FLOAT),
-        helper.make_node("Gather", ["embeddings", "ids"], ["gathered"], axis=0),
-        # [N, 1, L] x [N, L, D] -> [N, 1, D]: the weighted sum in one batched product.
+        helper.make_node("Gather", ["feature_logits", "ids"], ["gathered"], axis=0),
+        # [N, 1, L] x [N, L, K] -> [N, 1, K]: the weighted sum in one batched product.
         helper.make_node("Unsqueeze", ["weights", "axis_1"], ["weights_row"]),
         helper.make_node("MatMul", ["weights_row", "gathered"], ["summed"]),
-        helper.make_node("Squeeze", ["summed", "axis_1"], ["hidden"]),
-        helper.make_node("MatMul", ["hidden", "head_weights"], ["projected"]),
+        helper.make_node("Squeeze", ["summed", "axis_1"], ["projected"]),
         helper.make_node("Add", ["projected", "head_bias"], ["logits"]),
         helper.make_node("Sigmoid", ["logits"], ["scores"]),
     ]
@@ -56,7 +57,7 @@ def build_graph(embeddings: np.ndarray, heads: np.ndarray) -> onnx.ModelProto:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="wildchat-pipeline")
     model.ir_version = 8
-    model.doc_string = f"hashed embedding bag (dim {dim}) with sigmoid heads {datasets.KEYS}"
+    model.doc_string = f"hashed embedding bag (dim {dim}, heads folded into the table) with sigmoid heads {datasets.KEYS}"
     onnx.checker.check_model(model)
     return model
 

@@ -1,4 +1,7 @@
-//! Model configuration: a TOML file, or the embedded default (the linear model).
+//! Model configuration: a TOML file, or the embedded default (the English linear model,
+//! alt-profanity-check). Both embedded models also form an embedded routed model
+//! ([`ModelConfig::embedded_routed`]; `models/toxicity/routed/config.toml` is the same model
+//! from files).
 //!
 //! ```toml
 //! kind = "transformer"            # or "linear"
@@ -23,7 +26,7 @@
 //! name = "english-and-multilingual"
 //! fallback = "../multilingual/config.toml"   # every language without a route
 //! [routes]
-//! English = "default"                        # "default" = the embedded linear model
+//! English = "embedded-linear"                # or "embedded-multilingual", or a config path
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,15 +35,23 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-/// The default model (its sparse form), built by `infra/models/profanity_check/build.sh`.
-pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../../models/toxicity/profanity-check/model-sparse.onnx");
-/// The name the default model goes by in ids and logs.
-pub const DEFAULT_MODEL_NAME: &str = "alt-profanity-check-1.9.1";
-/// The default model's `toxic_threshold`, chosen on development data (README, "Operating point
-/// of the default model"; docs/quality/toxicity.md): its calibrated probabilities sit around
-/// 0.03 to 0.12 for benign chat prompts, so Detoxify's 0.1 flagged about 2 % of them; at 0.2 none
-/// of the 1,160 development prompts is flagged and 57 % of OLID's offensive tweets still are.
-pub const DEFAULT_MODEL_THRESHOLD: f32 = 0.2;
+/// The English linear model (its sparse form), built by `infra/models/profanity_check/build.sh`.
+pub static LINEAR_MODEL: &[u8] = include_bytes!("../../../models/toxicity/profanity-check/model-sparse.onnx");
+/// The name the English linear model goes by in ids and logs.
+pub const LINEAR_MODEL_NAME: &str = "alt-profanity-check-1.9.1";
+/// The English linear model's `toxic_threshold`, chosen on development data (README, "Operating
+/// point of the default model"; docs/quality/toxicity.md): its calibrated probabilities sit
+/// around 0.03 to 0.12 for benign chat prompts, so Detoxify's 0.1 flagged about 2 % of them; at
+/// 0.2 none of the 1,160 development prompts is flagged and 57 % of OLID's offensive tweets
+/// still are. Also the default threshold of linear and hashed model configs.
+pub const LINEAR_MODEL_THRESHOLD: f32 = 0.2;
+/// The multilingual hashed model, built by `infra/models/multilingual_toxicity/build.sh`, and
+/// its config (feature settings, labels, threshold, languages).
+pub static MULTILINGUAL_MODEL: &[u8] = include_bytes!("../../../models/toxicity/multilingual/model.onnx");
+static MULTILINGUAL_CONFIG: &str = include_str!("../../../models/toxicity/multilingual/config.toml");
+/// The embedded routed model's name (as `models/toxicity/routed/config.toml` names it, so that
+/// both have one id).
+pub const DEFAULT_ROUTED_NAME: &str = "english-linear+multilingual-hashed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,10 +75,19 @@ pub enum Aggregate {
 /// Where inference runs; defined in the shared transformer runtime.
 pub use ::transformer::Device;
 
+/// The models embedded in the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Embedded {
+    /// The English linear model (alt-profanity-check).
+    Linear,
+    /// The multilingual hashed model.
+    Multilingual,
+}
+
 /// The model bytes: embedded in the binary, or a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
-    Embedded,
+    Embedded(Embedded),
     File(PathBuf),
     /// A routed model has no file of its own: its routes' models have.
     Routes,
@@ -123,7 +143,7 @@ pub struct ModelConfig {
     /// Sessions (linear) or intra-op threads (transformer on CPU); 0 = all cores.
     pub threads: usize,
     /// A turn is flagged when its `toxicity` score is above this. Default: Detoxify's 0.1 for
-    /// transformers (the reference), [`DEFAULT_MODEL_THRESHOLD`] for linear models.
+    /// transformers (the reference), [`LINEAR_MODEL_THRESHOLD`] for linear and hashed models.
     pub toxic_threshold: f32,
     /// How texts become features (hashed models).
     pub hashed: crate::hashed::HashedFeatures,
@@ -135,12 +155,72 @@ pub struct ModelConfig {
 }
 
 impl Default for ModelConfig {
-    /// The embedded linear model.
+    /// The embedded English linear model (the routed model, [`ModelConfig::embedded_routed`],
+    /// is to replace it once the end-to-end tests and docs follow).
     fn default() -> ModelConfig {
+        ModelConfig::linear_defaults()
+    }
+}
+
+impl ModelConfig {
+    /// The embedded routed model: turns labelled English to the English linear model, every
+    /// other turn to the multilingual hashed model.
+    pub fn embedded_routed() -> ModelConfig {
+        ModelConfig::routed(
+            DEFAULT_ROUTED_NAME,
+            vec![(vec!["English".to_string()], ModelConfig::embedded(Embedded::Linear))],
+            ModelConfig::embedded(Embedded::Multilingual),
+        )
+    }
+
+    /// An embedded model's config.
+    pub fn embedded(model: Embedded) -> ModelConfig {
+        match model {
+            Embedded::Linear => ModelConfig::linear_defaults(),
+            Embedded::Multilingual => {
+                let file: FileConfig =
+                    toml::from_str(MULTILINGUAL_CONFIG).expect("the embedded multilingual config is valid TOML");
+                let mut config = ModelConfig::from_parsed(Path::new("models/toxicity/multilingual"), file)
+                    .expect("the embedded multilingual config is valid");
+                config.model = ModelSource::Embedded(Embedded::Multilingual);
+                config
+            }
+        }
+    }
+
+    /// A routed model's config from its routes and fallback.
+    pub fn routed(name: &str, routes: Vec<(Vec<String>, ModelConfig)>, fallback: ModelConfig) -> ModelConfig {
+        ModelConfig {
+            kind: ModelKind::Routed,
+            name: name.to_string(),
+            model: ModelSource::Routes,
+            toxic_threshold: fallback.toxic_threshold,
+            languages: Vec::new(),
+            routing: Some(Routing {
+                routes,
+                fallback: Box::new(fallback),
+            }),
+            ..ModelConfig::linear_defaults()
+        }
+    }
+
+    /// Sessions or threads for the model, and for each of a routed model's models.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads;
+        if let Some(routing) = &mut self.routing {
+            routing.fallback.set_threads(threads);
+            for (_, route) in &mut routing.routes {
+                route.set_threads(threads);
+            }
+        }
+    }
+
+    /// The embedded English linear model, and the settings every config starts from.
+    fn linear_defaults() -> ModelConfig {
         ModelConfig {
             kind: ModelKind::Linear,
-            name: DEFAULT_MODEL_NAME.to_string(),
-            model: ModelSource::Embedded,
+            name: LINEAR_MODEL_NAME.to_string(),
+            model: ModelSource::Embedded(Embedded::Linear),
             tokenizer: None,
             labels: vec!["toxicity".to_string()],
             max_length: 512,
@@ -149,16 +229,14 @@ impl Default for ModelConfig {
             batch_tokens: 16384,
             max_batch: 256,
             threads: 0,
-            toxic_threshold: DEFAULT_MODEL_THRESHOLD,
+            toxic_threshold: LINEAR_MODEL_THRESHOLD,
             hashed: crate::hashed::HashedFeatures::default(),
             routing: None,
             // alt-profanity-check learnt from English toxic-comment data.
             languages: vec!["English".to_string()],
         }
     }
-}
 
-impl ModelConfig {
     /// Reads a TOML model config; relative paths in it are relative to its directory.
     pub fn from_file(path: &Path) -> anyhow::Result<ModelConfig> {
         let text =
@@ -169,15 +247,17 @@ impl ModelConfig {
         if file.kind == ModelKind::Routed {
             return routed_config(path, base, file);
         }
-        let defaults = ModelConfig::default();
+        ModelConfig::from_parsed(base, file).with_context(|| format!("toxicity config {}", path.display()))
+    }
+
+    /// A model config (not routed) read from a file in `base`.
+    fn from_parsed(base: &Path, file: FileConfig) -> anyhow::Result<ModelConfig> {
+        let defaults = ModelConfig::linear_defaults();
         let Some(model) = file.model.as_ref().map(|model| base.join(model)) else {
-            bail!("toxicity config {}: `model` is missing", path.display());
+            bail!("`model` is missing");
         };
         if file.routes.is_some() || file.fallback.is_some() {
-            bail!(
-                "toxicity config {}: `routes` and `fallback` belong to kind = \"routed\"",
-                path.display()
-            );
+            bail!("`routes` and `fallback` belong to kind = \"routed\"");
         }
         let config = ModelConfig {
             kind: file.kind,
@@ -199,7 +279,7 @@ impl ModelConfig {
             threads: file.threads.unwrap_or(0),
             toxic_threshold: file.toxic_threshold.unwrap_or(match file.kind {
                 ModelKind::Transformer => crate::DETOXIFY_THRESHOLD,
-                ModelKind::Linear | ModelKind::Hashed | ModelKind::Routed => DEFAULT_MODEL_THRESHOLD,
+                ModelKind::Linear | ModelKind::Hashed | ModelKind::Routed => LINEAR_MODEL_THRESHOLD,
             }),
             hashed: {
                 let standard = crate::hashed::HashedFeatures::default();
@@ -214,9 +294,7 @@ impl ModelConfig {
             routing: None,
             languages: file.languages.unwrap_or_default(),
         };
-        config
-            .check()
-            .with_context(|| format!("toxicity config {}", path.display()))?;
+        config.check()?;
         Ok(config)
     }
 
@@ -253,7 +331,8 @@ impl ModelConfig {
     /// The model's bytes.
     pub fn model_bytes(&self) -> anyhow::Result<Vec<u8>> {
         match &self.model {
-            ModelSource::Embedded => Ok(DEFAULT_MODEL.to_vec()),
+            ModelSource::Embedded(Embedded::Linear) => Ok(LINEAR_MODEL.to_vec()),
+            ModelSource::Embedded(Embedded::Multilingual) => Ok(MULTILINGUAL_MODEL.to_vec()),
             ModelSource::File(path) => {
                 std::fs::read(path).with_context(|| format!("reading the toxicity model {}", path.display()))
             }
@@ -292,8 +371,9 @@ impl Routing {
     }
 }
 
-/// A routed config: its routes and fallback, each `"default"` (the embedded model) or a model
-/// config path relative to this file. Routes naming the same model share one entry.
+/// A routed config: its routes and fallback, each `"embedded-linear"`, `"embedded-multilingual"`
+/// (`"default"`, the name earlier configs used, is the embedded linear model) or a model config
+/// path relative to this file. Routes naming the same model share one entry.
 fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<ModelConfig> {
     let context = || format!("toxicity config {}", path.display());
     if file.model.is_some() || file.toxic_threshold.is_some() || file.labels.is_some() || file.languages.is_some() {
@@ -303,8 +383,10 @@ fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<M
         );
     }
     let load = |spec: &str| -> anyhow::Result<ModelConfig> {
-        let config = if spec == "default" {
-            ModelConfig::default()
+        let config = if spec == "embedded-linear" || spec == "default" {
+            ModelConfig::embedded(Embedded::Linear)
+        } else if spec == "embedded-multilingual" {
+            ModelConfig::embedded(Embedded::Multilingual)
         } else {
             ModelConfig::from_file(&base.join(spec))?
         };
@@ -328,19 +410,10 @@ fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<M
     for (spec, languages) in by_spec {
         routes.push((languages, load(&spec).with_context(context)?));
     }
-    let mut config = ModelConfig {
-        kind: ModelKind::Routed,
-        name: file.name.unwrap_or_else(|| "routed".to_string()),
-        model: ModelSource::Routes,
-        toxic_threshold: fallback.toxic_threshold,
-        threads: file.threads.unwrap_or(0),
-        languages: Vec::new(),
-        ..ModelConfig::default()
-    };
-    config.routing = Some(Routing {
-        routes,
-        fallback: Box::new(fallback),
-    });
+    let mut config = ModelConfig::routed(file.name.as_deref().unwrap_or("routed"), routes, fallback);
+    if let Some(threads) = file.threads {
+        config.set_threads(threads);
+    }
     Ok(config)
 }
 

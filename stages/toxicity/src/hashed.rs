@@ -7,8 +7,10 @@
 //! lower-cased; words are runs between Unicode White_Space characters; each word gives `w` +
 //! the word and the `min_n`..=`max_n` character n-grams of `<word>`; a feature's bucket is the
 //! CRC-32 of its UTF-8 bytes modulo `buckets`; at most `max_features` per text. The ONNX graph
-//! takes the buckets (`ids`, int64 [N, L]) with `weights` (float [N, L], 1 / the text's feature
-//! count, 0 for padding) and returns `scores` [N, K], one column per configured label.
+//! takes the buckets (`ids`, int64 [N, L]) with `weights` (float [N, L], a bucket's share of
+//! the text's features, 0 for padding) and returns `scores` [N, K], one column per configured
+//! label. Each distinct bucket of a text is passed once with its count as weight ([`Bag`]),
+//! which is the trainer's mean over every feature with fewer rows to gather.
 
 use anyhow::{anyhow, bail, Context};
 use ort::session::Session;
@@ -69,25 +71,41 @@ impl HashedFeatures {
         out.clear();
         let cut = text.char_indices().nth(self.max_chars).map_or(text.len(), |(at, _)| at);
         let lowered = text[..cut].to_lowercase();
-        let mut marked = String::new();
+        let mut marked: Vec<u8> = Vec::new();
+        // Where each character of `<word>` starts, and its end.
         let mut bounds: Vec<usize> = Vec::new();
         for word in lowered.split(char::is_whitespace).filter(|word| !word.is_empty()) {
-            let mut hasher = crc32fast::Hasher::new();
-            hasher.update(b"w");
-            hasher.update(word.as_bytes());
-            out.push(self.bucket(hasher.finalize()));
+            out.push(self.bucket(!crc32_update(crc32_update(!0, b"w"), word.as_bytes())));
             marked.clear();
-            marked.push('<');
-            marked.push_str(word);
-            marked.push('>');
+            marked.push(b'<');
+            marked.extend_from_slice(word.as_bytes());
+            marked.push(b'>');
             bounds.clear();
-            bounds.extend(marked.char_indices().map(|(at, _)| at));
-            bounds.push(marked.len());
+            bounds.push(0);
+            bounds.extend(word.char_indices().map(|(at, _)| at + 1));
+            bounds.extend([word.len() + 1, word.len() + 2]);
             let characters = bounds.len() - 1;
-            for n in self.min_n..=self.max_n.min(characters) {
-                for start in 0..=characters - n {
-                    let gram = &marked.as_bytes()[bounds[start]..bounds[start + n]];
-                    out.push(self.bucket(crc32fast::hash(gram)));
+            let longest = self.max_n.min(characters);
+            if self.min_n <= longest {
+                // The trainer lists every 2-gram, then every 3-gram...: the n-grams starting at
+                // one character are hashed in one pass (the CRC of a gram extends its prefix's)
+                // and written to their places in that order.
+                let mut first = [0usize; 17];
+                let mut total = 0;
+                for (n, slot) in first.iter_mut().enumerate().take(longest + 1).skip(self.min_n) {
+                    *slot = total;
+                    total += characters - n + 1;
+                }
+                let base = out.len();
+                out.resize(base + total, 0);
+                for start in 0..characters {
+                    let mut state = !0u32;
+                    for n in 1..=longest.min(characters - start) {
+                        state = crc32_update(state, &marked[bounds[start + n - 1]..bounds[start + n]]);
+                        if n >= self.min_n {
+                            out[base + first[n] + start] = self.bucket(!state);
+                        }
+                    }
                 }
             }
             if out.len() >= self.max_features {
@@ -99,6 +117,68 @@ impl HashedFeatures {
 
     fn bucket(&self, hash: u32) -> i64 {
         i64::from(hash % self.buckets)
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320: zlib's `crc32`, the trainer's hash),
+/// one byte at a time; n-grams are a few bytes, where a table beats the wide kernels' set-up.
+const CRC32_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut value = byte as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            value = if value & 1 == 1 {
+                0xEDB8_8320 ^ (value >> 1)
+            } else {
+                value >> 1
+            };
+            bit += 1;
+        }
+        table[byte] = value;
+        byte += 1;
+    }
+    table
+};
+
+/// Feeds `bytes` to a CRC-32 state (start from `!0`; the checksum is `!state`).
+fn crc32_update(state: u32, bytes: &[u8]) -> u32 {
+    bytes.iter().fold(state, |state, &byte| {
+        CRC32_TABLE[((state ^ u32::from(byte)) & 0xff) as usize] ^ (state >> 8)
+    })
+}
+
+/// A text's features as the model takes them: each distinct bucket once, weighted by its share
+/// of the text's features (the mean of the feature vectors, with fewer rows to gather).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Bag {
+    pub ids: Vec<i64>,
+    pub weights: Vec<f32>,
+}
+
+impl Bag {
+    /// Counts `ids` into a bag; `counts` is scratch of one slot per bucket, all zero before
+    /// and after.
+    pub fn of(ids: &[i64], counts: &mut [u32]) -> Bag {
+        let mut bag = Bag::default();
+        for &id in ids {
+            let count = &mut counts[id as usize];
+            if *count == 0 {
+                bag.ids.push(id);
+            }
+            *count += 1;
+        }
+        let total = ids.len() as f32;
+        bag.weights = bag
+            .ids
+            .iter()
+            .map(|&id| {
+                let count = std::mem::take(&mut counts[id as usize]);
+                count as f32 / total
+            })
+            .collect();
+        bag
     }
 }
 
@@ -167,17 +247,14 @@ impl HashedModel {
         Ok(model)
     }
 
-    /// Runs one batch: rows of feature buckets, padded to the widest.
-    fn run(&self, rows: &[&[i64]]) -> anyhow::Result<Vec<Scores>> {
-        let width = rows.iter().map(|row| row.len()).max().unwrap_or(0).max(1);
+    /// Runs one batch: bags of feature buckets, padded to the widest.
+    fn run(&self, rows: &[&Bag]) -> anyhow::Result<Vec<Scores>> {
+        let width = rows.iter().map(|bag| bag.ids.len()).max().unwrap_or(0).max(1);
         let mut ids = vec![0i64; rows.len() * width];
         let mut weights = vec![0f32; rows.len() * width];
-        for (row, features) in rows.iter().enumerate() {
-            ids[row * width..row * width + features.len()].copy_from_slice(features);
-            if !features.is_empty() {
-                let weight = 1.0 / features.len() as f32;
-                weights[row * width..row * width + features.len()].fill(weight);
-            }
+        for (row, bag) in rows.iter().enumerate() {
+            ids[row * width..row * width + bag.ids.len()].copy_from_slice(&bag.ids);
+            weights[row * width..row * width + bag.weights.len()].copy_from_slice(&bag.weights);
         }
         let shape = vec![rows.len() as i64, width as i64];
         let ids = Tensor::from_array((shape.clone(), ids))
@@ -231,20 +308,27 @@ impl ToxicityModel for HashedModel {
             return Ok(Vec::new());
         }
         let parallel = self.sessions.len() > 1 && texts.len() > 64;
-        let features = |text: &&str| {
+        let buckets = self.features.buckets as usize;
+        let bags = |chunk: &[&str]| {
             let mut ids = Vec::new();
-            self.features.ids(text, &mut ids);
-            ids
+            let mut counts = vec![0u32; buckets];
+            chunk
+                .iter()
+                .map(|text| {
+                    self.features.ids(text, &mut ids);
+                    Bag::of(&ids, &mut counts)
+                })
+                .collect::<Vec<Bag>>()
         };
-        let rows: Vec<Vec<i64>> = if parallel {
-            texts.par_iter().map(features).collect()
+        let rows: Vec<Bag> = if parallel {
+            texts.par_chunks(256).flat_map_iter(bags).collect()
         } else {
-            texts.iter().map(features).collect()
+            bags(texts)
         };
-        let widths: Vec<usize> = rows.iter().map(Vec::len).collect();
+        let widths: Vec<usize> = rows.iter().map(|bag| bag.ids.len()).collect();
         let batches = crate::batches_by_width(&widths, MAX_ROWS, MAX_CELLS);
         let run = |batch: &Vec<usize>| {
-            let selected: Vec<&[i64]> = batch.iter().map(|&row| rows[row].as_slice()).collect();
+            let selected: Vec<&Bag> = batch.iter().map(|&row| &rows[row]).collect();
             self.run(&selected)
         };
         let results: Vec<Vec<Scores>> = if parallel {
@@ -262,5 +346,30 @@ impl ToxicityModel for HashedModel {
         stats.windows += texts.len() as u64;
         stats.batches += batches.len() as u64;
         Ok(scores)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bag_holds_each_bucket_once_weighted_by_its_share_and_leaves_the_scratch_clean() {
+        let mut counts = vec![0u32; 8];
+        let bag = Bag::of(&[5, 3, 5, 5], &mut counts);
+        assert_eq!(bag.ids, [5, 3]);
+        assert_eq!(bag.weights, [0.75, 0.25]);
+        assert!(counts.iter().all(|&count| count == 0));
+        assert_eq!(Bag::of(&[], &mut counts), Bag::default());
+    }
+
+    #[test]
+    fn the_table_crc_is_zlibs_crc32() {
+        // zlib.crc32(b"123456789") and zlib.crc32(b"w<ab>") from Python.
+        assert_eq!(!crc32_update(!0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(
+            !crc32_update(crc32_update(!0, b"w<a"), b"b>"),
+            !crc32_update(!0, b"w<ab>")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The toxicity stage on JSON lines (DESIGN §9): each input line is `{"text": ...}` (with the
 //! pipeline's `"language"` label for a routed model); each
 //! output line is the input plus `scores` (Detoxify's keys, null where the model has no such
-//! label) and `toxic`. Lines are scored in batches; a bad line is reported with its number and
+//! label, all null for an empty text) and `toxic`. Lines are scored in batches; a bad line is reported with its number and
 //! counted, and never stops the rest.
 
 use std::io::{BufRead, Write};
@@ -25,23 +25,33 @@ pub fn scores_json(scores: &Scores) -> Value {
     )
 }
 
+/// A line's `language` label.
+fn language_of(object: &Map<String, Value>) -> Option<&str> {
+    object.get("language").and_then(Value::as_str)
+}
+
 /// Annotates every line of `input` onto `output`; returns the number of lines that failed
 /// (each reported on stderr with its line number).
 pub fn annotate_lines(model: &dyn ToxicityModel, input: impl BufRead, mut output: impl Write) -> anyhow::Result<u64> {
     let mut failed = 0;
     let mut pending: Vec<(Map<String, Value>, String)> = Vec::new();
     let flush = |pending: &mut Vec<(Map<String, Value>, String)>, output: &mut dyn Write| -> anyhow::Result<()> {
-        let texts: Vec<&str> = pending.iter().map(|(_, text)| text.as_str()).collect();
+        // Empty texts are not scored (null scores, as the pipeline stores them).
+        let scored: Vec<usize> = (0..pending.len())
+            .filter(|&index| !pending[index].1.is_empty())
+            .collect();
+        let texts: Vec<&str> = scored.iter().map(|&index| pending[index].1.as_str()).collect();
         // A routed model needs the pipeline's language label (`language`); without one a text
         // goes to its fallback model.
-        let languages: Vec<Option<&str>> = pending
+        let languages: Vec<Option<&str>> = scored.iter().map(|&index| language_of(&pending[index].0)).collect();
+        let answers = model.score_labelled(&texts, &languages, &mut ScoreStats::default())?;
+        let mut scores: Vec<Scores> = vec![[None; 7]; pending.len()];
+        for (index, answer) in scored.into_iter().zip(answers) {
+            scores[index] = answer;
+        }
+        let thresholds: Vec<f32> = pending
             .iter()
-            .map(|(object, _)| object.get("language").and_then(Value::as_str))
-            .collect();
-        let scores = model.score_labelled(&texts, &languages, &mut ScoreStats::default())?;
-        let thresholds: Vec<f32> = languages
-            .iter()
-            .map(|language| model.threshold_for(*language))
+            .map(|(object, _)| model.threshold_for(language_of(object)))
             .collect();
         for (((mut object, text), scores), threshold) in pending.drain(..).zip(scores).zip(thresholds) {
             object.insert("scores".into(), scores_json(&scores));

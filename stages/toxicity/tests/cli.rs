@@ -26,14 +26,15 @@ fn toxicity(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (i32, String, S
 
 #[test]
 fn the_stage_scores_lines_and_names_bad_ones() {
-    let input = "{\"text\": \"you are a stupid idiot\", \"id\": 1}\n{\"text\": \"thank you for the recipe\"}\nnot json\n{\"no_text\": 1}\n{\"text\": \"\"}\n";
+    // A routed model routes by `language`; the embedded default (English, one key) ignores it.
+    let input = "{\"text\": \"you are a stupid idiot\", \"id\": 1, \"language\": \"English\"}\n{\"text\": \"thank you for the recipe\", \"language\": \"English\"}\nnot json\n{\"no_text\": 1}\n{\"text\": \"\"}\n{\"text\": \"Danke für das Rezept\"}\n";
     let (code, stdout, stderr) = toxicity(&["score"], input, &[]);
     assert_eq!(code, 1, "bad lines make the exit status non-zero: {stderr}");
     assert!(stderr.contains("stdin line 3: invalid json"), "{stderr}");
     assert!(stderr.contains("stdin line 4: missing string field text"), "{stderr}");
     assert!(stderr.contains("2 input line(s) could not be processed"), "{stderr}");
     let lines: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    assert_eq!(lines.len(), 3, "the good lines all come out, in order");
+    assert_eq!(lines.len(), 4, "the good lines all come out, in order");
     assert_eq!(lines[0]["id"], 1, "input fields are kept");
     assert_eq!(lines[0]["toxic"], true);
     assert!(lines[0]["scores"]["toxicity"].as_f64().unwrap() > 0.5);
@@ -41,6 +42,8 @@ fn the_stage_scores_lines_and_names_bad_ones() {
     assert_eq!(lines[1]["toxic"], false);
     assert!(lines[1]["scores"]["toxicity"].as_f64().unwrap() < 0.1);
     assert_eq!(lines[2]["toxic"], false, "empty content is never toxic");
+    assert!(lines[2]["scores"]["toxicity"].is_null(), "empty content is not scored");
+    assert_eq!(lines[3]["toxic"], false);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use serde_json::Value;
+use toxicity::config::Embedded;
 use toxicity::{Device, ModelConfig, ScoreStats, TOXICITY};
 
 fn model_dir() -> std::path::PathBuf {
@@ -13,12 +14,12 @@ fn model_dir() -> std::path::PathBuf {
 
 #[test]
 fn default_model_equals_sklearn_on_the_golden_strings() {
-    check_golden(&ModelConfig::default());
+    check_golden(&ModelConfig::embedded(Embedded::Linear));
 }
 
 #[test]
 fn the_id_computed_without_loading_is_the_loaded_models() {
-    let config = ModelConfig::default();
+    let config = ModelConfig::embedded(Embedded::Linear);
     let model = toxicity::load(&config, Device::Cpu).unwrap();
     assert_eq!(toxicity::model_id(&config).unwrap(), model.id());
     assert!(

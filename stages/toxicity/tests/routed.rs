@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use toxicity::config::ModelKind;
+use toxicity::config::{Embedded, ModelKind};
 use toxicity::{Device, ModelConfig, ScoreStats, TOXICITY};
 
 fn models() -> PathBuf {
@@ -28,7 +28,7 @@ fn each_language_is_scored_and_flagged_by_its_routes_model() {
     let config = ModelConfig::from_file(&models().join("routed/config.toml")).unwrap();
     assert_eq!(config.kind, ModelKind::Routed);
     let routed = toxicity::load(&config, Device::Cpu).unwrap();
-    let english = toxicity::load(&ModelConfig::default(), Device::Cpu).unwrap();
+    let english = toxicity::load(&ModelConfig::embedded(Embedded::Linear), Device::Cpu).unwrap();
     let multilingual_config = ModelConfig::from_file(&models().join("multilingual/config.toml")).unwrap();
     let multilingual = toxicity::load(&multilingual_config, Device::Cpu).unwrap();
 
@@ -116,7 +116,7 @@ fn a_routed_config_needs_a_fallback_and_routes_to_plain_models() {
     assert_eq!(routing.routes[0].0, ["English", "Scots"]);
     assert_eq!(
         config.threshold_for(Some("Scots")),
-        ModelConfig::default().toxic_threshold
+        ModelConfig::embedded(Embedded::Linear).toxic_threshold
     );
     let shared_route = toxicity::model_id(&config).unwrap();
     std::fs::write(
@@ -131,4 +131,45 @@ fn a_routed_config_needs_a_fallback_and_routes_to_plain_models() {
         toxicity::model_id(&ModelConfig::from_file(&path).unwrap()).unwrap(),
         shared_route
     );
+}
+
+#[test]
+fn the_embedded_routed_model_is_the_committed_routed_model() {
+    let default = ModelConfig::embedded_routed();
+    let committed = ModelConfig::from_file(&models().join("routed/config.toml")).unwrap();
+    assert_eq!(default.kind, ModelKind::Routed);
+    assert_eq!(
+        toxicity::model_id(&default).unwrap(),
+        toxicity::model_id(&committed).unwrap(),
+        "the embedded models are the committed files"
+    );
+    let routing = default.routing.as_ref().unwrap();
+    assert_eq!(routing.routes.len(), 1);
+    assert_eq!(routing.routes[0].0, ["English"]);
+    let file = ModelConfig::from_file(&models().join("multilingual/config.toml")).unwrap();
+    assert_eq!(routing.fallback.hashed, file.hashed);
+    assert_eq!(routing.fallback.toxic_threshold, file.toxic_threshold);
+    assert_eq!(routing.fallback.languages, file.languages);
+    assert_eq!(
+        default.threshold_for(Some("English")),
+        toxicity::config::LINEAR_MODEL_THRESHOLD
+    );
+    assert_eq!(default.threshold_for(Some("German")), file.toxic_threshold);
+
+    // Loaded, it scores as the committed files do.
+    let embedded = toxicity::load(&default, Device::Cpu).unwrap();
+    let from_files = toxicity::load(&committed, Device::Cpu).unwrap();
+    let texts = [
+        "you are a stupid idiot",
+        "Du bist ein dummer Idiot",
+        "Quelle heure est-il ?",
+    ];
+    let languages = [Some("English"), Some("German"), Some("French")];
+    let expected = from_files
+        .score_labelled(&texts, &languages, &mut ScoreStats::default())
+        .unwrap();
+    let actual = embedded
+        .score_labelled(&texts, &languages, &mut ScoreStats::default())
+        .unwrap();
+    assert_eq!(actual, expected);
 }

@@ -65,7 +65,7 @@ fn load_model(args: &ModelArgs) -> anyhow::Result<(ModelConfig, std::sync::Arc<d
         None => ModelConfig::default(),
     };
     if let Some(threads) = args.threads {
-        config.threads = threads;
+        config.set_threads(threads);
     }
     let model = toxicity::load(&config, args.device)?;
     eprintln!("toxicity: {}", model.describe());
@@ -79,9 +79,12 @@ fn score(args: ModelArgs) -> anyhow::Result<u64> {
     toxicity::stage::annotate_lines(model.as_ref(), std::io::stdin().lock(), stdout)
 }
 
-fn read_texts(path: &Path) -> anyhow::Result<Vec<String>> {
+/// The `text` of each line, and its `language` label where the line has one (`worker stage
+/// language` adds them; a routed model routes by them).
+fn read_texts(path: &Path) -> anyhow::Result<(Vec<String>, Vec<Option<String>>)> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut texts = Vec::new();
+    let mut languages = Vec::new();
     for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
         if line.trim().is_empty() {
@@ -93,26 +96,31 @@ fn read_texts(path: &Path) -> anyhow::Result<Vec<String>> {
             Some(Value::String(text)) => texts.push(text.clone()),
             _ => bail!("{} line {}: missing string field text", path.display(), index + 1),
         }
+        languages.push(value.get("language").and_then(Value::as_str).map(str::to_string));
     }
-    Ok(texts)
+    Ok((texts, languages))
 }
 
 fn bench(args: ModelArgs, texts_path: &Path, repeat: u32) -> anyhow::Result<()> {
     let load_started = Instant::now();
     let (config, model) = load_model(&args)?;
     let load_seconds = load_started.elapsed().as_secs_f64();
-    let texts = read_texts(texts_path)?;
+    let (texts, languages) = read_texts(texts_path)?;
     let views: Vec<&str> = texts.iter().map(String::as_str).collect();
-    model.score(&views[..views.len().min(256)], &mut ScoreStats::default())?;
+    let labels: Vec<Option<&str>> = languages.iter().map(Option::as_deref).collect();
+    let labelled = labels.iter().filter(|label| label.is_some()).count();
+    let warm = views.len().min(256);
+    model.score_labelled(&views[..warm], &labels[..warm], &mut ScoreStats::default())?;
     let mut stats = ScoreStats::default();
     let started = Instant::now();
     let mut toxic = 0u64;
     for _ in 0..repeat.max(1) {
-        let scores = model.score(&views, &mut stats)?;
+        let scores = model.score_labelled(&views, &labels, &mut stats)?;
         toxic = views
             .iter()
             .zip(&scores)
-            .filter(|(text, scores)| is_toxic(text, scores, false, model.threshold()))
+            .zip(&labels)
+            .filter(|((text, scores), label)| is_toxic(text, scores, false, model.threshold_for(**label)))
             .count() as u64;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -123,6 +131,7 @@ fn bench(args: ModelArgs, texts_path: &Path, repeat: u32) -> anyhow::Result<()> 
         "device": args.device.to_string(),
         "threads": config.thread_count(),
         "texts": texts.len(),
+        "language_labelled": labelled,
         "mean_bytes": bytes as f64 / texts.len().max(1) as f64,
         "passes": repeat.max(1),
         "seconds": seconds,
@@ -194,11 +203,11 @@ fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
             stats.split_texts, config.aggregate
         ));
     }
-    if config.model == toxicity::config::ModelSource::Embedded {
+    if uses_embedded_model(&config) {
         report.push_str(
-            "- Caveat: the default model was trained on toxic-comment data that probably includes \
-             the Jigsaw comments this sample comes from, so these figures are an optimistic bound \
-             for other text.\n",
+            "- Caveat: the embedded models were trained on toxic-comment data that includes (or \
+             probably includes) the Jigsaw comments this sample comes from, so these figures are an \
+             optimistic bound for other text.\n",
         );
     }
     report.push('\n');
@@ -241,5 +250,15 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Whether `config` or one of its routes is a model embedded in the binary.
+fn uses_embedded_model(config: &ModelConfig) -> bool {
+    match &config.routing {
+        Some(routing) => {
+            uses_embedded_model(&routing.fallback) || routing.routes.iter().any(|(_, route)| uses_embedded_model(route))
+        }
+        None => matches!(config.model, toxicity::config::ModelSource::Embedded(_)),
     }
 }
