@@ -56,8 +56,9 @@ bench-language:
 	$(CARGO) bench -p language --bench language -- --store $(CURDIR)/target/bench-language --lingua-sample 10000
 	$(CARGO) bench -p language --bench language -- --lingua-sample 10000
 
-# Toxicity on one core: the default linear model (turns/s per core), its text form, the
-# multilingual hashed model (what the routed model runs for turns not labelled English), then
+# Toxicity on one core: the English linear model (turns/s per core), the default routed model on
+# language-labelled turns, the linear model's text form, the multilingual hashed model (what the
+# routed model runs for turns not labelled English), then
 # the tiny transformer path, on the distinct turn texts of 20,000 generated conversations.
 bench-toxicity:
 	bash infra/dev/setup.sh --demo
@@ -66,9 +67,9 @@ bench-toxicity:
 	$(CARGO) run --release -p coordinator -- generate --conversations 20000 --seed 5 --store target/bench-toxicity/store
 	python3 bench/turn_texts.py target/bench-toxicity/store/raw > target/bench-toxicity/turns.jsonl
 	target/release/worker stage language < target/bench-toxicity/turns.jsonl > target/bench-toxicity/labelled.jsonl
-	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3
-	target/release/toxicity bench --texts target/bench-toxicity/labelled.jsonl --threads 1 --repeat 3 \
-	  --config models/toxicity/routed/config.toml
+	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3 \
+	  --config models/toxicity/profanity-check/config.toml
+	target/release/toxicity bench --texts target/bench-toxicity/labelled.jsonl --threads 1 --repeat 3
 	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 \
 	  --config models/toxicity/profanity-check/text-form.toml
 	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3 \
@@ -84,7 +85,7 @@ quality-toxicity:
 	  --worker target/release/worker --out docs/quality/toxicity.md
 	cat docs/quality/toxicity.md
 
-# Rebuild the committed models (needs PyPI): the default linear model and the tiny test classifier.
+# Rebuild the committed models (needs PyPI): the English linear model and the tiny test classifier.
 toxicity-models:
 	bash infra/models/profanity_check/build.sh --check || bash infra/models/profanity_check/build.sh
 	bash infra/models/tiny_classifier/build.sh

@@ -94,8 +94,9 @@ struct EnrichArgs {
     /// infra/dev/setup.sh installs GeoLite2-City.
     #[arg(long = "geoip", env = "WILDCHAT__GEOIP", value_delimiter = ',')]
     geoip: Vec<String>,
-    /// Toxicity model config (TOML) for workers in this process; default: the embedded
-    /// linear model (alt-profanity-check). See models/toxicity and docs.
+    /// Toxicity model config (TOML) for workers in this process; default: the embedded routed
+    /// model (English turns to alt-profanity-check, others to the multilingual hashed model).
+    /// See models/toxicity and docs.
     #[arg(long, env = "WILDCHAT__TOXICITY_CONFIG")]
     toxicity_config: Option<PathBuf>,
     /// Where toxicity inference runs: cpu, cuda or cuda:N (CUDA never falls back to CPU).

@@ -35,6 +35,37 @@ pub struct ToxicityFingerprint {
     /// each route says its own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trained_on: Vec<String>,
+    /// The model's quality on development data, when its config names a quality file measured
+    /// for this very model (same id); the card shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<ModelQuality>,
+}
+
+/// A toxicity model's quality on labelled development data (`make quality-toxicity` writes it
+/// next to the model's config): rows never trained on, scored as a run scores them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelQuality {
+    /// The id of the model measured (a quality file of another model is not used).
+    pub model: String,
+    /// How the figures were made (the command), for the reader.
+    pub measured_by: String,
+    pub rows: Vec<QualityRow>,
+}
+
+/// One development set's figures; precision, recall and false-positive rate are at the model's
+/// threshold, and a figure that is undefined for the set (no toxic rows) is absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityRow {
+    /// The set's name, e.g. `germeval2018-de`, or a benign set such as `mt-bench`.
+    pub set: String,
+    pub language: String,
+    pub rows: u64,
+    /// Rows labelled toxic (0 for benign sets).
+    pub toxic: u64,
+    pub roc_auc: Option<f64>,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub false_positive_rate: Option<f64>,
 }
 
 /// Where a routed model sends the turns labelled `languages` (none: every other language).
@@ -50,6 +81,18 @@ pub struct ToxicityRoute {
 
 // Thresholds are finite numbers (configs are checked), so equality is an equivalence.
 impl Eq for ToxicityFingerprint {}
+
+impl ToxicityFingerprint {
+    /// Whether both score and flag turns alike: everything but the quality figures, which
+    /// describe the model without changing what it writes (a worker without the quality file
+    /// still serves the run).
+    pub fn same_scoring(&self, other: &ToxicityFingerprint) -> bool {
+        self.model == other.model
+            && self.threshold == other.threshold
+            && self.routes == other.routes
+            && self.trained_on == other.trained_on
+    }
+}
 
 /// What a worker brings to a run: the resources it loaded and the code it runs. Workers compare
 /// this part; the PII policy travels in the jobs themselves.
@@ -101,7 +144,7 @@ impl ResourceFingerprint {
         let same = [
             self.salt_key_id == other.salt_key_id,
             self.geoip == other.geoip,
-            self.toxicity == other.toxicity,
+            self.toxicity.same_scoring(&other.toxicity),
             self.moderation == other.moderation,
             self.pii_ner == other.pii_ner,
             self.language_detector == other.language_detector,
@@ -194,6 +237,7 @@ mod tests {
                 threshold: 0.1,
                 routes: Vec::new(),
                 trained_on: Vec::new(),
+                quality: None,
             },
             moderation: "none".to_string(),
             pii_ner: None,
@@ -217,6 +261,16 @@ mod tests {
         assert_eq!(
             worker.differences(&run),
             vec!["toxicity_model", "pii_ner", "code_version"]
+        );
+        let mut measured = fingerprint();
+        measured.toxicity.quality = Some(ModelQuality {
+            model: measured.toxicity.model.clone(),
+            measured_by: "make quality-toxicity".to_string(),
+            rows: Vec::new(),
+        });
+        assert!(
+            measured.differences(&run).is_empty(),
+            "quality figures do not change what a worker writes"
         );
         worker.geoip.clear();
         assert_eq!(worker.describe("geoip"), "none");

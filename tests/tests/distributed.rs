@@ -898,7 +898,21 @@ fn workers_with_another_salt_or_without_the_geoip_database_leave_the_run_alone()
     );
     assert!(fingerprint["toxicity"]["model"]
         .as_str()
-        .is_some_and(|model| model.starts_with("linear:")));
+        .is_some_and(|model| model.starts_with("routed:")));
+    assert_eq!(
+        fingerprint["toxicity"]["routes"].as_array().map(Vec::len),
+        Some(2),
+        "the default routes English and falls back to the multilingual model: {fingerprint}"
+    );
+    assert_eq!(
+        fingerprint["toxicity"]["quality"]["model"], fingerprint["toxicity"]["model"],
+        "the default model's development-data quality, measured for it, goes into the manifest (and the card)"
+    );
+    assert!(fingerprint["toxicity"]["quality"]["rows"]
+        .as_array()
+        .is_some_and(|rows| rows
+            .iter()
+            .any(|row| row["language"] == "de" && row["roc_auc"].is_f64())));
     assert_eq!(fingerprint["moderation"], "none");
     assert_eq!(fingerprint["pii_policy"]["policy"], "reference");
     odd.clear();

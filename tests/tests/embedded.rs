@@ -279,8 +279,8 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
     let dump = dir.path().join("release.jsonl");
     read_and_dump_release(&release_dir, &dump);
 
-    // Every turn is scored by the default model and flagged; the demo reports how many planted
-    // toxic turns it flags.
+    // Every non-empty turn is scored by the default (routed) model and flagged; the demo reports
+    // how many planted toxic turns it flags.
     let (mut turns, mut toxic) = (0, 0);
     for line in std::fs::read_to_string(&dump).unwrap().lines() {
         let row: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -295,7 +295,12 @@ fn demo_release_loads_with_pyarrow_and_datasets_and_leaks_no_ip_or_salt() {
                 continue;
             }
             assert!(scores["toxicity"].is_f64(), "a turn without a toxicity score: {scores}");
-            assert!(scores["insult"].is_null(), "the default model has no insult score");
+            // The default model routes English turns to the English model (toxicity only) and the
+            // others to the multilingual model (which also scores insult); neither was trained
+            // on severe_toxicity, so that key stays null.
+            let english = turn["language"] == "English";
+            assert_eq!(scores["insult"].is_null(), english, "{}: {scores}", turn["language"]);
+            assert!(scores["severe_toxicity"].is_null(), "{scores}");
             assert!(turn["toxic"].is_boolean());
             turns += 1;
             toxic += usize::from(turn["toxic"] == true);

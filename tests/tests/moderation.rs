@@ -127,8 +127,9 @@ fn a_moderation_endpoint_fills_openai_moderation_flags_turns_and_excludes_sexual
             assert_ne!(answer["categories"]["sexual_minors"].as_bool(), Some(true));
             let flagged = answer["flagged"].as_bool().unwrap();
             flagged_turns += u64::from(flagged);
-            let toxicity = scores["toxicity"].as_f64().unwrap();
-            let threshold = manifest["fingerprint"]["toxicity"]["threshold"].as_f64().unwrap();
+            // The default model is routed: each turn flags at its language's model's threshold.
+            let toxicity = scores["toxicity"].as_f64().unwrap() as f32;
+            let threshold = route_threshold(&manifest, turn["language"].as_str().unwrap());
             assert_eq!(turn["toxic"].as_bool(), Some(flagged || toxicity > threshold));
         }
     }
@@ -146,4 +147,21 @@ fn a_moderation_endpoint_fills_openai_moderation_flags_turns_and_excludes_sexual
     assert_eq!(again["work"]["moderation"]["texts_moderated"].as_u64().unwrap_or(0), 0);
     assert_eq!(shard_digests(&again), shard_digests(&manifest));
     drop(dir);
+}
+
+/// The threshold of the toxicity model a turn labelled `language` was routed to, from the
+/// manifest's fingerprint (the fallback, listed last, has no languages).
+fn route_threshold(manifest: &serde_json::Value, language: &str) -> f32 {
+    let routes = manifest["fingerprint"]["toxicity"]["routes"].as_array().unwrap();
+    let route = routes
+        .iter()
+        .find(|route| {
+            route["languages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|name| name == language)
+        })
+        .unwrap_or_else(|| routes.last().unwrap());
+    route["threshold"].as_f64().unwrap() as f32
 }

@@ -114,11 +114,12 @@ fn language_stage_labels_each_text_and_reports_bad_lines() {
 #[test]
 fn toxicity_stage_scores_each_text_with_the_configured_model() {
     let input = concat!(
-        "{\"text\": \"shut up you stupid moron\", \"id\": 3}\n",
+        "{\"text\": \"shut up you stupid moron\", \"id\": 3, \"language\": \"English\"}\n",
         "{\"text\": \"Could you please explain how photosynthesis works in plants?\"}\n",
         "{\"text\": 5}\n",
     );
-    // The embedded default: only `toxicity` is produced.
+    // The embedded default routes by the line's `language`: English to the English model (only
+    // `toxicity`), unlabelled lines to the multilingual model (no `severe_toxicity` head).
     let (code, stdout, stderr) = run_stage(&["stage", "toxicity"], input, STAGE_SALT);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("stdin line 3: missing string field text"), "{stderr}");
@@ -128,8 +129,10 @@ fn toxicity_stage_scores_each_text_with_the_configured_model() {
         (lines[0]["id"].clone(), lines[0]["toxic"].clone()),
         (3.into(), true.into())
     );
+    assert!(lines[0]["scores"]["threat"].is_null());
     assert_eq!(lines[1]["toxic"], false);
-    assert!(lines[1]["scores"]["threat"].is_null());
+    assert!(lines[1]["scores"]["severe_toxicity"].is_null());
+    assert!(lines[1]["scores"]["threat"].is_f64());
 
     // A transformer config fills every key.
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/toxicity/tiny-bert/config.toml");

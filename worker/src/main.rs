@@ -69,7 +69,7 @@ struct StageArgs {
     /// File holding the IP salt as hex (or WILDCHAT__IP_SALT with the hex itself).
     #[arg(long, env = "WILDCHAT__IP_SALT_FILE")]
     salt_file: Option<PathBuf>,
-    /// The stage's config (toxicity: a model config TOML, default the embedded linear model;
+    /// The stage's config (toxicity: a model config TOML, default the embedded routed model;
     /// pii: a TOML with `policy = "reference"|"strict"`, `types = [...]`, `operator =
     /// "replace"|"mask"|"hash"`, default the reference policy; geo: a `worker run` settings
     /// file, whose `geoip` and `ip_salt_file` keys it reads). The language stage has none.

@@ -241,6 +241,21 @@ fn toxicity_routes(config: &ModelConfig) -> anyhow::Result<Vec<ToxicityRoute>> {
     Ok(routes)
 }
 
+/// The model's quality figures when they were measured for this very model; figures of another
+/// model (a quality file left from before the model changed) are left out, with a warning.
+fn measured_quality(config: &ModelConfig, model_id: &str) -> Option<shared::fingerprint::ModelQuality> {
+    let quality = config.quality.as_ref()?;
+    if quality.model != model_id {
+        tracing::warn!(
+            measured = %quality.model,
+            model = %model_id,
+            "the toxicity model's quality file measured another model; the card leaves its figures out (rerun make quality-toxicity)"
+        );
+        return None;
+    }
+    Some(quality.clone())
+}
+
 /// What these settings and the resources loaded from them contribute to a run's fingerprint:
 /// the salt's key id, the GeoIP databases with their digests, the toxicity and PII models' ids
 /// (computed from their files, so a coordinator need not load them), the language detector and
@@ -280,6 +295,7 @@ pub fn resource_fingerprint(
         salt_key_id: salt.key_id(),
         geoip,
         toxicity: ToxicityFingerprint {
+            quality: measured_quality(&toxicity_config, &toxicity_model),
             model: toxicity_model,
             threshold: toxicity_config.toxic_threshold,
             routes: toxicity_routes(&toxicity_config)?,

@@ -10,6 +10,10 @@ text's model by that label).
     python3 quality.py --data DATA --toxicity target/release/toxicity --worker target/release/worker \
         --out docs/quality/toxicity.md
 
+It also writes each model's figures as JSON (`quality.json` beside the model's config, named by
+the config's `quality` key), which the pipeline copies into a release's manifest and card when
+they were measured for the model that ran (same model id).
+
 DATA is the development data folder (toxicity-train/, toxicity/, conversations/). Standard
 library only.
 """
@@ -24,12 +28,33 @@ import data
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# (column name, config path relative to the repository or None for the embedded default)
+# (column name, config path relative to the repository or None for the embedded default, the
+# model's quality file: the embedded default is the routed config's model, one id)
 MODELS = [
-    ("default (alt-profanity-check)", None),
-    ("multilingual (hashed, experimental)", "models/toxicity/multilingual/config.toml"),
-    ("routed (English: default, others: multilingual)", "models/toxicity/routed/config.toml"),
+    (
+        "default (routed: English to alt-profanity-check, others to multilingual)",
+        None,
+        "models/toxicity/routed/quality.json",
+    ),
+    (
+        "alt-profanity-check (English)",
+        "models/toxicity/profanity-check/config.toml",
+        "models/toxicity/profanity-check/quality.json",
+    ),
+    ("multilingual (hashed)", "models/toxicity/multilingual/config.toml", "models/toxicity/multilingual/quality.json"),
 ]
+MEASURED_BY = "make quality-toxicity DATA=... (infra/models/multilingual_toxicity/quality.py)"
+
+
+def model_id(binary: Path, config: str | None, scratch: Path) -> str:
+    """The model's id as a run records it (`toxicity bench` prints it)."""
+    texts = scratch / "one-text.jsonl"
+    texts.write_text(json.dumps({"text": "hello"}) + "\n", encoding="utf-8")
+    command = [str(binary), "bench", "--texts", str(texts)]
+    if config:
+        command += ["--config", str(ROOT / config)]
+    done = subprocess.run(command, capture_output=True, check=True)
+    return json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])["model"]
 
 
 def label(worker: Path, texts: list[str]) -> list[str]:
@@ -134,10 +159,11 @@ def main() -> None:
     texts = [example.text for example in held_out] + [text for _, text in chat] + [text for _, text in sentences]
     languages = label(args.worker, texts)
     results = []
-    for name, config in MODELS:
+    for name, config, _ in MODELS:
         scores, flags, described = score(args.toxicity, config, texts, languages)
         results.append((name, described, scores, flags))
         print(f"quality: scored {len(texts)} texts with {described}", file=sys.stderr)
+    figures = [[] for _ in MODELS]
 
     out = []
     out.append("# Toxicity model quality\n")
@@ -166,10 +192,11 @@ def main() -> None:
         indices = [index for index, example in enumerate(held_out) if (example.source, example.language) == (source, language)]
         labels = [held_out[index].labels["toxicity"] for index in indices]
         row = f"| {source} | {language} | {len(indices)} | {sum(labels)} |"
-        for _, _, scores, flags in results:
+        for column, (_, _, scores, flags) in enumerate(results):
             auc = roc_auc([scores[index] for index in indices], labels)
             precision, recall, fpr = at_threshold([flags[index] for index in indices], labels)
             row += f" {number(auc)} | {number(precision, 2)} / {number(recall, 2)} / {number(fpr, 3)} |"
+            figures[column].append(figure(source, language, len(indices), sum(labels), auc, precision, recall, fpr))
         out.append(row)
     out.append("")
 
@@ -186,9 +213,10 @@ def main() -> None:
     for source in sources:
         indices = [offset + index for index, (origin, _) in enumerate(chat) if origin == source]
         cells = []
-        for _, _, _, flags in results:
+        for column, (_, _, _, flags) in enumerate(results):
             flagged = sum(1 for index in indices if flags[index])
             cells.append(f"{flagged} of {len(indices)} ({100 * flagged / len(indices):.2f} %)")
+            figures[column].append(figure(source, "en", len(indices), 0, None, None, None, flagged / len(indices)))
         out.append(f"| {source} | " + " | ".join(cells) + " |")
     out.append("")
     for name, _, scores, flags in results:
@@ -224,6 +252,28 @@ def main() -> None:
     out.append(f"| all {len(languages)} languages | {total} | " + " | ".join(f"{value} ({100 * value / total:.1f} %)" for value in totals) + " |")
     out.append("")
     args.out.write_text("\n".join(out), encoding="utf-8")
+
+    scratch = ROOT / "target" / "quality-toxicity"
+    scratch.mkdir(parents=True, exist_ok=True)
+    for (_, config, quality_file), rows in zip(MODELS, figures):
+        quality = {"model": model_id(args.toxicity, config, scratch), "measured_by": MEASURED_BY, "rows": rows}
+        (ROOT / quality_file).write_text(json.dumps(quality, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"quality: wrote {quality_file} for {quality['model']}", file=sys.stderr)
+
+
+def figure(source, language, rows, toxic, auc, precision, recall, fpr) -> dict:
+    """One set's figures as the pipeline reads them (shared::fingerprint::QualityRow)."""
+    rounded = lambda value: None if value is None else round(value, 4)  # noqa: E731
+    return {
+        "set": source,
+        "language": language,
+        "rows": rows,
+        "toxic": toxic,
+        "roc_auc": rounded(auc),
+        "precision": rounded(precision),
+        "recall": rounded(recall),
+        "false_positive_rate": rounded(fpr),
+    }
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Build the default CPU toxicity model from alt-profanity-check.
+"""Build the English CPU toxicity model (the default routes English turns to it) from alt-profanity-check.
 
 Run through build.sh, which provides a virtual environment with pinned
 packages. The script
@@ -622,7 +622,7 @@ def write_model_md(path, info):
     fmt = lambda name, dt, shape: f"`{name}`: {dt} `[{', '.join(map(str, shape))}]`"
     opsets = ", ".join(f"`{d or 'ai.onnx'}` {v}" for d, v in info["opsets"])
     vectorizer_pattern = info["original_pattern"]
-    text = f"""# profanity-check (default CPU toxicity model)
+    text = f"""# profanity-check (the English toxicity model; the default routes English turns to it)
 
 Rebuild with `{REBUILD_COMMAND}`.
 

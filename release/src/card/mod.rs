@@ -261,6 +261,47 @@ fn describe_routes(toxicity: &shared::fingerprint::ToxicityFingerprint) -> Strin
         .join("; ")
 }
 
+/// The toxicity model's development-data figures: measured on labelled sets before the run, not
+/// on this release.
+fn model_quality_table(out: &mut String, quality: &shared::fingerprint::ModelQuality) {
+    let _ = writeln!(
+        out,
+        "Quality of the toxicity model on labelled development data (rows it was never trained on; measured for {} by {}, not on this release). Precision, recall and false-positive rate are at the model's threshold; sets without toxic rows are benign text, where the false-positive rate is the share flagged.\n",
+        code(&quality.model),
+        code(&quality.measured_by)
+    );
+    table_header_aligned(
+        out,
+        "Set",
+        &[
+            ("Language", false),
+            ("Rows", true),
+            ("Toxic", true),
+            ("ROC-AUC", true),
+            ("Precision", true),
+            ("Recall", true),
+            ("False-positive rate", true),
+        ],
+    );
+    let figure = |value: Option<f64>| value.map_or("–".to_string(), |value| format!("{value:.3}"));
+    for row in &quality.rows {
+        table_row(
+            out,
+            &md(&row.set),
+            &[
+                md(&row.language),
+                row.rows.to_string(),
+                row.toxic.to_string(),
+                figure(row.roc_auc),
+                figure(row.precision),
+                figure(row.recall),
+                figure(row.false_positive_rate),
+            ],
+        );
+    }
+    out.push('\n');
+}
+
 /// ` (trained on English, German)`, or nothing when the model's config does not say.
 fn trained_on(languages: &[String]) -> String {
     if languages.is_empty() {
@@ -497,6 +538,14 @@ fn statistics_section(out: &mut String, input: &CardInput) {
             .to_string(),
     };
     let _ = writeln!(out, "{rule}; a conversation is toxic when any of its turns is.\n");
+    if let Some(quality) = input
+        .manifest
+        .fingerprint
+        .as_ref()
+        .and_then(|fingerprint| fingerprint.resources.toxicity.quality.as_ref())
+    {
+        model_quality_table(out, quality);
+    }
     per_variant_table(
         out,
         "Toxic",

@@ -232,6 +232,7 @@ fn fingerprint() -> shared::fingerprint::RunFingerprint {
                 threshold: 0.1,
                 routes: Vec::new(),
                 trained_on: Vec::new(),
+                quality: None,
             },
             moderation: "none".to_string(),
             pii_ner: None,
@@ -310,6 +311,55 @@ fn render(manifest: &Manifest, statistics: &BTreeMap<String, ReleaseStats>) -> S
         license: "odc-by",
         pretty_name: "WildChat: \"test\" release",
     })
+}
+
+#[test]
+fn the_toxicity_section_carries_the_models_quality_table_when_the_run_had_one() {
+    use shared::fingerprint::{ModelQuality, QualityRow};
+    let (mut manifest, statistics) = fixture();
+    let card = render(&manifest, &statistics);
+    assert!(!card.contains("Quality of the toxicity model"), "no figures, no table");
+    let row = |set: &str, language: &str, toxic: u64, auc: Option<f64>, recall: Option<f64>, fpr: f64| QualityRow {
+        set: set.to_string(),
+        language: language.to_string(),
+        rows: 500,
+        toxic,
+        roc_auc: auc,
+        precision: auc.map(|_| 0.74),
+        recall,
+        false_positive_rate: Some(fpr),
+    };
+    if let Some(fingerprint) = manifest.fingerprint.as_mut() {
+        fingerprint.resources.toxicity.quality = Some(ModelQuality {
+            model: "linear:alt:0123".to_string(),
+            measured_by: "make quality-toxicity".to_string(),
+            rows: vec![
+                row("germeval2018-de", "de", 162, Some(0.8051), Some(0.27), 0.045),
+                row("mt-bench", "en", 0, None, None, 0.0),
+                row("a|b", "x", 0, None, None, 0.01),
+            ],
+        });
+    }
+    let card = render(&manifest, &statistics);
+    let toxicity = card
+        .split("### Toxicity")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .unwrap();
+    assert!(
+        toxicity.contains("Quality of the toxicity model on labelled development data")
+            && toxicity.contains("measured for `linear:alt:0123` by `make quality-toxicity`, not on this release"),
+        "{toxicity}"
+    );
+    assert!(
+        toxicity.contains("| germeval2018-de | de | 500 | 162 | 0.805 | 0.740 | 0.270 | 0.045 |"),
+        "{toxicity}"
+    );
+    assert!(
+        toxicity.contains("| mt-bench | en | 500 | 0 | – | – | – | 0.000 |"),
+        "{toxicity}"
+    );
+    assert!(toxicity.contains("| a\\|b | x |"), "set names are escaped: {toxicity}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
-//! Model configuration: a TOML file, or the embedded default (the English linear model,
-//! alt-profanity-check). Both embedded models also form an embedded routed model
-//! ([`ModelConfig::embedded_routed`]; `models/toxicity/routed/config.toml` is the same model
-//! from files).
+//! Model configuration: a TOML file, or the embedded default, a routed model
+//! ([`ModelConfig::embedded_routed`]): turns labelled English go to the English linear model
+//! (alt-profanity-check), every other turn to the multilingual hashed model.
+//! `models/toxicity/routed/config.toml` is the same model from files.
 //!
 //! ```toml
 //! kind = "transformer"            # or "linear"
@@ -16,6 +16,8 @@
 //! toxic_threshold = 0.1           # flag above this toxicity score (default: 0.1 for
 //!                                 # transformers, Detoxify's; 0.2 for linear models)
 //! languages = ["English"]         # what it was trained on (language labels), for the card
+//! quality = "quality.json"        # its development-data quality (`make quality-toxicity`
+//!                                 # writes it), for the card
 //! ```
 //!
 //! A routed model sends each turn to a model by the turn's language label (the pipeline's own,
@@ -31,9 +33,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use shared::fingerprint::ModelQuality;
 
 /// The English linear model (its sparse form), built by `infra/models/profanity_check/build.sh`.
 pub static LINEAR_MODEL: &[u8] = include_bytes!("../../../models/toxicity/profanity-check/model-sparse.onnx");
@@ -49,9 +53,29 @@ pub const LINEAR_MODEL_THRESHOLD: f32 = 0.2;
 /// its config (feature settings, labels, threshold, languages).
 pub static MULTILINGUAL_MODEL: &[u8] = include_bytes!("../../../models/toxicity/multilingual/model.onnx");
 static MULTILINGUAL_CONFIG: &str = include_str!("../../../models/toxicity/multilingual/config.toml");
+/// The embedded models' quality files (`make quality-toxicity` writes them with the files'
+/// configs, which have the same ids).
+static LINEAR_QUALITY: &str = include_str!("../../../models/toxicity/profanity-check/quality.json");
+static MULTILINGUAL_QUALITY: &str = include_str!("../../../models/toxicity/multilingual/quality.json");
+static ROUTED_QUALITY: &str = include_str!("../../../models/toxicity/routed/quality.json");
+/// The embedded multilingual model's config, parsed once.
+static EMBEDDED_MULTILINGUAL: LazyLock<ModelConfig> = LazyLock::new(|| {
+    let mut file: FileConfig =
+        toml::from_str(MULTILINGUAL_CONFIG).expect("the embedded multilingual config is valid TOML");
+    file.quality = None;
+    let mut config = ModelConfig::from_parsed(Path::new("models/toxicity/multilingual"), file)
+        .expect("the embedded multilingual config is valid");
+    config.model = ModelSource::Embedded(Embedded::Multilingual);
+    config.quality = Some(embedded_quality(MULTILINGUAL_QUALITY));
+    config
+});
+
+fn embedded_quality(text: &str) -> ModelQuality {
+    serde_json::from_str(text).expect("an embedded quality file is valid")
+}
 /// The embedded routed model's name (as `models/toxicity/routed/config.toml` names it, so that
 /// both have one id).
-pub const DEFAULT_ROUTED_NAME: &str = "english-linear+multilingual-hashed";
+pub const ROUTED_MODEL_NAME: &str = "english-linear+multilingual-hashed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -125,6 +149,7 @@ struct FileConfig {
     routes: Option<BTreeMap<String, String>>,
     fallback: Option<String>,
     languages: Option<Vec<String>>,
+    quality: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,13 +177,14 @@ pub struct ModelConfig {
     /// The languages the model was trained on (release language labels), recorded in the run
     /// fingerprint and the card; empty when the config does not say.
     pub languages: Vec<String>,
+    /// The model's quality on development data (the config's `quality` file), for the card.
+    pub quality: Option<ModelQuality>,
 }
 
 impl Default for ModelConfig {
-    /// The embedded English linear model (the routed model, [`ModelConfig::embedded_routed`],
-    /// is to replace it once the end-to-end tests and docs follow).
+    /// The embedded routed model ([`ModelConfig::embedded_routed`]).
     fn default() -> ModelConfig {
-        ModelConfig::linear_defaults()
+        ModelConfig::embedded_routed()
     }
 }
 
@@ -166,25 +192,23 @@ impl ModelConfig {
     /// The embedded routed model: turns labelled English to the English linear model, every
     /// other turn to the multilingual hashed model.
     pub fn embedded_routed() -> ModelConfig {
-        ModelConfig::routed(
-            DEFAULT_ROUTED_NAME,
+        let mut config = ModelConfig::routed(
+            ROUTED_MODEL_NAME,
             vec![(vec!["English".to_string()], ModelConfig::embedded(Embedded::Linear))],
             ModelConfig::embedded(Embedded::Multilingual),
-        )
+        );
+        config.quality = Some(embedded_quality(ROUTED_QUALITY));
+        config
     }
 
     /// An embedded model's config.
     pub fn embedded(model: Embedded) -> ModelConfig {
         match model {
-            Embedded::Linear => ModelConfig::linear_defaults(),
-            Embedded::Multilingual => {
-                let file: FileConfig =
-                    toml::from_str(MULTILINGUAL_CONFIG).expect("the embedded multilingual config is valid TOML");
-                let mut config = ModelConfig::from_parsed(Path::new("models/toxicity/multilingual"), file)
-                    .expect("the embedded multilingual config is valid");
-                config.model = ModelSource::Embedded(Embedded::Multilingual);
-                config
-            }
+            Embedded::Linear => ModelConfig {
+                quality: Some(embedded_quality(LINEAR_QUALITY)),
+                ..ModelConfig::linear_defaults()
+            },
+            Embedded::Multilingual => EMBEDDED_MULTILINGUAL.clone(),
         }
     }
 
@@ -196,6 +220,7 @@ impl ModelConfig {
             model: ModelSource::Routes,
             toxic_threshold: fallback.toxic_threshold,
             languages: Vec::new(),
+            quality: None,
             routing: Some(Routing {
                 routes,
                 fallback: Box::new(fallback),
@@ -212,6 +237,17 @@ impl ModelConfig {
             for (_, route) in &mut routing.routes {
                 route.set_threads(threads);
             }
+        }
+    }
+
+    /// Whether the model, or one of a routed model's models, is embedded in the binary.
+    pub fn uses_embedded_model(&self) -> bool {
+        match &self.routing {
+            Some(routing) => {
+                routing.fallback.uses_embedded_model()
+                    || routing.routes.iter().any(|(_, route)| route.uses_embedded_model())
+            }
+            None => matches!(self.model, ModelSource::Embedded(_)),
         }
     }
 
@@ -234,6 +270,7 @@ impl ModelConfig {
             routing: None,
             // alt-profanity-check learnt from English toxic-comment data.
             languages: vec!["English".to_string()],
+            quality: None,
         }
     }
 
@@ -293,6 +330,7 @@ impl ModelConfig {
             },
             routing: None,
             languages: file.languages.unwrap_or_default(),
+            quality: read_quality(base, file.quality.as_deref())?,
         };
         config.check()?;
         Ok(config)
@@ -372,7 +410,8 @@ impl Routing {
 }
 
 /// A routed config: its routes and fallback, each `"embedded-linear"`, `"embedded-multilingual"`
-/// (`"default"`, the name earlier configs used, is the embedded linear model) or a model config
+/// (`"default"`, the name earlier configs used, is the embedded linear model, not the routed
+/// default) or a model config
 /// path relative to this file. Routes naming the same model share one entry.
 fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<ModelConfig> {
     let context = || format!("toxicity config {}", path.display());
@@ -411,10 +450,24 @@ fn routed_config(path: &Path, base: &Path, file: FileConfig) -> anyhow::Result<M
         routes.push((languages, load(&spec).with_context(context)?));
     }
     let mut config = ModelConfig::routed(file.name.as_deref().unwrap_or("routed"), routes, fallback);
+    config.quality = read_quality(base, file.quality.as_deref()).with_context(context)?;
     if let Some(threads) = file.threads {
         config.set_threads(threads);
     }
     Ok(config)
+}
+
+/// A config's quality file (relative to the config's directory), when it names one.
+fn read_quality(base: &Path, file: Option<&Path>) -> anyhow::Result<Option<ModelQuality>> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let path = base.join(file);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the quality file {} (`quality` in the config)", path.display()))?;
+    let quality =
+        serde_json::from_str(&text).with_context(|| format!("the quality file {} is not valid", path.display()))?;
+    Ok(Some(quality))
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Toxicity scores for conversation turns (DESIGN §6) with ONNX Runtime.
 //!
-//! Behind [`ToxicityModel`]: the default linear model (a TF-IDF and calibrated linear SVM
+//! Behind [`ToxicityModel`]: the English linear model (a TF-IDF and calibrated linear SVM
 //! converted from `alt-profanity-check`, embedded in the binary), hashed embedding-bag models
-//! (the multilingual model this project trains), transformer sequence classifiers (Detoxify or
-//! any Hugging Face classifier exported to ONNX, with a `tokenizer.json`), and routed models that
-//! pick one of those per turn by its language label. Scores come in Detoxify's seven keys; a key
+//! (the multilingual model this project trains, embedded too), transformer sequence classifiers
+//! (Detoxify or any Hugging Face classifier exported to ONNX, with a `tokenizer.json`), and
+//! routed models that pick one of those per turn by its language label. The default is routed:
+//! English turns to the linear model, every other turn to the multilingual model. Scores come in Detoxify's seven keys; a key
 //! the model does not produce stays `None`.
 
 pub mod cache;

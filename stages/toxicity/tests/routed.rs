@@ -156,6 +156,26 @@ fn the_embedded_routed_model_is_the_committed_routed_model() {
     );
     assert_eq!(default.threshold_for(Some("German")), file.toxic_threshold);
 
+    // Each embedded model carries the quality file measured for it (the card shows it), and the
+    // committed files are up to date with the models (else `make quality-toxicity`).
+    for (config, file) in [
+        (&default, "routed/quality.json"),
+        (&routing.routes[0].1, "profanity-check/quality.json"),
+        (&*routing.fallback, "multilingual/quality.json"),
+    ] {
+        let quality = config
+            .quality
+            .as_ref()
+            .unwrap_or_else(|| panic!("no quality for {file}"));
+        assert_eq!(
+            quality.model,
+            toxicity::model_id(config).unwrap(),
+            "{file} measured another model"
+        );
+        assert!(quality.rows.iter().any(|row| row.roc_auc.is_some()), "{file}");
+    }
+    assert_eq!(default.quality, committed.quality);
+
     // Loaded, it scores as the committed files do.
     let embedded = toxicity::load(&default, Device::Cpu).unwrap();
     let from_files = toxicity::load(&committed, Device::Cpu).unwrap();

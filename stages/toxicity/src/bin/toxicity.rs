@@ -2,7 +2,7 @@
 //!
 //!   toxicity score   [--config F] [--device D] < in.jsonl > out.jsonl   (as `worker stage toxicity`)
 //!   toxicity bench   [--config F] [--device D] --texts in.jsonl [--threads N] [--repeat N]
-//!   toxicity quality [--config F] [--device D] --csv labelled.csv > report.md
+//!   toxicity quality [--config F] [--device D] --csv labelled.csv [--language L] > report.md
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct ModelArgs {
-    /// Model config (TOML); without it, the embedded default linear model.
+    /// Model config (TOML); without it, the embedded default (the routed model: English turns
+    /// to the English linear model, others to the multilingual hashed model).
     #[arg(long)]
     config: Option<PathBuf>,
     /// cpu, cuda or cuda:N. CUDA that cannot be registered is an error, never a CPU fallback.
@@ -56,6 +57,10 @@ enum Command {
         /// CSV with `comment_text` and a 0/1 `toxic` column (the Jigsaw format).
         #[arg(long)]
         csv: PathBuf,
+        /// The language label of every row (as the release writes it, e.g. `English`); a routed
+        /// model routes by it. Without it, rows have no label and go to the fallback model.
+        #[arg(long)]
+        language: Option<String>,
     },
 }
 
@@ -148,7 +153,7 @@ fn bench(args: ModelArgs, texts_path: &Path, repeat: u32) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
+fn quality_report(args: ModelArgs, csv_path: &Path, language: Option<&str>) -> anyhow::Result<()> {
     let (config, model) = load_model(&args)?;
     let mut reader = csv::Reader::from_path(csv_path).with_context(|| format!("opening {}", csv_path.display()))?;
     let headers = reader.headers()?.clone();
@@ -176,8 +181,9 @@ fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
     }
     let views: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut stats = ScoreStats::default();
+    let languages = vec![language; views.len()];
     let scores: Vec<f32> = model
-        .score(&views, &mut stats)?
+        .score_labelled(&views, &languages, &mut stats)?
         .iter()
         .map(|scores| scores[TOXICITY].unwrap_or(0.0))
         .collect();
@@ -193,6 +199,13 @@ fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
     ));
     report.push_str(&format!("- Model: `{}` ({:?})\n", model.id(), config.kind));
     report.push_str(&format!(
+        "- Language label of every row: {}\n",
+        language.map_or_else(
+            || "none (a routed model's fallback scores them)".to_string(),
+            |language| format!("`{language}`")
+        )
+    ));
+    report.push_str(&format!(
         "- Data: `{file_name}`: {} comments, {positives} labelled toxic ({:.1} %)\n",
         labels.len(),
         100.0 * positives as f64 / labels.len().max(1) as f64
@@ -203,7 +216,7 @@ fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
             stats.split_texts, config.aggregate
         ));
     }
-    if uses_embedded_model(&config) {
+    if config.uses_embedded_model() {
         report.push_str(
             "- Caveat: the embedded models were trained on toxic-comment data that includes (or \
              probably includes) the Jigsaw comments this sample comes from, so these figures are an \
@@ -216,7 +229,7 @@ fn quality_report(args: ModelArgs, csv_path: &Path) -> anyhow::Result<()> {
         "| ROC-AUC (`toxicity` vs `toxic`) | {} |\n",
         auc.map_or("n/a".to_string(), |auc| format!("{auc:.4}"))
     ));
-    let release_threshold = model.threshold();
+    let release_threshold = model.threshold_for(language);
     for threshold in [release_threshold, 0.5] {
         let (precision, recall, f1) = quality::precision_recall(&scores, &labels, threshold);
         let flagged = scores.iter().filter(|&&score| score > threshold).count();
@@ -238,7 +251,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => score(args),
         Command::Bench { model, texts, repeat } => bench(model, &texts, repeat).map(|()| 0),
-        Command::Quality { model, csv } => quality_report(model, &csv).map(|()| 0),
+        Command::Quality { model, csv, language } => quality_report(model, &csv, language.as_deref()).map(|()| 0),
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,
@@ -250,15 +263,5 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Whether `config` or one of its routes is a model embedded in the binary.
-fn uses_embedded_model(config: &ModelConfig) -> bool {
-    match &config.routing {
-        Some(routing) => {
-            uses_embedded_model(&routing.fallback) || routing.routes.iter().any(|(_, route)| uses_embedded_model(route))
-        }
-        None => matches!(config.model, toxicity::config::ModelSource::Embedded(_)),
     }
 }
