@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint check-layout scale-run scale-smoke bench bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts fuzz
+.PHONY: demo test setup lint check-layout scale-run scale-smoke bench-smoke bench bench-queue bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts fuzz
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -40,8 +40,39 @@ check-layout:
 	  if [ -n "$$outside" ]; then echo "reads outside the repository:"; echo "$$outside"; exit 1; fi
 	@echo "layout ok"
 
+# Benchmarks are built with `--workspace` (one feature set for the whole workspace), so they reuse
+# what `make test` and the other targets built instead of building the dependencies again.
+# SMOKE=1 runs a benchmark target on a tiny input with the dev-profile build, under target/smoke/
+# (`make bench-smoke` runs every bench-* target so; CI does, so that no documented benchmark
+# command rots). A smoke run's numbers mean nothing. $(call size,FULL,SMOKE) picks a size.
+ifeq ($(SMOKE),1)
+BENCH_PROFILE := dev
+BENCH_BIN := target/debug
+BENCH_DIR := target/smoke
+size = $(2)
+else
+BENCH_PROFILE := release
+BENCH_BIN := target/release
+BENCH_DIR := target
+size = $(1)
+endif
+
+# The binaries every benchmark target runs, built once for the whole workspace (one feature set,
+# so the targets and `make test` share one build).
+BUILD_BENCH_BINS = $(CARGO) build --profile $(BENCH_PROFILE) --workspace --bins
+
+bench-smoke:
+	$(MAKE) SMOKE=1 bench bench-queue bench-language bench-toxicity bench-distributed bench-pii bench-pii-presidio
+
 bench:
-	$(CARGO) bench -p coordinator --bench throughput -- --conversations 100000
+	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench throughput -- \
+	  --conversations $(call size,100000,300)
+
+# Empty jobs through the Redis Streams queue and the in-process queue, 4 concurrent consumers
+# (starts its own redis-server: `make setup` installs it).
+bench-queue: setup
+	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench queue_overhead -- \
+	  --jobs $(call size,20000,500) --consumers 4
 
 # Ten million fuzzed inputs through the raw-row reader, the Python-literal parser and linking
 # (fuzz/src/lib.rs). Findings land in target/fuzz-findings/ and fail the target. `make test`
@@ -51,30 +82,33 @@ fuzz:
 
 # Language labels against plain lingua, side by side: generated turns, then lingua's sentences.
 bench-language:
-	rm -rf target/bench-language
-	$(CARGO) run --release -p coordinator -- generate --conversations 8000 --seed 3 --store target/bench-language
-	$(CARGO) bench -p language --bench language -- --store $(CURDIR)/target/bench-language --lingua-sample 10000
-	$(CARGO) bench -p language --bench language -- --lingua-sample 10000
+	rm -rf $(BENCH_DIR)/bench-language
+	$(BUILD_BENCH_BINS)
+	$(BENCH_BIN)/coordinator generate --conversations $(call size,8000,100) --seed 3 --store $(BENCH_DIR)/bench-language
+	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench language -- \
+	  --store $(CURDIR)/$(BENCH_DIR)/bench-language --lingua-sample $(call size,10000,200)
+	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench language -- --lingua-sample $(call size,10000,200)
 
 # Toxicity on one core: the English linear model (turns/s per core), the default routed model on
 # language-labelled turns, the linear model's text form, the multilingual hashed model (what the
 # routed model runs for turns not labelled English), then
 # the tiny transformer path, on the distinct turn texts of 20,000 generated conversations.
+TOXICITY_BENCH = $(BENCH_BIN)/toxicity bench --threads 1
 bench-toxicity:
 	bash infra/dev/setup.sh --demo
-	$(CARGO) build --release -p toxicity -p coordinator -p worker --bin toxicity --bin coordinator --bin worker
-	rm -rf target/bench-toxicity/store
-	$(CARGO) run --release -p coordinator -- generate --conversations 20000 --seed 5 --store target/bench-toxicity/store
-	python3 bench/turn_texts.py target/bench-toxicity/store/raw > target/bench-toxicity/turns.jsonl
-	target/release/worker stage language < target/bench-toxicity/turns.jsonl > target/bench-toxicity/labelled.jsonl
-	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3 \
+	$(BUILD_BENCH_BINS)
+	rm -rf $(BENCH_DIR)/bench-toxicity/store
+	$(BENCH_BIN)/coordinator generate --conversations $(call size,20000,100) --seed 5 --store $(BENCH_DIR)/bench-toxicity/store
+	python3 bench/turn_texts.py $(BENCH_DIR)/bench-toxicity/store/raw > $(BENCH_DIR)/bench-toxicity/turns.jsonl
+	$(BENCH_BIN)/worker stage language < $(BENCH_DIR)/bench-toxicity/turns.jsonl > $(BENCH_DIR)/bench-toxicity/labelled.jsonl
+	$(TOXICITY_BENCH) --texts $(BENCH_DIR)/bench-toxicity/turns.jsonl --repeat $(call size,3,1) \
 	  --config models/toxicity/profanity-check/config.toml
-	target/release/toxicity bench --texts target/bench-toxicity/labelled.jsonl --threads 1 --repeat 3
-	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 \
+	$(TOXICITY_BENCH) --texts $(BENCH_DIR)/bench-toxicity/labelled.jsonl --repeat $(call size,3,1)
+	$(TOXICITY_BENCH) --texts $(BENCH_DIR)/bench-toxicity/turns.jsonl \
 	  --config models/toxicity/profanity-check/text-form.toml
-	target/release/toxicity bench --texts target/bench-toxicity/turns.jsonl --threads 1 --repeat 3 \
+	$(TOXICITY_BENCH) --texts $(BENCH_DIR)/bench-toxicity/turns.jsonl --repeat $(call size,3,1) \
 	  --config models/toxicity/multilingual/config.toml
-	target/release/toxicity bench --config models/toxicity/tiny-bert/config.toml --texts target/bench-toxicity/turns.jsonl
+	$(BENCH_BIN)/toxicity bench --config models/toxicity/tiny-bert/config.toml --texts $(BENCH_DIR)/bench-toxicity/turns.jsonl
 
 # The quality report of the default model on the development sample (docs/quality/toxicity.md).
 quality-toxicity:
@@ -98,13 +132,15 @@ gpu-bench-texts:
 
 # Distributed throughput with 1 and 2 `worker run` processes over Redis and S3 (moto_server).
 bench-distributed: setup
-	$(CARGO) build --release --workspace --bins
-	$(CARGO) bench -p e2e-tests --bench distributed -- --conversations 20000 --workers 1,2
+	$(BUILD_BENCH_BINS)
+	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench distributed -- \
+	  --conversations $(call size,20000,300) --workers $(call size,1$(comma)2,1)
 
 # The scale run of issue G: N generated conversations released end to end, with wall time,
 # peak RSS per process and per phase, bytes written and time per phase (bench/scale_run.sh).
 # MODE=embedded (one process, local store) or MODE=distributed (redis-server, moto_server and
 # WORKERS=2 `worker run` processes).
+comma := ,
 N ?= 1000000
 MODE ?= embedded
 scale-run: setup
@@ -117,23 +153,26 @@ quality-pii:
 	cat docs/quality/pii.md
 
 # The distinct turn texts of 20,000 generated conversations (about 146 MB), for the PII benchmarks.
-target/bench-pii/texts.jsonl:
-	rm -rf target/bench-pii/store
-	$(CARGO) run --release -p coordinator -- generate --conversations 20000 --seed 7 --store target/bench-pii/store
-	python3 bench/turn_texts.py target/bench-pii/store/raw > target/bench-pii/texts.jsonl
+$(BENCH_DIR)/bench-pii/texts.jsonl:
+	rm -rf $(BENCH_DIR)/bench-pii/store
+	$(BUILD_BENCH_BINS)
+	$(BENCH_BIN)/coordinator generate --conversations $(call size,20000,100) --seed 7 --store $(BENCH_DIR)/bench-pii/store
+	python3 bench/turn_texts.py $(BENCH_DIR)/bench-pii/store/raw > $(BENCH_DIR)/bench-pii/texts.jsonl
 
 # PII detection on one core: 50 MB of mixed chat text, then one 1 MB and one 10 MB text (linearity).
-bench-pii: target/bench-pii/texts.jsonl
-	$(CARGO) build --release -p pii
-	target/release/pii bench --texts target/bench-pii/texts.jsonl --limit-bytes 50000000 --rounds 3
-	target/release/pii bench --texts target/bench-pii/texts.jsonl --single-text-mb 1 --rounds 3
-	target/release/pii bench --texts target/bench-pii/texts.jsonl --single-text-mb 10 --rounds 3
+bench-pii: $(BENCH_DIR)/bench-pii/texts.jsonl
+	$(BUILD_BENCH_BINS)
+	$(BENCH_BIN)/pii bench --texts $(BENCH_DIR)/bench-pii/texts.jsonl --limit-bytes $(call size,50000000,200000) \
+	  --rounds $(call size,3,1)
+	$(BENCH_BIN)/pii bench --texts $(BENCH_DIR)/bench-pii/texts.jsonl --single-text-mb $(call size,1,0.1) --rounds $(call size,3,1)
+	$(BENCH_BIN)/pii bench --texts $(BENCH_DIR)/bench-pii/texts.jsonl --single-text-mb $(call size,10,0.2) --rounds $(call size,3,1)
 
 # Presidio (spaCy, slim, regex-only) against `pii bench` on the same texts, one core each, plus
-# phone/card recall of both; writes docs/bench/pii_presidio.{md,json} (needs PyPI for the venv).
-bench-pii-presidio: target/bench-pii/texts.jsonl
-	$(CARGO) build --release -p pii
-	bench/pii_presidio.sh target/bench-pii/texts.jsonl
+# phone/card recall of both; writes docs/bench/pii_presidio.{md,json} (needs PyPI for the venv;
+# the smoke run is the script's --quick mode, written under target/pii-presidio/quick).
+bench-pii-presidio: $(BENCH_DIR)/bench-pii/texts.jsonl
+	$(BUILD_BENCH_BINS)
+	PII_BIN=$(BENCH_BIN)/pii bench/pii_presidio.sh $(BENCH_DIR)/bench-pii/texts.jsonl $(call size,,--quick)
 
 # Container images and Kubernetes manifests, checked offline (no Docker, no cluster): hadolint,
 # the build context, kustomize rendering of every overlay, Kubernetes API schemas (strict) and
