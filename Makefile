@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint check-layout scale-run scale-smoke bench-smoke bench bench-queue bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts fuzz
+.PHONY: demo test setup lint check-layout scale-run scale-smoke bench-smoke profile bench bench-queue bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts fuzz
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -62,11 +62,20 @@ endif
 BUILD_BENCH_BINS = $(CARGO) build --profile $(BENCH_PROFILE) --workspace --bins
 
 bench-smoke:
-	$(MAKE) SMOKE=1 bench bench-queue bench-language bench-toxicity bench-distributed bench-pii bench-pii-presidio
+	$(MAKE) SMOKE=1 bench bench-queue bench-language bench-toxicity bench-distributed bench-pii bench-pii-presidio profile
 
 bench:
 	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench throughput -- \
 	  --conversations $(call size,100000,300)
+
+# Where an embedded run's time goes (perf record with DWARF call graphs): per phase, per stage,
+# per library, hottest functions, and collapsed stacks for a flame graph (bench/profile.sh).
+PROFILE_CONVERSATIONS ?= 20000
+profile:
+	$(BUILD_BENCH_BINS)
+	@if [ "$(SMOKE)" = 1 ] && ! command -v perf > /dev/null; then echo "profile: skipped, perf is not installed"; else \
+	  BIN_DIR=$(BENCH_BIN) OUT_DIR=$(CURDIR)/$(BENCH_DIR)/profile-$(call size,$(PROFILE_CONVERSATIONS),300) \
+	    bash bench/profile.sh $(call size,$(PROFILE_CONVERSATIONS),300); fi
 
 # Empty jobs through the Redis Streams queue and the in-process queue, 4 concurrent consumers
 # (starts its own redis-server: `make setup` installs it).
