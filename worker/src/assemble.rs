@@ -10,6 +10,7 @@ use shared::raw::LinkRow;
 
 use crate::enrich::Enrichment;
 use geoip::GeoAnswer;
+use language::LanguageDetector;
 use release::record::{Conversation, Header, Role, Turn};
 
 /// The most frequent value; ties go to the value seen first.
@@ -47,10 +48,35 @@ impl GeoCounts {
     }
 }
 
-/// Builds the conversation for `chain` (indices into `rows`, first to last). The rows' texts
-/// are moved into the record, not copied: each row belongs to at most one conversation. A user
-/// turn left without a place is counted in `geo` by cause.
+/// Builds the conversation for `chain` (indices into `rows`, first to last), language labels
+/// included. The rows' texts are moved into the record, not copied: each row belongs to at most
+/// one conversation. A user turn left without a place is counted in `geo` by cause.
 pub fn assemble_conversation(
+    rows: &mut [LinkRow],
+    chain: &[usize],
+    enrichment: &Enrichment,
+    geo: &mut GeoCounts,
+) -> Conversation {
+    let mut conversation = assemble_unlabelled(rows, chain, enrichment, geo);
+    label_languages(&mut conversation, enrichment.language.as_deref());
+    conversation
+}
+
+/// Labels each turn's language and the conversation's: the most frequent turn label, ties to
+/// the first (DESIGN §6). Without a detector every label stays null. A conversation's labels
+/// depend on its texts only, so conversations can be labelled in any order, in parallel.
+pub fn label_languages(conversation: &mut Conversation, detector: Option<&LanguageDetector>) {
+    let Some(detector) = detector else {
+        return;
+    };
+    for turn in &mut conversation.turns {
+        turn.language = Some(detector.label(&turn.content).to_string());
+    }
+    conversation.language = most_frequent(conversation.turns.iter().filter_map(|turn| turn.language.clone()));
+}
+
+/// [`assemble_conversation`] without the language labels ([`label_languages`] adds them).
+pub fn assemble_unlabelled(
     rows: &mut [LinkRow],
     chain: &[usize],
     enrichment: &Enrichment,
@@ -77,7 +103,6 @@ pub fn assemble_conversation(
             }
         };
         turns.push(Turn {
-            language: enrichment.language_of(&row.user_content),
             country: place.country,
             state: place.state,
             hashed_ip: enrichment.hash_ip(&row.ip),
@@ -88,7 +113,6 @@ pub fn assemble_conversation(
             ..Turn::new(Role::User, std::mem::take(&mut row.user_content), row.id)
         });
         turns.push(Turn {
-            language: enrichment.language_of(&row.assistant_content),
             timestamp_us: Some(row.timestamp_us),
             ..Turn::new(Role::Assistant, std::mem::take(&mut row.assistant_content), row.id)
         });
@@ -100,8 +124,6 @@ pub fn assemble_conversation(
     // Country and state are taken as a pair so the conversation never mixes two places.
     let place = most_frequent(user_turns().map(|turn| (turn.country.clone(), turn.state.clone())));
     let (country, state) = place.unwrap_or((None, None));
-    // The most frequent turn label, ties to the first (DESIGN §6).
-    let language = most_frequent(turns.iter().filter_map(|turn| turn.language.clone()));
     let hash = conversation_hash(turns.iter().map(|turn| (turn.content.as_str(), turn.role.as_str())));
     Conversation {
         conversation_hash: hash,
@@ -109,7 +131,7 @@ pub fn assemble_conversation(
         timestamp_us: last.timestamp_us,
         turns,
         turn: chain.len() as i64,
-        language,
+        language: None,
         toxic: None,
         redacted: None,
         state,

@@ -47,11 +47,6 @@ impl Enrichment {
         self.salt.as_ref().map(|salt| salt.hash_ip(ip))
     }
 
-    /// The release language label of a turn's text.
-    pub fn language_of(&self, text: &str) -> Option<String> {
-        self.language.as_ref().map(|detector| detector.label(text).to_string())
-    }
-
     /// Country and most specific subdivision of `ip` in the database dated for `timestamp_us`.
     /// Where `ip` was at `timestamp_us`; a database error answers unknown and comes back as
     /// the error, for the caller to count.

@@ -19,10 +19,11 @@ use moderation::ModerationClient;
 use toxicity::cache::ScoreCache;
 use toxicity::{is_toxic, ScoreStats, ToxicityModel};
 
-use crate::assemble::{assemble_conversation, GeoCounts};
+use crate::assemble::{assemble_unlabelled, label_languages, GeoCounts};
 use crate::enrich::Enrichment;
 use crate::redaction::{build_policy, detect_conversations, AnalysedConversation, DocCounts};
 use link::link_rows;
+use rayon::prelude::*;
 use release::record::Conversation;
 
 /// A turn's scores are stored position by position, so the toxicity crate's key order must be
@@ -371,9 +372,15 @@ pub fn analyse_partition(
     let mut conversations: Vec<_> = linked
         .conversations
         .iter()
-        .map(|chain| assemble_conversation(&mut rows, chain, enrichment, &mut geo))
+        .map(|chain| assemble_unlabelled(&mut rows, chain, enrichment, &mut geo))
         .collect();
     drop(rows);
+    // Language labels, the heaviest step, on every core the job has (rayon's pool); each
+    // conversation's labels depend on its own texts only, so the order does not matter.
+    let detector = enrichment.language.as_deref();
+    conversations
+        .par_iter_mut()
+        .for_each(|conversation| label_languages(conversation, detector));
     let mut counters = Counters::default();
     // DESIGN §8: a turn left without a place is counted by cause, never silent.
     geo.add_to(&mut counters);
