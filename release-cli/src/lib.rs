@@ -36,7 +36,68 @@ pub async fn run_release_args(args: ReleaseArgs) -> anyhow::Result<()> {
         bail!("no store given: pass --store URI (a directory or s3://bucket/prefix) or set WILDCHAT__STORE");
     };
     let store = storage::open_store(uri).await.map_err(anyhow::Error::msg)?;
+    if let ReleaseCommand::Serve(serve) = args.command {
+        return run_serve(store, serve).await;
+    }
     run_release_command(store.as_ref(), args.command).await
+}
+
+/// `release serve` arguments.
+#[derive(Args)]
+pub struct ServeArgs {
+    pub version: String,
+    /// Address to listen on; a non-loopback address needs an access token. Port 0 picks a free
+    /// one (the address is printed once the server is ready).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// `nontoxic`, or `full` (toxic conversations included; needs an access token).
+    #[arg(long, default_value = "nontoxic", value_parser = ["full", "nontoxic"])]
+    pub variant: String,
+    /// A file holding the access token (its first line). Needed to bind a non-loopback
+    /// address or to serve `full`; browsers log in with it once (a cookie), scripts send
+    /// `Authorization: Bearer TOKEN`.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Local directory for shard copies and search index files (default: the user's cache
+    /// directory, `~/.cache/wildchat/explorer`).
+    #[arg(long, env = "WILDCHAT_EXPLORER_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The access token: `--token-file`, else WILDCHAT_EXPLORER_TOKEN, else none.
+fn explorer_token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &args.token_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the token file {}", path.display()))?;
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        if token.is_empty() {
+            bail!("the token file {} is empty", path.display());
+        }
+        return Ok(Some(token));
+    }
+    Ok(std::env::var("WILDCHAT_EXPLORER_TOKEN")
+        .ok()
+        .map(|token| token.trim().to_string())
+        .filter(|token| !token.is_empty()))
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wildchat").join("explorer")
+}
+
+async fn run_serve(store: std::sync::Arc<dyn ObjectStore>, args: ServeArgs) -> anyhow::Result<()> {
+    let options = explorer::ServeOptions {
+        token: explorer_token(&args)?,
+        cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+        version: args.version,
+        variant: args.variant,
+        listen: args.listen,
+    };
+    explorer::serve(store, options).await
 }
 
 #[derive(Subcommand)]
@@ -91,6 +152,9 @@ pub enum ReleaseCommand {
         #[arg(long = "version")]
         new_version: String,
     },
+    /// A read-only web page over a version: overview, browse with filters, full-text search,
+    /// conversations, compare with another version and a takedown basket (DESIGN §9).
+    Serve(ServeArgs),
     /// Conversations for fine-tuning as JSON lines (ShareGPT or OpenAI chat format).
     Export {
         version: String,
@@ -295,6 +359,7 @@ pub async fn run_release_command(store: &dyn ObjectStore, command: ReleaseComman
             );
             Ok(())
         }
+        ReleaseCommand::Serve(_) => bail!("release serve needs a shared store handle: run it through run_release_args"),
     }
 }
 

@@ -7,7 +7,7 @@ mod amend;
 mod diff;
 mod export;
 mod schema;
-mod shard;
+pub mod shard;
 mod verify;
 
 pub use amend::{amend, AmendError, AmendOptions, REMOVED_COUNTER_GROUP};

@@ -9,9 +9,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use sha2::{Digest, Sha256};
 
-pub(crate) use crate::record::ROWS_PER_GROUP;
+pub use crate::record::ROWS_PER_GROUP;
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -23,7 +23,7 @@ pub(crate) fn shard_footer(shard: Bytes) -> anyhow::Result<(SchemaRef, u64)> {
 }
 
 /// Decodes a shard; `columns` keeps only those top-level columns (None = all of them).
-pub(crate) fn read_batches(shard: Bytes, columns: Option<&[&str]>) -> anyhow::Result<Vec<RecordBatch>> {
+pub fn read_batches(shard: Bytes, columns: Option<&[&str]>) -> anyhow::Result<Vec<RecordBatch>> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(shard)?;
     let builder = match columns {
         None => builder,
@@ -75,32 +75,32 @@ fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str, type_name:
         .ok_or_else(|| anyhow::anyhow!("column {name} is not {type_name}"))
 }
 
-pub(crate) fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a StringArray> {
+pub fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a StringArray> {
     column(batch, name, "a string")
 }
 
-pub(crate) fn bool_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a BooleanArray> {
+pub fn bool_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a BooleanArray> {
     column(batch, name, "a bool")
 }
 
-pub(crate) fn int64_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a Int64Array> {
+pub fn int64_column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a Int64Array> {
     column(batch, name, "an int64")
 }
 
-pub(crate) fn optional_str(array: &StringArray, row: usize) -> Option<&str> {
+pub fn optional_str(array: &StringArray, row: usize) -> Option<&str> {
     array.is_valid(row).then(|| array.value(row))
 }
 
-pub(crate) fn optional_bool(array: &BooleanArray, row: usize) -> Option<bool> {
+pub fn optional_bool(array: &BooleanArray, row: usize) -> Option<bool> {
     array.is_valid(row).then(|| array.value(row))
 }
 
-pub(crate) fn optional_i64(array: &Int64Array, row: usize) -> Option<i64> {
+pub fn optional_i64(array: &Int64Array, row: usize) -> Option<i64> {
     array.is_valid(row).then(|| array.value(row))
 }
 
 /// The `conversation` column: each row's turns as a range into the flattened turn fields.
-pub(crate) struct Turns<'a> {
+pub struct Turns<'a> {
     list: &'a ListArray,
     pub content: Option<&'a StringArray>,
     pub role: Option<&'a StringArray>,
@@ -109,7 +109,7 @@ pub(crate) struct Turns<'a> {
 
 impl<'a> Turns<'a> {
     /// Reads the turn fields that are present (a projection may have left some out).
-    pub(crate) fn of(batch: &'a RecordBatch) -> anyhow::Result<Turns<'a>> {
+    pub fn of(batch: &'a RecordBatch) -> anyhow::Result<Turns<'a>> {
         let list: &ListArray = column(batch, "conversation", "a list")?;
         let fields = list
             .values()
@@ -125,7 +125,7 @@ impl<'a> Turns<'a> {
     }
 
     /// The flattened indices of a row's turns (empty for a null conversation).
-    pub(crate) fn range(&self, row: usize) -> std::ops::Range<usize> {
+    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
         if self.list.is_null(row) {
             return 0..0;
         }

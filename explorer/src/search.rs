@@ -1,0 +1,200 @@
+//! The full-text index of a variant's turns (tantivy): one document per conversation, its
+//! ordinal in the catalog and the contents of its turns (positions kept, so quoted phrases
+//! match exactly; text stored compressed, for snippets).
+
+use std::ops::Range;
+use std::path::Path;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::query::{Query, QueryParser};
+use tantivy::schema::{Field, Schema, FAST, STORED, TEXT};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{
+    DocAddress, DocId, Index, IndexReader, IndexWriter, Score, SegmentOrdinal, SegmentReader, TantivyDocument,
+};
+
+/// Memory the index writer may use while building, in all.
+const WRITER_BUDGET_BYTES: usize = 256 << 20;
+/// Characters of a search result's snippet.
+const SNIPPET_CHARS: usize = 240;
+
+fn schema() -> (Schema, Field, Field) {
+    let mut builder = Schema::builder();
+    let ordinal = builder.add_u64_field("ordinal", FAST);
+    let text = builder.add_text_field("text", TEXT | STORED);
+    (builder.build(), ordinal, text)
+}
+
+/// Writes an index into an empty directory.
+pub struct IndexBuilder {
+    writer: IndexWriter,
+    ordinal: Field,
+    text: Field,
+}
+
+impl IndexBuilder {
+    pub fn create(dir: &Path) -> anyhow::Result<IndexBuilder> {
+        let (schema, ordinal, text) = schema();
+        let index = Index::create_in_dir(dir, schema)?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |cores| cores.get())
+            .min(4);
+        let writer = index.writer_with_num_threads(threads, WRITER_BUDGET_BYTES)?;
+        Ok(IndexBuilder { writer, ordinal, text })
+    }
+
+    pub fn add(&self, ordinal: u32, texts: Vec<&str>) -> anyhow::Result<()> {
+        let mut document = TantivyDocument::new();
+        document.add_u64(self.ordinal, u64::from(ordinal));
+        for text in texts {
+            document.add_text(self.text, text);
+        }
+        self.writer.add_document(document)?;
+        Ok(())
+    }
+
+    /// Commits and waits for merges; the directory then holds the whole index.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.writer.commit()?;
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+}
+
+/// An open index.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    text: Field,
+}
+
+/// A search's hits: catalog ordinals with where each document is, in no order.
+pub struct Hits {
+    pub query: Box<dyn Query>,
+    pub hits: Vec<(u32, DocAddress)>,
+}
+
+/// A snippet of a hit: text and the byte ranges of the matched terms in it.
+pub struct Snippet {
+    pub text: String,
+    pub highlighted: Vec<Range<usize>>,
+}
+
+impl SearchIndex {
+    pub fn open(dir: &Path) -> anyhow::Result<SearchIndex> {
+        let index = Index::open_in_dir(dir)?;
+        let reader = index.reader()?;
+        let text = index.schema().get_field("text")?;
+        Ok(SearchIndex { index, reader, text })
+    }
+
+    /// Every conversation matching `query` (words must all occur; "quoted phrases" must occur
+    /// as written, case aside). A query that does not parse is an error for the page to show.
+    pub fn search(&self, query: &str) -> anyhow::Result<Hits> {
+        let mut parser = QueryParser::for_index(&self.index, vec![self.text]);
+        parser.set_conjunction_by_default();
+        let query = parser
+            .parse_query(query)
+            .map_err(|error| anyhow::anyhow!("the query does not parse: {error}"))?;
+        let hits = self.reader.searcher().search(&*query, &OrdinalCollector)?;
+        Ok(Hits { query, hits })
+    }
+
+    /// Snippets for some hits of a search, in the order given.
+    pub fn snippets(&self, hits: &Hits, addresses: &[DocAddress]) -> anyhow::Result<Vec<Snippet>> {
+        let searcher = self.reader.searcher();
+        let mut generator = SnippetGenerator::create(&searcher, &*hits.query, self.text)?;
+        generator.set_max_num_chars(SNIPPET_CHARS);
+        let mut snippets = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let document: TantivyDocument = searcher.doc(*address)?;
+            let snippet = generator.snippet_from_doc(&document);
+            snippets.push(Snippet {
+                text: snippet.fragment().to_string(),
+                highlighted: snippet.highlighted().to_vec(),
+            });
+        }
+        Ok(snippets)
+    }
+}
+
+/// Collects the catalog ordinal (fast field) and address of every matching document.
+struct OrdinalCollector;
+
+struct OrdinalSegmentCollector {
+    segment: SegmentOrdinal,
+    ordinals: Column<u64>,
+    hits: Vec<(u32, DocAddress)>,
+}
+
+impl Collector for OrdinalCollector {
+    type Fruit = Vec<(u32, DocAddress)>;
+    type Child = OrdinalSegmentCollector;
+
+    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<OrdinalSegmentCollector> {
+        Ok(OrdinalSegmentCollector {
+            segment,
+            ordinals: reader.fast_fields().u64("ordinal")?,
+            hits: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(u32, DocAddress)>>) -> tantivy::Result<Vec<(u32, DocAddress)>> {
+        Ok(fruits.concat())
+    }
+}
+
+impl SegmentCollector for OrdinalSegmentCollector {
+    type Fruit = Vec<(u32, DocAddress)>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if let Some(ordinal) = self.ordinals.first(doc) {
+            self.hits.push((ordinal as u32, DocAddress::new(self.segment, doc)));
+        }
+    }
+
+    fn harvest(self) -> Vec<(u32, DocAddress)> {
+        self.hits
+    }
+}
+
+/// The words of a query as the index's default tokenizer splits them (alphanumeric runs,
+/// lower-cased), for highlighting them in a conversation.
+pub fn query_words(query: &str) -> Vec<String> {
+    let mut words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty() && !matches!(*word, "AND" | "OR" | "NOT"))
+        .map(str::to_lowercase)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// Byte ranges of `words` in `text`, matched as whole alphanumeric runs, ignoring case.
+pub fn word_ranges(text: &str, words: &[String]) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    if words.is_empty() {
+        return ranges;
+    }
+    let mut start = None;
+    for (index, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(index),
+            (false, Some(begin)) => {
+                let word = text[begin..index].to_lowercase();
+                if words.binary_search(&word).is_ok() {
+                    ranges.push(begin..index);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    ranges
+}

@@ -1,0 +1,424 @@
+//! The release explorer (`release serve`) over a generated release with planted turns: browse
+//! counts equal the same filters computed with pyarrow, a phrase search finds exactly the
+//! conversations holding the phrase, hostile turn text renders inert, the takedown basket's file
+//! is what `release amend --remove` takes, compare shows what the amendment removed, the cache
+//! built by the first server serves the next, and the access token guards what it must.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use e2e_tests::{coordinator, coordinator_command, generated_store};
+
+const PHRASE: &str = "violet harbor lantern";
+/// Turns that a page must show as text, never as markup.
+const HOSTILE: &[&str] = &[
+    "Please explain this snippet: <script>document.title='pwned'</script> xsscheck one",
+    "Is this link safe? <a href=\"javascript:alert(1)\">click me</a> xsscheck two",
+    "Why is this hidden <!-- a comment --> <img src=x onerror=alert(1)> xsscheck three",
+    "Right to left \u{202E}txt.exe\u{202C} and \u{2066}isolate\u{2069} xsscheck four",
+];
+
+fn raw_row(id: i64, question: &str) -> String {
+    serde_json::json!({
+        "id": id,
+        "date": format!("2023-06-0{} 10:{:02}:{:02}.000000", 1 + id % 5, (id / 60) % 60, id % 60),
+        "text": {
+            "payload": {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": question}]},
+            "partial_words": format!("Here is a friendly answer to request {id}, with the details you asked for."),
+            "model": "gpt-3.5-turbo-0301",
+            "headers": {"user-agent": format!("UA {id}"), "x-forwarded-for": "203.0.113.9"},
+        }
+    })
+    .to_string()
+}
+
+/// Planted conversations: the phrase in 7, its words in another order in 3, the hostile turns.
+fn plant(store: &Path) {
+    let mut lines = Vec::new();
+    let mut id = 9_000_000;
+    let mut next = || {
+        id += 1;
+        id
+    };
+    for copy in 0..7 {
+        let id = next();
+        lines.push(raw_row(
+            id,
+            &format!("Could you write a short poem about the Violet Harbor Lantern, version {copy} of request {id}?"),
+        ));
+    }
+    for copy in 0..3 {
+        let id = next();
+        lines.push(raw_row(
+            id,
+            &format!("A lantern by the violet harbor at night, scene {copy} of request {id}, please describe it."),
+        ));
+    }
+    for text in HOSTILE {
+        let id = next();
+        lines.push(raw_row(id, text));
+    }
+    std::fs::write(store.join("raw/zz-explorer.jsonl"), lines.join("\n") + "\n").unwrap();
+}
+
+/// A running `release serve`, stopped (by its own pid) when dropped.
+struct Server {
+    child: Child,
+    address: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(store: &Path, cache: &Path, args: &[&str], token: Option<&str>) -> Result<Server, String> {
+    let mut command = coordinator_command();
+    command
+        .args(["release", "serve"])
+        .args(args)
+        .args(["--store", store.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .arg("--cache-dir")
+        .arg(cache)
+        .env_remove("WILDCHAT_EXPLORER_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(token) = token {
+        command.env("WILDCHAT_EXPLORER_TOKEN", token);
+    }
+    let mut child = command.spawn().expect("starting release serve");
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let pipe = child.stderr.take().unwrap();
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let line = receiver.recv_timeout(Duration::from_secs(300));
+    let mut server = Server {
+        child,
+        address: String::new(),
+        stderr,
+    };
+    match line {
+        Ok(line) => {
+            let address = line
+                .split("http://")
+                .nth(1)
+                .and_then(|rest| rest.strip_suffix('/'))
+                .ok_or_else(|| format!("unexpected first line {line:?}"))?;
+            server.address = address.to_string();
+            Ok(server)
+        }
+        Err(_) => {
+            let _ = server.child.wait();
+            std::thread::sleep(Duration::from_millis(200));
+            Err(server.stderr.lock().unwrap().clone())
+        }
+    }
+}
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+fn request(server: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = TcpStream::connect(&server.address).expect("connecting to the explorer");
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut text = format!("{method} {path} HTTP/1.0\r\nHost: {}\r\n", server.address);
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(text.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8(reply).expect("a UTF-8 reply");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    Reply {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+fn get(server: &Server, path: &str) -> Reply {
+    let reply = request(server, "GET", path, &[], "");
+    assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
+    reply
+}
+
+fn query(params: &serde_json::Map<String, serde_json::Value>) -> String {
+    let pairs: Vec<String> = params
+        .iter()
+        .map(|(name, value)| {
+            let value = value.as_str().unwrap();
+            let encoded: String = value
+                .bytes()
+                .map(|byte| {
+                    if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                        (byte as char).to_string()
+                    } else {
+                        format!("%{byte:02X}")
+                    }
+                })
+                .collect();
+            format!("{name}={encoded}")
+        })
+        .collect();
+    pairs.join("&")
+}
+
+fn count(page: &str, id: &str) -> u64 {
+    let marker = format!("id=\"{id}\" data-count=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} count in the page"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().parse().unwrap()
+}
+
+/// The conversation hashes a result page lists (its basket checkboxes).
+fn listed_hashes(page: &str) -> BTreeSet<String> {
+    page.split("class=\"basket\" data-hash=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn explorer_counts_search_escaping_basket_compare_cache_and_token() {
+    let (dir, store) = generated_store(1200, 41, None);
+    plant(&store);
+    let store_arg = store.to_str().unwrap();
+    coordinator(&[
+        "run",
+        "--store",
+        store_arg,
+        "--version",
+        "v1",
+        "--partitions",
+        "3",
+        "--quiet",
+    ]);
+    let cache = dir.path().join("explorer-cache");
+
+    let server = serve(&store, &cache, &["v1"], None).expect("release serve starts");
+    let built = server.stderr.lock().unwrap().clone();
+
+    // Browse counts against pyarrow, one filter combination after another.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/explorer_queries.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(store.join("releases/v1/nontoxic"))
+        .arg(PHRASE)
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let truth: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for combo in truth["combos"].as_array().unwrap() {
+        let params = combo["params"].as_object().unwrap();
+        let page = get(&server, &format!("/browse?{}", query(params)));
+        assert_eq!(
+            count(&page.body, "match-count"),
+            combo["count"].as_u64().unwrap(),
+            "browse {params:?}"
+        );
+    }
+    let all = truth["combos"][0]["count"].as_u64().unwrap();
+    assert!(all > 1000, "{all} conversations");
+
+    // A phrase search finds the 7 planted conversations and not the 3 with the words reordered.
+    let expected: BTreeSet<String> = truth["phrase_hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hash| hash.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(expected.len(), 7);
+    let page = get(&server, &format!("/search?q=%22{}%22", PHRASE.replace(' ', "+")));
+    assert_eq!(count(&page.body, "match-count"), 7);
+    assert_eq!(listed_hashes(&page.body), expected);
+    assert!(
+        page.body.contains("<mark class=\"hit\">Violet</mark>"),
+        "matches are highlighted"
+    );
+    // The words alone (not as a phrase) also match the reordered ones; combined with a filter.
+    let page = get(&server, "/search?q=violet+harbor+lantern&min_turns=1");
+    assert_eq!(count(&page.body, "match-count"), 10);
+    let page = get(&server, "/search?q=violet+harbor+lantern&language=Klingon");
+    assert_eq!(count(&page.body, "match-count"), 0);
+
+    // Hostile turns render as text, with the page's own policy forbidding inline script.
+    let page = get(&server, "/search?q=xsscheck");
+    let hostile = listed_hashes(&page.body);
+    assert_eq!(hostile.len(), HOSTILE.len(), "every hostile turn is released and found");
+    for hash in &hostile {
+        let reply = get(&server, &format!("/conversation/{hash}?q=xsscheck"));
+        let body = &reply.body;
+        assert!(
+            reply
+                .head
+                .contains("content-security-policy: default-src 'none'; script-src 'self'"),
+            "{}",
+            reply.head
+        );
+        assert!(!body.contains("<script>document"), "raw script tag in {hash}");
+        assert!(!body.contains("href=\"javascript:"), "javascript link in {hash}");
+        assert!(
+            !body.contains("<!--") && !body.contains("<img src=x"),
+            "raw markup in {hash}"
+        );
+        assert!(
+            !body.contains('\u{202E}') && !body.contains('\u{2066}'),
+            "raw bidi control in {hash}"
+        );
+        assert!(body.contains("<mark class=\"hit\">xsscheck</mark>"));
+    }
+    let escaped = hostile
+        .iter()
+        .map(|hash| get(&server, &format!("/conversation/{hash}")).body)
+        .collect::<String>();
+    assert!(escaped.contains("&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;"));
+    assert!(escaped.contains("&lt;a href=&quot;javascript:alert(1)&quot;&gt;"));
+    assert!(escaped.contains("&lt;!-- a comment --&gt;"));
+    assert!(escaped.contains("<span class=\"ctl\">U+202E</span>"));
+
+    // The takedown basket's file is what amend takes.
+    let basket: Vec<&String> = expected.iter().take(2).collect();
+    let file = get(
+        &server,
+        &format!("/basket.txt?hash={}&hash={}&hash=notahash", basket[0], basket[1]),
+    );
+    assert!(file.head.contains("attachment"));
+    let lines: Vec<&str> = file.body.lines().filter(|line| !line.starts_with('#')).collect();
+    assert_eq!(lines, vec![basket[0].as_str(), basket[1].as_str()]);
+    assert!(file.body.contains("# not in this version: notahash"));
+    let list = dir.path().join("takedown.txt");
+    std::fs::write(&list, &file.body).unwrap();
+    coordinator(&[
+        "release",
+        "amend",
+        "v1",
+        "--remove",
+        list.to_str().unwrap(),
+        "--version",
+        "v2",
+        "--store",
+        store_arg,
+    ]);
+    drop(server);
+
+    // The cache in the store serves a second server without reading any shard again.
+    assert!(built.contains("read shard"), "the first server builds: {built}");
+    for key in [
+        "cache/explorer/v1/nontoxic/catalog.json.zst",
+        "cache/explorer/v1/nontoxic/index.json",
+    ] {
+        assert!(store.join(key).exists(), "{key}");
+    }
+    let other_cache = dir.path().join("explorer-cache-2");
+    let server = serve(&store, &other_cache, &["v1"], None).expect("release serve starts again");
+    assert!(!server.stderr.lock().unwrap().contains("read shard"));
+    assert_eq!(
+        count(
+            &get(&server, "/search?q=%22violet+harbor+lantern%22").body,
+            "match-count"
+        ),
+        7
+    );
+    drop(server);
+
+    // Compare the amended version against v1: exactly the basket was removed.
+    let server = serve(&store, &cache, &["v2"], None).expect("release serve v2 starts");
+    let page = get(&server, "/compare?with=v1").body;
+    assert_eq!(count(&page, "removed"), 2);
+    assert_eq!(count(&page, "added"), 0);
+    assert_eq!(count(&page, "changed"), 0);
+    for hash in &basket {
+        assert!(
+            page.contains(&format!("/conversation/{hash}?version=v1")),
+            "{hash} listed as removed"
+        );
+    }
+    let removed = get(&server, &format!("/conversation/{}?version=v1", basket[0]));
+    assert!(removed.body.contains("shown from version v1"));
+    let overview = get(&server, "/").body;
+    assert!(overview.contains("Release v2") && overview.contains("Amendment"));
+    assert!(get(&server, "/chart/languages.svg").head.contains("image/svg+xml"));
+    drop(server);
+
+    // The full variant and non-loopback addresses need a token; with one, pages need it too.
+    let refused = serve(&store, &cache, &["v1", "--variant", "full"], None)
+        .err()
+        .expect("full needs a token");
+    assert!(refused.contains("only with an access token"), "{refused}");
+    let output = coordinator_command()
+        .args(["release", "serve", "v1", "--store", store_arg, "--listen", "0.0.0.0:0"])
+        .env_remove("WILDCHAT_EXPLORER_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("needs an access token"));
+    let token = "correct horse battery staple";
+    let server = serve(&store, &cache, &["v1", "--variant", "full"], Some(token)).expect("full with a token");
+    assert_eq!(request(&server, "GET", "/browse", &[], "").status, 401);
+    let bearer = format!("Bearer {token}");
+    let page = request(&server, "GET", "/browse?toxic=true", &[("Authorization", &bearer)], "");
+    assert_eq!(page.status, 200);
+    assert!(
+        count(&page.body, "match-count") > 0,
+        "the full variant holds toxic conversations"
+    );
+    let wrong = request(
+        &server,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "token=nope",
+    );
+    assert_eq!(wrong.status, 401);
+    let login = request(
+        &server,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "token=correct+horse+battery+staple",
+    );
+    let cookie = login
+        .head
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .and_then(|value| value.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        !cookie.contains(token) && !cookie.contains("horse"),
+        "the cookie does not carry the token"
+    );
+    assert_eq!(request(&server, "GET", "/", &[("Cookie", &cookie)], "").status, 200);
+}
