@@ -83,6 +83,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "setup: installing redis-server" >&2
   apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
 fi
+# The release explorer's browser test drives headless Chromium over WebDriver (chromedriver).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "setup: installing chromium and chromium-driver" >&2
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 # moto before 5.2.2 answers CompleteMultipartUpload with a root element the Rust SDK rejects.
 if ! command -v moto_server >/dev/null 2>&1 \
   || ! python3 -c 'import re, sys, moto; sys.exit(tuple(map(int, re.findall(r"\d+", moto.__version__)[:3])) < (5, 2, 2))' >/dev/null 2>&1; then

@@ -422,3 +422,322 @@ fn explorer_counts_search_escaping_basket_compare_cache_and_token() {
     );
     assert_eq!(request(&server, "GET", "/", &[("Cookie", &cookie)], "").status, 200);
 }
+
+/// A chromedriver process and one headless Chromium session, both ended when dropped.
+struct Browser {
+    driver: Child,
+    address: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// One WebDriver command (HTTP/1.1, one connection each); returns the reply's `value`.
+fn webdriver(address: &str, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    let body = body.map(|body| body.to_string()).unwrap_or_default();
+    let mut stream = TcpStream::connect(address).expect("connecting to chromedriver");
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(text.as_bytes()).unwrap();
+    // chromedriver may keep the connection open: read the head, then Content-Length bytes.
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "{method} {path}: the connection closed early"
+        );
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or_else(|| panic!("{method} {path}: no Content-Length in {head}"));
+    let mut body_bytes = vec![0; length];
+    reader.read_exact(&mut body_bytes).unwrap();
+    let content = String::from_utf8_lossy(&body_bytes).to_string();
+    let reply = format!("{head}\n{content}");
+    let value: serde_json::Value =
+        serde_json::from_str(&content).unwrap_or_else(|_| panic!("{method} {path}: {reply}"));
+    assert!(
+        value["value"].get("error").is_none(),
+        "{method} {path} failed: {}",
+        value["value"]
+    );
+    value["value"].clone()
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (infra/dev/setup.sh installs chromium and chromium-driver)");
+        let address = format!("127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if TcpStream::connect(&address).is_ok() {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(ready, "chromedriver did not start");
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .expect("chromium is installed");
+        let session = webdriver(
+            &address,
+            "POST",
+            "/session",
+            Some(serde_json::json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": binary, "args": args}
+            }}})),
+        );
+        Browser {
+            driver,
+            address,
+            session: session["sessionId"].as_str().expect("a session id").to_string(),
+            _profile: profile,
+        }
+    }
+
+    fn command(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        webdriver(&self.address, method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    fn open(&self, url: &str) {
+        self.command("POST", "/url", Some(serde_json::json!({ "url": url })));
+    }
+
+    fn find(&self, selector: &str) -> String {
+        let found = self.command(
+            "POST",
+            "/element",
+            Some(serde_json::json!({"using": "css selector", "value": selector})),
+        );
+        found[ELEMENT].as_str().expect("an element").to_string()
+    }
+
+    fn click(&self, selector: &str) {
+        let element = self.find(selector);
+        self.command(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(serde_json::json!({})),
+        );
+    }
+
+    fn type_into(&self, selector: &str, text: &str) {
+        let element = self.find(selector);
+        self.command(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(serde_json::json!({ "text": text })),
+        );
+    }
+
+    fn script(&self, script: &str) -> serde_json::Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(serde_json::json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Waits (bounded) until the page's URL contains `part`.
+    fn wait_for_url(&self, part: &str) -> String {
+        for _ in 0..100 {
+            let url = self.command("GET", "/url", None).as_str().unwrap_or("").to_string();
+            if url.contains(part) && self.script("return document.readyState") == "complete" {
+                return url;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the browser never reached a URL with {part}");
+    }
+
+    fn count(&self, id: &str) -> u64 {
+        self.script(&format!(
+            "return document.getElementById('{id}').getAttribute('data-count')"
+        ))
+        .as_str()
+        .expect("a count")
+        .parse()
+        .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            webdriver(&self.address, "DELETE", &format!("/session/{}", self.session), None)
+        });
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+fn explorer_in_a_real_browser() {
+    let (dir, store) = generated_store(600, 43, None);
+    plant(&store);
+    let store_arg = store.to_str().unwrap();
+    coordinator(&[
+        "run",
+        "--store",
+        store_arg,
+        "--version",
+        "v1",
+        "--partitions",
+        "2",
+        "--quiet",
+    ]);
+    let server = serve(&store, &dir.path().join("explorer-cache"), &["v1"], None).expect("release serve starts");
+    let base = format!("http://{}", server.address);
+    let browser = Browser::start();
+
+    // The overview.
+    browser.open(&format!("{base}/"));
+    assert_eq!(
+        browser.script("return document.querySelector('h1').textContent"),
+        "Release v1"
+    );
+    assert!(
+        browser.script("return document.images.length").as_u64().unwrap() >= 3,
+        "the card's charts"
+    );
+
+    // Two filters applied through the form: the count is the server's for the same query.
+    browser.open(&format!("{base}/browse"));
+    browser.click("select[name=language] option[value=English]");
+    browser.click("select[name=toxic] option[value=false]");
+    browser.click("form.filters button[type=submit]");
+    browser.wait_for_url("toxic=false");
+    let shown = browser.count("match-count");
+    let expected = count(
+        &get(&server, "/browse?language=English&toxic=false").body,
+        "match-count",
+    );
+    assert_eq!(shown, expected);
+    assert!(shown > 0);
+
+    // A phrase search, then the first result opened.
+    browser.open(&format!("{base}/search"));
+    browser.type_into("input[name=q]", &format!("\"{PHRASE}\""));
+    browser.click("form.filters button[type=submit]");
+    browser.wait_for_url("q=");
+    assert_eq!(browser.count("match-count"), 7);
+    assert!(
+        browser
+            .script("return document.querySelectorAll('mark.hit').length")
+            .as_u64()
+            .unwrap()
+            >= 7
+    );
+    browser.click("table.results a");
+    browser.wait_for_url("/conversation/");
+    assert!(browser
+        .script("return document.querySelector('.content').textContent")
+        .as_str()
+        .unwrap()
+        .contains("Violet Harbor Lantern"));
+
+    // The planted hostile turns show as text and run nothing.
+    browser.open(&format!("{base}/search?q=xsscheck"));
+    let hostile: Vec<String> = serde_json::from_value(browser.script(
+        "return Array.from(document.querySelectorAll('input.basket')).map(function (box) { return box.getAttribute('data-hash'); })",
+    ))
+    .unwrap();
+    assert_eq!(hostile.len(), HOSTILE.len());
+    let mut seen = String::new();
+    for hash in &hostile {
+        browser.open(&format!("{base}/conversation/{hash}"));
+        let facts = browser.script(
+            "return [document.title, document.scripts.length, document.querySelectorAll('img[src=\"x\"], a[href^=\"javascript\"]').length, \
+             Array.from(document.querySelectorAll('.content')).map(function (element) { return element.textContent; }).join('\\n')]",
+        );
+        assert_eq!(facts[0], "Conversation · v1", "the planted script did not run");
+        assert_eq!(facts[1], 1, "only the explorer's own script");
+        assert_eq!(facts[2], 0, "no planted element");
+        seen.push_str(facts[3].as_str().unwrap());
+    }
+    assert!(seen.contains("<script>document.title='pwned'</script>"));
+    assert!(seen.contains("<a href=\"javascript:alert(1)\">click me</a>"));
+    assert!(seen.contains("<!-- a comment -->"));
+    assert!(seen.contains("U+202E"));
+
+    // The takedown basket: ticked on a conversation, listed on the basket page with its file.
+    browser.open(&format!("{base}/conversation/{}", hostile[0]));
+    browser.click("input.basket");
+    browser.open(&format!("{base}/basket"));
+    assert_eq!(
+        browser.script("return document.getElementById('basket-count').textContent"),
+        "1"
+    );
+    assert_eq!(
+        browser.script("return document.querySelector('#basket-list a').textContent"),
+        hostile[0].as_str()
+    );
+    let href = browser.script("return document.getElementById('basket-download').getAttribute('href')");
+    let file = get(&server, href.as_str().unwrap()).body;
+    let list = dir.path().join("basket.txt");
+    std::fs::write(&list, file).unwrap();
+    coordinator(&[
+        "release",
+        "amend",
+        "v1",
+        "--remove",
+        list.to_str().unwrap(),
+        "--version",
+        "v2",
+        "--store",
+        store_arg,
+    ]);
+
+    // Compare v1 with the amended v2: v1 holds the one conversation v2 lacks.
+    browser.open(&format!("{base}/compare"));
+    browser.click("select[name=with] option[value=v2]");
+    browser.click("form.filters button[type=submit]");
+    browser.wait_for_url("with=v2");
+    assert_eq!(browser.count("added"), 1);
+    assert_eq!(browser.count("removed"), 0);
+    assert_eq!(browser.count("changed"), 0);
+}
