@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test setup lint check-layout scale-run scale-smoke bench-smoke profile bench bench-queue bench-language bench-distributed quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts fuzz
+.PHONY: demo test setup lint check-layout scale-run scale-smoke bench-smoke profile bench bench-queue bench-language bench-distributed bench-explorer quality-pii bench-pii bench-pii-presidio bench-toxicity quality-toxicity toxicity-models gpu-bench-texts fuzz
 
 demo:
 	bash infra/dev/setup.sh --demo
@@ -62,7 +62,7 @@ endif
 BUILD_BENCH_BINS = $(CARGO) build --profile $(BENCH_PROFILE) --workspace --bins
 
 bench-smoke:
-	$(MAKE) SMOKE=1 bench bench-queue bench-language bench-toxicity bench-distributed bench-pii bench-pii-presidio profile
+	$(MAKE) SMOKE=1 bench bench-queue bench-language bench-toxicity bench-distributed bench-explorer bench-pii bench-pii-presidio profile
 
 bench:
 	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench throughput -- \
@@ -144,6 +144,13 @@ bench-distributed: setup
 	$(BUILD_BENCH_BINS)
 	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench distributed -- \
 	  --conversations $(call size,20000,300) --workers $(call size,1$(comma)2,1)
+
+# The release explorer (release serve) over a generated release: index build time and memory,
+# then p50/p95 latency of filtered browses, searches and conversation pages at 8 clients.
+bench-explorer: setup
+	$(BUILD_BENCH_BINS)
+	$(CARGO) bench --profile $(BENCH_PROFILE) --workspace --bench explorer -- \
+	  --conversations $(call size,100000,300) --clients 8 --requests $(call size,50,3)
 
 # The scale run of issue G: N generated conversations released end to end, with wall time,
 # peak RSS per process and per phase, bytes written and time per phase (bench/scale_run.sh).

@@ -3,6 +3,7 @@
 //! deployment (Redis, an S3 server, coordinator and worker processes).
 
 pub mod cluster;
+pub mod explorer;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
