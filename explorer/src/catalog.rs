@@ -61,6 +61,13 @@ impl Dict {
     }
 }
 
+/// A lower-case 32-hex conversation hash as a number (upper case is another string).
+fn hash_number(hash: &str) -> Option<u128> {
+    (hash.len() == 32 && hash.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| u128::from_str_radix(hash, 16).ok())
+        .flatten()
+}
+
 /// A three-valued column (`toxic`, `redacted`): null, false or true.
 pub fn flag(value: Option<bool>) -> u8 {
     match value {
@@ -70,8 +77,7 @@ pub fn flag(value: Option<bool>) -> u8 {
     }
 }
 
-/// One conversation. Serialised as a JSON array (the cached catalog of a million
-/// conversations stays small).
+/// One conversation (about 60 bytes in memory; the hash and preview are kept beside it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub shard: u32,
@@ -119,8 +125,15 @@ pub struct Catalog {
     pub hashes: Vec<String>,
     pub previews: Vec<String>,
     pub dims: Dims,
+    /// Ordinals by conversation hash: 32-hex hashes as numbers (16 bytes a conversation),
+    /// anything else by its text.
     #[serde(skip)]
-    by_hash: HashMap<String, u32>,
+    by_hash: HashMap<u128, u32>,
+    #[serde(skip)]
+    by_odd_hash: HashMap<String, u32>,
+    /// [`Catalog::order`]'s permutations, one per [`Sort`].
+    #[serde(skip)]
+    orders: [std::sync::OnceLock<Vec<u32>>; 3],
 }
 
 /// What the index builder gets for each conversation: its ordinal and its turns' contents.
@@ -196,7 +209,7 @@ impl Catalog {
                 digest,
             };
             let hash = optional_str(hashes, row).unwrap_or("").to_string();
-            self.by_hash.insert(hash.clone(), ordinal);
+            self.index_hash(&hash, ordinal);
             self.hashes.push(hash);
             self.previews.push(preview);
             self.entries.push(entry);
@@ -216,16 +229,27 @@ impl Catalog {
         ] {
             dict.reindex();
         }
-        self.by_hash = self
-            .hashes
-            .iter()
-            .enumerate()
-            .map(|(ordinal, hash)| (hash.clone(), ordinal as u32))
-            .collect();
+        self.by_hash = HashMap::with_capacity(self.hashes.len());
+        self.by_odd_hash = HashMap::new();
+        for ordinal in 0..self.hashes.len() {
+            let hash = std::mem::take(&mut self.hashes[ordinal]);
+            self.index_hash(&hash, ordinal as u32);
+            self.hashes[ordinal] = hash;
+        }
+    }
+
+    fn index_hash(&mut self, hash: &str, ordinal: u32) {
+        match hash_number(hash) {
+            Some(number) => self.by_hash.insert(number, ordinal),
+            None => self.by_odd_hash.insert(hash.to_string(), ordinal),
+        };
     }
 
     pub fn ordinal_of(&self, hash: &str) -> Option<u32> {
-        self.by_hash.get(hash).copied()
+        match hash_number(hash) {
+            Some(number) => self.by_hash.get(&number).copied(),
+            None => self.by_odd_hash.get(hash).copied(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -238,17 +262,46 @@ impl Catalog {
 
     /// Conversations per value of one dimension, most first (ties by name).
     pub fn counts(&self, pick: impl Fn(&Entry) -> u32, dict: &Dict) -> Vec<(String, u64)> {
-        let mut counts: HashMap<u32, u64> = HashMap::new();
-        for entry in &self.entries {
-            *counts.entry(pick(entry)).or_default() += 1;
-        }
-        let mut named: Vec<(String, u64)> = counts
-            .into_iter()
-            .map(|(index, count)| (dict.name(index).to_string(), count))
-            .collect();
-        named.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        named
+        tally(self.entries.iter(), pick, dict)
     }
+
+    /// Every ordinal in `sort`'s order, computed once per catalog and order.
+    pub fn order(&self, sort: Sort) -> &[u32] {
+        self.orders[sort as usize].get_or_init(|| {
+            let mut ordinals: Vec<u32> = (0..self.entries.len() as u32).collect();
+            sort.apply(self, &mut ordinals);
+            ordinals
+        })
+    }
+}
+
+/// Entries per value of one dimension, most first (ties by name).
+pub fn tally<'a>(
+    entries: impl Iterator<Item = &'a Entry>,
+    pick: impl Fn(&Entry) -> u32,
+    dict: &Dict,
+) -> Vec<(String, u64)> {
+    // One slot per dictionary value and one for null.
+    let mut counts = vec![0u64; dict.names.len() + 1];
+    for entry in entries {
+        let index = pick(entry);
+        let slot = if index == NONE {
+            dict.names.len()
+        } else {
+            index as usize
+        };
+        if let Some(count) = counts.get_mut(slot) {
+            *count += 1;
+        }
+    }
+    let mut named: Vec<(String, u64)> = counts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, count)| *count > 0)
+        .map(|(slot, count)| (dict.name(slot as u32).to_string(), count))
+        .collect();
+    named.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    named
 }
 
 /// The browse filters, resolved against a catalog's dictionaries. `None` filters nothing.
@@ -294,9 +347,13 @@ impl Filter {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Sort {
     #[default]
-    Newest,
-    Oldest,
-    MostTurns,
+    Newest = 0,
+    Oldest = 1,
+    MostTurns = 2,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 3] = [Sort::Newest, Sort::Oldest, Sort::MostTurns];
 }
 
 impl Sort {

@@ -8,7 +8,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::catalog::{flag, Catalog, Entry, Filter, Sort};
+use crate::catalog::{flag, tally, Catalog, Entry, Filter, Sort};
 use crate::html::{self, attr, marked, page, text, untrusted};
 use crate::search::{self, Snippet};
 use crate::Loaded;
@@ -138,13 +138,13 @@ pub fn results(loaded: &Loaded, params: &Params) -> Result<Results, String> {
     let catalog = &loaded.catalog;
     let filter = params.filter(catalog)?;
     let query = value(&params.q);
-    let (mut ordinals, hits) = if query.is_empty() {
-        let ordinals: Vec<u32> = catalog
-            .entries
+    // Walk the precomputed order and keep what passes: no sort per request.
+    let order = catalog.order(Sort::parse(value(&params.sort)));
+    let (ordinals, hits): (Vec<u32>, _) = if query.is_empty() {
+        let ordinals = order
             .iter()
-            .enumerate()
-            .filter(|(_, entry)| filter.matches(entry))
-            .map(|(ordinal, _)| ordinal as u32)
+            .copied()
+            .filter(|ordinal| filter.matches(&catalog.entries[*ordinal as usize]))
             .collect();
         (ordinals, None)
     } else {
@@ -153,20 +153,19 @@ pub fn results(loaded: &Loaded, params: &Params) -> Result<Results, String> {
             .as_ref()
             .ok_or_else(|| "this version was opened without its search index".to_string())?;
         let hits = index.search(query).map_err(|error| format!("{error:#}"))?;
-        let ordinals: Vec<u32> = hits
-            .hits
+        let mut hit = vec![false; catalog.len()];
+        for (ordinal, _) in &hits.hits {
+            if let Some(slot) = hit.get_mut(*ordinal as usize) {
+                *slot = true;
+            }
+        }
+        let ordinals = order
             .iter()
-            .map(|(ordinal, _)| *ordinal)
-            .filter(|ordinal| {
-                catalog
-                    .entries
-                    .get(*ordinal as usize)
-                    .is_some_and(|entry| filter.matches(entry))
-            })
+            .copied()
+            .filter(|ordinal| hit[*ordinal as usize] && filter.matches(&catalog.entries[*ordinal as usize]))
             .collect();
         (ordinals, Some(hits))
     };
-    Sort::parse(value(&params.sort)).apply(catalog, &mut ordinals);
     let total = ordinals.len();
     let page = params.page_number();
     let start = ((page - 1) * PAGE_SIZE).min(total);
@@ -184,15 +183,8 @@ pub fn results(loaded: &Loaded, params: &Params) -> Result<Results, String> {
         _ => shown.iter().map(|_| None).collect(),
     };
     let top = |pick: fn(&Entry) -> u32, dict: &crate::catalog::Dict| {
-        let mut counts: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
-        for ordinal in &ordinals {
-            *counts.entry(pick(&catalog.entries[*ordinal as usize])).or_default() += 1;
-        }
-        let mut named: Vec<(String, u64)> = counts
-            .into_iter()
-            .map(|(index, count)| (dict.name(index).to_string(), count))
-            .collect();
-        named.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let entries = ordinals.iter().map(|ordinal| &catalog.entries[*ordinal as usize]);
+        let mut named = tally(entries, pick, dict);
         named.truncate(8);
         named
     };

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use storage::ObjectStore;
 use tokio::runtime::Handle;
 
+use crate::catalog::Sort;
 use crate::pages::{self, Comparison, Facets, Overview, Params};
 use crate::store_cache::{open_version, Loaded, OpenOptions};
 
@@ -87,7 +88,14 @@ pub async fn serve(store: Arc<dyn ObjectStore>, options: ServeOptions) -> anyhow
         Handle::current(),
         store.clone(),
     );
-    let served = tokio::task::spawn_blocking(move || open_version(opener, handle, &version, &variant, &open)).await??;
+    let served = tokio::task::spawn_blocking(move || {
+        let served = open_version(opener, handle, &version, &variant, &open)?;
+        for sort in Sort::ALL {
+            served.catalog.order(sort);
+        }
+        anyhow::Ok(served)
+    })
+    .await??;
     let app = Arc::new(App {
         store,
         facets: Facets::of(&served.catalog),

@@ -4,10 +4,11 @@
 //!
 //!   make bench-explorer        (builds the release binaries first)
 //!   cargo bench -p e2e-tests --bench explorer -- --conversations 100000 --clients 8 --requests 50
+//!   cargo bench -p e2e-tests --bench explorer -- --store DIR --version V   (an existing release)
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::explorer::{get, listed_hashes, serve};
+use e2e_tests::explorer::{count, get, listed_hashes, serve};
 use e2e_tests::{coordinator, generated_store};
 
 fn argument(name: &str) -> Option<String> {
@@ -57,23 +58,33 @@ fn main() {
     let conversations: u64 = argument("--conversations").map_or(100_000, |value| value.parse().expect("a number"));
     let clients: usize = argument("--clients").map_or(8, |value| value.parse().expect("a number"));
     let requests: usize = argument("--requests").map_or(50, |value| value.parse().expect("a number"));
-    let (dir, store) = generated_store(conversations, 11, None);
+    // An existing release (`--store DIR --version V`, e.g. a scale run's), or a generated one.
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let (_generated, store, version) = match (argument("--store"), argument("--version")) {
+        (Some(store), Some(version)) => (None, std::path::PathBuf::from(store), version),
+        _ => {
+            let (dir, store) = generated_store(conversations, 11, None);
+            let started = Instant::now();
+            coordinator(&[
+                "run",
+                "--store",
+                store.to_str().unwrap(),
+                "--version",
+                "bench",
+                "--quiet",
+            ]);
+            eprintln!(
+                "bench: release of {conversations} conversations in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            (Some(dir), store, "bench".to_string())
+        }
+    };
+    // A fresh local cache, and no cache in the store, so that the build is measured.
+    let _ = std::fs::remove_dir_all(store.join("cache/explorer").join(&version));
+    let cache = scratch.path().join("explorer-cache");
     let started = Instant::now();
-    coordinator(&[
-        "run",
-        "--store",
-        store.to_str().unwrap(),
-        "--version",
-        "bench",
-        "--quiet",
-    ]);
-    eprintln!(
-        "bench: release of {conversations} conversations in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    let cache = dir.path().join("explorer-cache");
-    let started = Instant::now();
-    let server = serve(&store, &cache, &["bench"], None).expect("release serve starts");
+    let server = serve(&store, &cache, &[&version], None).expect("release serve starts");
     let build = started.elapsed();
     let build_rss = peak_rss_mib(server.pid());
     let index_mib = dir_mib(&store.join("cache/explorer"));
@@ -113,6 +124,7 @@ fn main() {
         ("search", searches.iter().map(|path| path.to_string()).collect()),
         ("conversation page", conversations_paths),
     ];
+    let conversations = count(&get(&server, "/browse").body, "match-count");
     println!("explorer over {conversations} conversations (nontoxic variant): catalog and index built in {:.1} s, server peak RSS {build_rss:.0} MiB, cache in the store {index_mib:.0} MiB", build.as_secs_f64());
     println!("| request | clients | requests | p50 | p95 | max | requests/s |");
     println!("|---|---:|---:|---:|---:|---:|---:|");

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::coordinator_command;
@@ -33,11 +33,24 @@ impl Drop for Server {
 /// Starts `release serve ARGS --store STORE --listen 127.0.0.1:0 --cache-dir CACHE` and waits
 /// (bounded) for its address; on failure, its standard error.
 pub fn serve(store: &Path, cache: &Path, args: &[&str], token: Option<&str>) -> Result<Server, String> {
+    serve_from(store.to_str().expect("a UTF-8 path"), cache, args, token, |_| {})
+}
+
+/// [`serve`] from a store URI (`s3://...`), with `configure` adding to the command (an S3
+/// endpoint's environment).
+pub fn serve_from(
+    store: &str,
+    cache: &Path,
+    args: &[&str],
+    token: Option<&str>,
+    configure: impl FnOnce(&mut Command),
+) -> Result<Server, String> {
     let mut command = coordinator_command();
+    configure(&mut command);
     command
         .args(["release", "serve"])
         .args(args)
-        .args(["--store", store.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--store", store, "--listen", "127.0.0.1:0"])
         .arg("--cache-dir")
         .arg(cache)
         .env_remove("WILDCHAT_EXPLORER_TOKEN")

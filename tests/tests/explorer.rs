@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use e2e_tests::explorer::{count, get, listed_hashes, request, serve};
+use e2e_tests::cluster::Cluster;
+use e2e_tests::explorer::{count, get, listed_hashes, request, serve, serve_from};
 use e2e_tests::{coordinator, coordinator_command, generated_store};
 
 const PHRASE: &str = "violet harbor lantern";
@@ -617,4 +618,62 @@ fn explorer_in_a_real_browser() {
     assert_eq!(browser.count("added"), 1);
     assert_eq!(browser.count("removed"), 0);
     assert_eq!(browser.count("changed"), 0);
+}
+
+#[test]
+fn explorer_serves_a_release_from_s3() {
+    let (dir, store) = generated_store(400, 47, None);
+    plant(&store);
+    coordinator(&[
+        "run",
+        "--store",
+        store.to_str().unwrap(),
+        "--version",
+        "v1",
+        "--partitions",
+        "2",
+        "--quiet",
+    ]);
+    let local = serve(&store, &dir.path().join("local-cache"), &["v1"], None).expect("release serve starts");
+    let local_counts: Vec<u64> = [
+        "/browse",
+        "/browse?language=English&min_turns=2",
+        "/search?q=%22violet+harbor+lantern%22",
+    ]
+    .iter()
+    .map(|path| count(&get(&local, path).body, "match-count"))
+    .collect();
+    drop(local);
+
+    let cluster = Cluster::start();
+    cluster.upload(&store, "releases");
+    let server = serve_from(
+        &cluster.store_uri(),
+        &dir.path().join("s3-cache"),
+        &["v1"],
+        None,
+        |command| cluster.apply_env(command),
+    )
+    .expect("release serve starts on S3");
+    let s3_counts: Vec<u64> = [
+        "/browse",
+        "/browse?language=English&min_turns=2",
+        "/search?q=%22violet+harbor+lantern%22",
+    ]
+    .iter()
+    .map(|path| count(&get(&server, path).body, "match-count"))
+    .collect();
+    assert_eq!(s3_counts, local_counts);
+    assert_eq!(s3_counts[2], 7);
+    let hash = listed_hashes(&get(&server, "/search?q=%22violet+harbor+lantern%22").body)
+        .into_iter()
+        .next()
+        .unwrap();
+    assert!(get(&server, &format!("/conversation/{hash}"))
+        .body
+        .contains("Violet Harbor Lantern"));
+    assert!(get(&server, "/").body.contains("<img src=\"/chart/languages.svg\""));
+    assert!(get(&server, "/chart/turns.svg").head.contains("image/svg+xml"));
+    assert_eq!(cluster.count_keys("cache/explorer/v1/nontoxic/", "index.json"), 1);
+    assert_eq!(cluster.count_keys("cache/explorer/v1/nontoxic/", "catalog.json.zst"), 1);
 }
