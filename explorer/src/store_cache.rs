@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use release::manifest::{read_manifest, Manifest};
 use release::ops::shard::{sha256_hex, ROWS_PER_GROUP};
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,9 @@ pub struct Loaded {
     store: Arc<dyn ObjectStore>,
     cache_dir: PathBuf,
     handle: Handle,
+    /// Each local shard's footer with its page index, read once (a conversation page then
+    /// decodes only the pages that hold its row).
+    footers: std::sync::Mutex<std::collections::HashMap<u32, (PathBuf, ArrowReaderMetadata)>>,
 }
 
 /// The explorer cache's index marker, written after every index file.
@@ -138,6 +143,7 @@ pub fn open_version(
         store,
         cache_dir: options.cache_dir.clone(),
         handle,
+        footers: std::sync::Mutex::new(std::collections::HashMap::new()),
     })
 }
 
@@ -379,9 +385,9 @@ impl Loaded {
             .entries
             .get(ordinal as usize)
             .ok_or_else(|| anyhow::anyhow!("no conversation {ordinal}"))?;
+        let (path, metadata) = self.footer(entry.shard)?;
         let shard = &self.catalog.shards[entry.shard as usize];
-        let path = local_shard(self.store.as_ref(), &self.handle, &self.cache_dir, shard)?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path)?)?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(File::open(&path)?, metadata);
         // The row group that holds the row, and the row's place in it.
         let mut skip = entry.row as usize;
         let mut group = None;
@@ -409,6 +415,26 @@ impl Loaded {
             }
         }
         anyhow::bail!("shard {} has no row {}", shard.key, entry.row)
+    }
+
+    /// A shard's local path and footer (with the page index), read once.
+    fn footer(&self, shard: u32) -> anyhow::Result<(PathBuf, ArrowReaderMetadata)> {
+        if let Some(found) = self.footers.lock().expect("footer cache").get(&shard) {
+            return Ok(found.clone());
+        }
+        let entry = self
+            .catalog
+            .shards
+            .get(shard as usize)
+            .ok_or_else(|| anyhow::anyhow!("no shard {shard}"))?;
+        let path = local_shard(self.store.as_ref(), &self.handle, &self.cache_dir, entry)?;
+        let options = ArrowReaderOptions::new().with_page_index(true);
+        let metadata = ArrowReaderMetadata::load(&File::open(&path)?, options)?;
+        self.footers
+            .lock()
+            .expect("footer cache")
+            .insert(shard, (path.clone(), metadata.clone()));
+        Ok((path, metadata))
     }
 
     /// A chart of the version's card (`languages.svg`...), as the release holds it.
