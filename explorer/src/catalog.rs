@@ -136,8 +136,9 @@ pub struct Catalog {
     orders: [std::sync::OnceLock<Vec<u32>>; 3],
 }
 
-/// What the index builder gets for each conversation: its ordinal and its turns' contents.
-pub type TextSink<'a> = dyn FnMut(u32, Vec<&str>) -> anyhow::Result<()> + 'a;
+/// What the index builder gets for each conversation: its ordinal, its turns' contents and
+/// the whole row as JSON.
+pub type TextSink<'a> = dyn FnMut(u32, Vec<&str>, &str) -> anyhow::Result<()> + 'a;
 
 impl Catalog {
     pub fn new(version: &str, variant: &str, source: &str, shards: Vec<ShardRef>) -> Catalog {
@@ -189,7 +190,8 @@ impl Catalog {
                 .and_then(|index| optional_str(contents, index))
                 .map(|text| text.chars().take(PREVIEW_CHARS).collect::<String>())
                 .unwrap_or_default();
-            let digest = crate::rows::row_digest(&crate::rows::row_json(batch, row));
+            let row_text = crate::rows::row_json(batch, row).to_string();
+            let digest = crate::rows::row_digest(&row_text);
             let entry = Entry {
                 shard,
                 row: first_row + u32::try_from(row)?,
@@ -213,7 +215,7 @@ impl Catalog {
             self.hashes.push(hash);
             self.previews.push(preview);
             self.entries.push(entry);
-            sink(ordinal, texts)?;
+            sink(ordinal, texts, &row_text)?;
         }
         Ok(())
     }

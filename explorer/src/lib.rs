@@ -6,7 +6,8 @@
 //! - both are built by one pass over the shards the first time a version is served and cached
 //!   in the store under `cache/explorer/<version>/<variant>/`, next to nothing of the release
 //!   itself (releases stay immutable); a cache built from other shards is rebuilt;
-//! - shards are kept in a local cache directory (by sha256) to read single conversations;
+//! - conversation pages read the row from the index's document store (a version opened for
+//!   compare only, without an index, from local shard copies);
 //! - [`server`] and [`pages`]: the HTTP routes and the HTML (every value escaped).
 
 pub mod catalog;
@@ -21,7 +22,7 @@ pub use server::{serve, ServeOptions};
 pub use store_cache::{open_version, Loaded, OpenOptions};
 
 /// The format of the cached catalog and index; a cache of another format is rebuilt.
-pub const CACHE_FORMAT: &str = "wildchat-explorer/1";
+pub const CACHE_FORMAT: &str = "wildchat-explorer/2";
 
 /// Store prefix of a version variant's explorer cache.
 pub fn cache_prefix(version: &str, variant: &str) -> String {

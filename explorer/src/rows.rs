@@ -17,10 +17,23 @@ pub fn row_json(batch: &RecordBatch, row: usize) -> Value {
     Value::Object(object)
 }
 
-/// The first 8 bytes of sha256 over the row's JSON: equal rows, equal digests.
-pub fn row_digest(row: &Value) -> u64 {
-    let digest = Sha256::digest(row.to_string().as_bytes());
+/// The first 8 bytes of sha256 over the row's JSON text: equal rows, equal digests.
+pub fn row_digest(row_text: &str) -> u64 {
+    let digest = Sha256::digest(row_text.as_bytes());
     u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// The contents of a row's turns (`conversation[].content`, null as "").
+pub fn turn_texts(row: &Value) -> Vec<&str> {
+    row.get("conversation")
+        .and_then(Value::as_array)
+        .map(|turns| {
+            turns
+                .iter()
+                .map(|turn| turn.get("content").and_then(Value::as_str).unwrap_or(""))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn value_at(array: &dyn Array, index: usize) -> Value {

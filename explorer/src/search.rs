@@ -1,6 +1,7 @@
 //! The full-text index of a variant's turns (tantivy): one document per conversation, its
-//! ordinal in the catalog and the contents of its turns (positions kept, so quoted phrases
-//! match exactly; text stored compressed, for snippets).
+//! ordinal in the catalog, the contents of its turns (indexed with positions, so quoted phrases
+//! match exactly) and the whole row as JSON in the zstd-compressed document store, which serves
+//! conversation pages and snippets without decoding a Parquet page.
 
 use std::ops::Range;
 use std::path::Path;
@@ -8,10 +9,12 @@ use std::path::Path;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{Query, QueryParser};
-use tantivy::schema::{Field, Schema, FAST, STORED, TEXT};
+use tantivy::schema::{Field, Schema, Value, FAST, STORED, TEXT};
 use tantivy::snippet::SnippetGenerator;
+use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, Score, SegmentOrdinal, SegmentReader, TantivyDocument,
+    DocAddress, DocId, Index, IndexReader, IndexSettings, IndexWriter, Score, SegmentOrdinal, SegmentReader,
+    TantivyDocument,
 };
 
 /// Memory the index writer may use while building, in all.
@@ -19,11 +22,12 @@ const WRITER_BUDGET_BYTES: usize = 256 << 20;
 /// Characters of a search result's snippet.
 const SNIPPET_CHARS: usize = 240;
 
-fn schema() -> (Schema, Field, Field) {
+fn schema() -> (Schema, Field, Field, Field) {
     let mut builder = Schema::builder();
     let ordinal = builder.add_u64_field("ordinal", FAST);
-    let text = builder.add_text_field("text", TEXT | STORED);
-    (builder.build(), ordinal, text)
+    let text = builder.add_text_field("text", TEXT);
+    let row = builder.add_text_field("row", STORED);
+    (builder.build(), ordinal, text, row)
 }
 
 /// Writes an index into an empty directory.
@@ -31,25 +35,37 @@ pub struct IndexBuilder {
     writer: IndexWriter,
     ordinal: Field,
     text: Field,
+    row: Field,
 }
 
 impl IndexBuilder {
     pub fn create(dir: &Path) -> anyhow::Result<IndexBuilder> {
-        let (schema, ordinal, text) = schema();
-        let index = Index::create_in_dir(dir, schema)?;
+        let (schema, ordinal, text, row) = schema();
+        let settings = IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+            ..IndexSettings::default()
+        };
+        let index = Index::builder().schema(schema).settings(settings).create_in_dir(dir)?;
         let threads = std::thread::available_parallelism()
             .map_or(1, |cores| cores.get())
             .min(4);
         let writer = index.writer_with_num_threads(threads, WRITER_BUDGET_BYTES)?;
-        Ok(IndexBuilder { writer, ordinal, text })
+        Ok(IndexBuilder {
+            writer,
+            ordinal,
+            text,
+            row,
+        })
     }
 
-    pub fn add(&self, ordinal: u32, texts: Vec<&str>) -> anyhow::Result<()> {
+    /// Adds a conversation: its ordinal, its turns' texts and its whole row as JSON.
+    pub fn add(&self, ordinal: u32, texts: Vec<&str>, row: &str) -> anyhow::Result<()> {
         let mut document = TantivyDocument::new();
         document.add_u64(self.ordinal, u64::from(ordinal));
         for text in texts {
             document.add_text(self.text, text);
         }
+        document.add_text(self.row, row);
         self.writer.add_document(document)?;
         Ok(())
     }
@@ -67,6 +83,9 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     text: Field,
+    row: Field,
+    /// Where each catalog ordinal's document is.
+    addresses: Vec<Option<DocAddress>>,
 }
 
 /// A search's hits: catalog ordinals with where each document is, in no order.
@@ -86,7 +105,46 @@ impl SearchIndex {
         let index = Index::open_in_dir(dir)?;
         let reader = index.reader()?;
         let text = index.schema().get_field("text")?;
-        Ok(SearchIndex { index, reader, text })
+        let row = index.schema().get_field("row")?;
+        let searcher = reader.searcher();
+        let mut addresses = vec![None; usize::try_from(searcher.num_docs())?];
+        for (segment, segment_reader) in searcher.segment_readers().iter().enumerate() {
+            let ordinals = segment_reader.fast_fields().u64("ordinal")?;
+            for doc in 0..segment_reader.max_doc() {
+                if let Some(ordinal) = ordinals.first(doc) {
+                    if let Some(slot) = addresses.get_mut(ordinal as usize) {
+                        *slot = Some(DocAddress::new(segment as SegmentOrdinal, doc));
+                    }
+                }
+            }
+        }
+        Ok(SearchIndex {
+            index,
+            reader,
+            text,
+            row,
+            addresses,
+        })
+    }
+
+    /// A conversation's whole row as JSON, from the document store.
+    pub fn row(&self, ordinal: u32) -> anyhow::Result<serde_json::Value> {
+        let address = self
+            .addresses
+            .get(ordinal as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| anyhow::anyhow!("the index has no conversation {ordinal}"))?;
+        self.row_at(&self.reader.searcher(), address)
+    }
+
+    fn row_at(&self, searcher: &tantivy::Searcher, address: DocAddress) -> anyhow::Result<serde_json::Value> {
+        let document: TantivyDocument = searcher.doc(address)?;
+        let text = document
+            .get_first(self.row)
+            .and_then(|value| value.as_str())
+            .ok_or_else(|| anyhow::anyhow!("document {address:?} has no row"))?;
+        Ok(serde_json::from_str(text)?)
     }
 
     /// Every conversation matching `query` (words must all occur; "quoted phrases" must occur
@@ -108,8 +166,9 @@ impl SearchIndex {
         generator.set_max_num_chars(SNIPPET_CHARS);
         let mut snippets = Vec::with_capacity(addresses.len());
         for address in addresses {
-            let document: TantivyDocument = searcher.doc(*address)?;
-            let snippet = generator.snippet_from_doc(&document);
+            let row = self.row_at(&searcher, *address)?;
+            let text = crate::rows::turn_texts(&row).join("\n");
+            let snippet = generator.snippet(&text);
             snippets.push(Snippet {
                 text: snippet.fragment().to_string(),
                 highlighted: snippet.highlighted().to_vec(),

@@ -296,9 +296,13 @@ fn build(
     let mut catalog = Catalog::new(version, variant, source, shards.clone());
     let total = shards.len();
     for (index, shard) in shards.iter().enumerate() {
-        let path = local_shard(store, handle, cache_dir, shard)?;
-        let file = File::open(&path)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        // With an index, conversations are read from its document store; without one (a
+        // version opened for compare), from a local copy of the shard.
+        let body = fetch_shard(store, handle, shard)?;
+        if index_dir.is_none() {
+            save_local_shard(cache_dir, shard, &body)?;
+        }
+        let reader = ParquetRecordBatchReaderBuilder::try_new(body)?
             .with_batch_size(ROWS_PER_GROUP)
             .build()?;
         let mut first_row = 0u32;
@@ -310,8 +314,8 @@ fn build(
                     u32::try_from(index)?,
                     first_row,
                     &batch,
-                    &mut |ordinal, texts| match &builder {
-                        Some(builder) => builder.add(ordinal, texts),
+                    &mut |ordinal, texts, row| match &builder {
+                        Some(builder) => builder.add(ordinal, texts, row),
                         None => Ok(()),
                     },
                 )
@@ -343,19 +347,12 @@ fn build(
     Ok(catalog)
 }
 
-/// The local copy of a shard (downloaded and checked against its sha256 the first time).
-fn local_shard(
-    store: &dyn ObjectStore,
-    handle: &Handle,
-    cache_dir: &Path,
-    shard: &ShardRef,
-) -> anyhow::Result<PathBuf> {
-    let dir = cache_dir.join("shards");
-    let path = dir.join(format!("{}.parquet", shard.sha256));
-    if path.exists() {
-        return Ok(path);
-    }
-    std::fs::create_dir_all(&dir)?;
+fn local_shard_path(cache_dir: &Path, shard: &ShardRef) -> PathBuf {
+    cache_dir.join("shards").join(format!("{}.parquet", shard.sha256))
+}
+
+/// A shard's bytes from the store, checked against the sha256 its manifest lists.
+fn fetch_shard(store: &dyn ObjectStore, handle: &Handle, shard: &ShardRef) -> anyhow::Result<Bytes> {
     let body = handle
         .block_on(store.get(&shard.key))
         .map_err(|error| anyhow::Error::new(error).context(format!("reading shard {}", shard.key)))?;
@@ -367,10 +364,35 @@ fn local_shard(
             shard.sha256
         );
     }
+    Ok(body)
+}
+
+fn save_local_shard(cache_dir: &Path, shard: &ShardRef, body: &[u8]) -> anyhow::Result<PathBuf> {
+    let path = local_shard_path(cache_dir, shard);
+    if path.exists() {
+        return Ok(path);
+    }
+    let dir = cache_dir.join("shards");
+    std::fs::create_dir_all(&dir)?;
     let partial = dir.join(format!("{}.parquet.{}", shard.sha256, std::process::id()));
-    std::fs::write(&partial, &body)?;
+    std::fs::write(&partial, body)?;
     std::fs::rename(&partial, &path)?;
     Ok(path)
+}
+
+/// The local copy of a shard (downloaded and checked against its sha256 the first time).
+fn local_shard(
+    store: &dyn ObjectStore,
+    handle: &Handle,
+    cache_dir: &Path,
+    shard: &ShardRef,
+) -> anyhow::Result<PathBuf> {
+    let path = local_shard_path(cache_dir, shard);
+    if path.exists() {
+        return Ok(path);
+    }
+    let body = fetch_shard(store, handle, shard)?;
+    save_local_shard(cache_dir, shard, &body)
 }
 
 impl Loaded {
@@ -378,13 +400,17 @@ impl Loaded {
         &self.manifest.version
     }
 
-    /// The whole row of a conversation as JSON. Blocking.
+    /// The whole row of a conversation as JSON: from the index's document store, or without an
+    /// index from the local shard copy (only the pages holding the row are decoded). Blocking.
     pub fn conversation(&self, ordinal: u32) -> anyhow::Result<Value> {
         let entry = self
             .catalog
             .entries
             .get(ordinal as usize)
             .ok_or_else(|| anyhow::anyhow!("no conversation {ordinal}"))?;
+        if let Some(index) = &self.index {
+            return index.row(ordinal);
+        }
         let (path, metadata) = self.footer(entry.shard)?;
         let shard = &self.catalog.shards[entry.shard as usize];
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(File::open(&path)?, metadata);
