@@ -172,12 +172,7 @@ pub fn results(loaded: &Loaded, params: &Params) -> Result<Results, String> {
     let shown = &ordinals[start..(start + PAGE_SIZE).min(total)];
     let snippets: Vec<Option<Snippet>> = match (&hits, &loaded.index) {
         (Some(hits), Some(index)) => {
-            let addresses: std::collections::HashMap<u32, tantivy::DocAddress> = hits.hits.iter().copied().collect();
-            let wanted: Vec<tantivy::DocAddress> = shown
-                .iter()
-                .filter_map(|ordinal| addresses.get(ordinal).copied())
-                .collect();
-            let snippets = index.snippets(hits, &wanted).map_err(|error| format!("{error:#}"))?;
+            let snippets = index.snippets(hits, shown).map_err(|error| format!("{error:#}"))?;
             snippets.into_iter().map(Some).collect()
         }
         _ => shown.iter().map(|_| None).collect(),

@@ -159,14 +159,20 @@ impl SearchIndex {
         Ok(Hits { query, hits })
     }
 
-    /// Snippets for some hits of a search, in the order given.
-    pub fn snippets(&self, hits: &Hits, addresses: &[DocAddress]) -> anyhow::Result<Vec<Snippet>> {
+    /// Snippets of some conversations (catalog ordinals) for a search, in the order given.
+    pub fn snippets(&self, hits: &Hits, ordinals: &[u32]) -> anyhow::Result<Vec<Snippet>> {
         let searcher = self.reader.searcher();
         let mut generator = SnippetGenerator::create(&searcher, &*hits.query, self.text)?;
         generator.set_max_num_chars(SNIPPET_CHARS);
-        let mut snippets = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            let row = self.row_at(&searcher, *address)?;
+        let mut snippets = Vec::with_capacity(ordinals.len());
+        for ordinal in ordinals {
+            let address = self
+                .addresses
+                .get(*ordinal as usize)
+                .copied()
+                .flatten()
+                .ok_or_else(|| anyhow::anyhow!("the index has no conversation {ordinal}"))?;
+            let row = self.row_at(&searcher, address)?;
             let text = crate::rows::turn_texts(&row).join("\n");
             let snippet = generator.snippet(&text);
             snippets.push(Snippet {
