@@ -154,7 +154,7 @@ pub fn results(loaded: &Loaded, params: &Params) -> Result<Results, String> {
             .ok_or_else(|| "this version was opened without its search index".to_string())?;
         let hits = index.search(query).map_err(|error| format!("{error:#}"))?;
         let mut hit = vec![false; catalog.len()];
-        for (ordinal, _) in &hits.hits {
+        for ordinal in &hits.hits {
             if let Some(slot) = hit.get_mut(*ordinal as usize) {
                 *slot = true;
             }

@@ -88,10 +88,10 @@ pub struct SearchIndex {
     addresses: Vec<Option<DocAddress>>,
 }
 
-/// A search's hits: catalog ordinals with where each document is, in no order.
+/// A search's hits: catalog ordinals, in no order.
 pub struct Hits {
     pub query: Box<dyn Query>,
-    pub hits: Vec<(u32, DocAddress)>,
+    pub hits: Vec<u32>,
 }
 
 /// A snippet of a hit: text and the byte ranges of the matched terms in it.
@@ -184,22 +184,24 @@ impl SearchIndex {
     }
 }
 
-/// Collects the catalog ordinal (fast field) and address of every matching document.
+/// Collects the catalog ordinal (fast field) of every matching document.
 struct OrdinalCollector;
 
 struct OrdinalSegmentCollector {
-    segment: SegmentOrdinal,
     ordinals: Column<u64>,
-    hits: Vec<(u32, DocAddress)>,
+    hits: Vec<u32>,
 }
 
 impl Collector for OrdinalCollector {
-    type Fruit = Vec<(u32, DocAddress)>;
+    type Fruit = Vec<u32>;
     type Child = OrdinalSegmentCollector;
 
-    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<OrdinalSegmentCollector> {
+    fn for_segment(
+        &self,
+        _segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<OrdinalSegmentCollector> {
         Ok(OrdinalSegmentCollector {
-            segment,
             ordinals: reader.fast_fields().u64("ordinal")?,
             hits: Vec::new(),
         })
@@ -209,21 +211,21 @@ impl Collector for OrdinalCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Vec<(u32, DocAddress)>>) -> tantivy::Result<Vec<(u32, DocAddress)>> {
+    fn merge_fruits(&self, fruits: Vec<Vec<u32>>) -> tantivy::Result<Vec<u32>> {
         Ok(fruits.concat())
     }
 }
 
 impl SegmentCollector for OrdinalSegmentCollector {
-    type Fruit = Vec<(u32, DocAddress)>;
+    type Fruit = Vec<u32>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         if let Some(ordinal) = self.ordinals.first(doc) {
-            self.hits.push((ordinal as u32, DocAddress::new(self.segment, doc)));
+            self.hits.push(ordinal as u32);
         }
     }
 
-    fn harvest(self) -> Vec<(u32, DocAddress)> {
+    fn harvest(self) -> Vec<u32> {
         self.hits
     }
 }

@@ -180,8 +180,13 @@ fn load_catalog(
 fn save_catalog(store: &dyn ObjectStore, handle: &Handle, catalog: &Catalog) -> anyhow::Result<()> {
     let key = catalog_key(&catalog.version, &catalog.variant);
     let body = zstd::encode_all(serde_json::to_vec(catalog)?.as_slice(), 3)?;
+    put(store, handle, &key, Bytes::from(body))
+}
+
+/// Writes one cache object, naming it in the error.
+fn put(store: &dyn ObjectStore, handle: &Handle, key: &str, body: Bytes) -> anyhow::Result<()> {
     handle
-        .block_on(store.put(&key, Bytes::from(body), PutMode::Overwrite))
+        .block_on(store.put(key, body, PutMode::Overwrite))
         .map_err(|error| anyhow::Error::new(error).context(format!("writing {key}")))?;
     Ok(())
 }
@@ -252,9 +257,7 @@ fn save_index(
         }
         let key = index_file_key(version, variant, &name);
         let body = Bytes::from(std::fs::read(entry.path())?);
-        handle
-            .block_on(store.put(&key, body, PutMode::Overwrite))
-            .map_err(|error| anyhow::Error::new(error).context(format!("writing {key}")))?;
+        put(store, handle, &key, body)?;
         files.push(name);
     }
     files.sort();

@@ -38,6 +38,23 @@ fn raw_row(id: i64, question: &str) -> String {
     .to_string()
 }
 
+/// A generated store of `conversations` plus the planted ones, released as `v1`.
+fn planted_release(conversations: u64, seed: u64, partitions: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, store) = generated_store(conversations, seed, None);
+    plant(&store);
+    coordinator(&[
+        "run",
+        "--store",
+        store.to_str().unwrap(),
+        "--version",
+        "v1",
+        "--partitions",
+        partitions,
+        "--quiet",
+    ]);
+    (dir, store)
+}
+
 /// Planted conversations: the phrase in 7, its words in another order in 3, the hostile turns.
 fn plant(store: &Path) {
     let mut lines = Vec::new();
@@ -90,19 +107,8 @@ fn query(params: &serde_json::Map<String, serde_json::Value>) -> String {
 
 #[test]
 fn explorer_counts_search_escaping_basket_compare_cache_and_token() {
-    let (dir, store) = generated_store(1200, 41, None);
-    plant(&store);
+    let (dir, store) = planted_release(1200, 41, "3");
     let store_arg = store.to_str().unwrap();
-    coordinator(&[
-        "run",
-        "--store",
-        store_arg,
-        "--version",
-        "v1",
-        "--partitions",
-        "3",
-        "--quiet",
-    ]);
     let cache = dir.path().join("explorer-cache");
 
     let server = serve(&store, &cache, &["v1"], None).expect("release serve starts");
@@ -495,19 +501,8 @@ impl Drop for Browser {
 
 #[test]
 fn explorer_in_a_real_browser() {
-    let (dir, store) = generated_store(600, 43, None);
-    plant(&store);
+    let (dir, store) = planted_release(600, 43, "2");
     let store_arg = store.to_str().unwrap();
-    coordinator(&[
-        "run",
-        "--store",
-        store_arg,
-        "--version",
-        "v1",
-        "--partitions",
-        "2",
-        "--quiet",
-    ]);
     let server = serve(&store, &dir.path().join("explorer-cache"), &["v1"], None).expect("release serve starts");
     let base = format!("http://{}", server.address);
     let browser = Browser::start();
@@ -622,18 +617,7 @@ fn explorer_in_a_real_browser() {
 
 #[test]
 fn explorer_serves_a_release_from_s3() {
-    let (dir, store) = generated_store(400, 47, None);
-    plant(&store);
-    coordinator(&[
-        "run",
-        "--store",
-        store.to_str().unwrap(),
-        "--version",
-        "v1",
-        "--partitions",
-        "2",
-        "--quiet",
-    ]);
+    let (dir, store) = planted_release(400, 47, "2");
     let local = serve(&store, &dir.path().join("local-cache"), &["v1"], None).expect("release serve starts");
     let local_counts: Vec<u64> = [
         "/browse",
